@@ -1,0 +1,293 @@
+/* shard-cat: read datasets, loose shards or a shard stream, and write a shard
+ * stream, a dataset directory, or one line of text per sample. */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "shard.h"
+
+static const char usage[] =
+	"Usage: shard-cat [-o DEST | -f FORMAT] [-c COLS] [-r RANGE] [--no-header]\n"
+	"                 [--no-verify] [--force] [-q] [INPUT ...]\n";
+
+static void __attribute__((noreturn)) help(void)
+{
+	printf("%s\n"
+	       "Read MDS datasets (directories with index.json), loose shard files, or a\n"
+	       "shard stream on stdin (-, the default), and write them out.\n\n"
+	       "  -o, --output DEST    '-' for a shard stream on stdout, else a dataset directory\n"
+	       "  -f, --format FMT     text output: jsonl (default), csv or tsv\n"
+	       "  -c, --columns LIST   only these columns, in this order (text output)\n"
+	       "  -r, --range A:B      samples A (inclusive) to B (exclusive) across all inputs\n"
+	       "      --no-header      no header line in csv/tsv output\n"
+	       "      --no-verify      do not check shard hashes (sizes are always checked)\n"
+	       "      --force          write a binary stream even to a terminal\n"
+	       "  -q, --quiet          no summary on stderr\n"
+	       "  -h, --help           show this help\n"
+	       "  -V, --version        show the version\n\n"
+	       "Exit status: 0 success, 1 bad data or failure, 2 usage error.\n",
+	       usage);
+	exit(0);
+}
+
+enum { OPT_NO_HEADER = 256, OPT_NO_VERIFY, OPT_FORCE };
+
+static const struct option longopts[] = {
+	{"output", required_argument, NULL, 'o'},
+	{"format", required_argument, NULL, 'f'},
+	{"columns", required_argument, NULL, 'c'},
+	{"range", required_argument, NULL, 'r'},
+	{"no-header", no_argument, NULL, OPT_NO_HEADER},
+	{"no-verify", no_argument, NULL, OPT_NO_VERIFY},
+	{"force", no_argument, NULL, OPT_FORCE},
+	{"quiet", no_argument, NULL, 'q'},
+	{"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, 'V'},
+	{NULL, 0, NULL, 0},
+};
+
+struct text_state {
+	enum shard_text how;
+	char **cols;		/* requested column names or NULL */
+	size_t ncols;
+	int header, header_done;
+	uint64_t lo, hi;	/* sample range [lo, hi) */
+	uint64_t pos;		/* global sample position */
+	const struct shard_schema *first;	/* schema the header was written for */
+	int *map;
+	size_t nmap, capmap;
+	struct shard_field *fields;
+	size_t capfields;
+	struct shard_buf line;
+};
+
+static void parse_range(const char *s, uint64_t *lo, uint64_t *hi)
+{
+	const char *colon = strchr(s, ':');
+	char a[32] = "", b[32] = "";
+	if (!colon || (size_t)(colon - s) >= sizeof a || strlen(colon + 1) >= sizeof b)
+		cli_usage_error(usage, "invalid range '%s' (expected A:B, A: or :B)", s);
+	memcpy(a, s, (size_t)(colon - s));
+	strcpy(b, colon + 1);
+	*lo = 0;
+	*hi = UINT64_MAX;
+	if ((*a && cli_parse_u64(a, lo)) || (*b && cli_parse_u64(b, hi)) || *hi < *lo)
+		cli_usage_error(usage, "invalid range '%s' (expected A:B with A <= B)", s);
+}
+
+/* Map output columns onto this shard's schema; columns must match across inputs. */
+static void plan_columns(struct text_state *t, const struct shard_schema *s, const char *name)
+{
+	size_t i, n = t->cols ? t->ncols : s->ncols;
+
+	if (n > t->capmap) {
+		t->map = realloc(t->map, n * sizeof *t->map);
+		t->capmap = n;
+		if (!t->map)
+			cli_die(CLI_FAIL, "out of memory");
+	}
+	if (s->ncols > t->capfields) {
+		t->fields = realloc(t->fields, s->ncols * sizeof *t->fields);
+		t->capfields = s->ncols;
+		if (!t->fields)
+			cli_die(CLI_FAIL, "out of memory");
+	}
+	t->nmap = n;
+	for (i = 0; i < n; i++) {
+		int k = t->cols ? shard_schema_index(s, t->cols[i]) : (int)i;
+		if (k < 0)
+			cli_die(CLI_FAIL, "%s: no column '%s'", name, t->cols[i]);
+		t->map[i] = k;
+	}
+	if (t->header && !t->header_done && t->how != SHARD_TEXT_JSON) {
+		struct shard_buf h = {0};
+		struct shard_error err;
+		struct shard_encoding str;
+		shard_encoding_parse("str", &str, &err);
+		for (i = 0; i < n; i++) {
+			struct shard_field f = {(const uint8_t *)s->names[t->map[i]], strlen(s->names[t->map[i]])};
+			if (i)
+				shard_buf_putc(&h, t->how == SHARD_TEXT_CSV ? ',' : '\t');
+			if (shard_field_format(&str, &f, t->how, &h, &err))
+				cli_die(CLI_FAIL, "%s: column name: %s", name, err.msg);
+		}
+		shard_buf_putc(&h, '\n');
+		cli_out(h.p, h.len);
+		shard_buf_free(&h);
+		t->header_done = 1;
+	}
+	t->first = s;
+}
+
+static void text_item(struct text_state *t, struct shard_item *it, int verify)
+{
+	struct shard_error err = {0};
+	const struct shard_schema *s = &it->entry.schema;
+	uint64_t n = it->entry.samples, start = 0, end = n, i;
+	size_t k;
+
+	if (t->pos + n <= t->lo || t->pos >= t->hi) {
+		t->pos += n;
+		return;
+	}
+	if (t->lo > t->pos)
+		start = t->lo - t->pos;
+	if (t->hi - t->pos < end)
+		end = t->hi - t->pos;
+	if (shard_item_load_raw(it, verify, &err))
+		cli_die_err(&err);
+	plan_columns(t, s, it->name);
+	for (i = start; i < end; i++) {
+		const uint8_t *p;
+		size_t len;
+		t->line.len = 0;
+		shard_mds_sample(&it->mds, (uint32_t)i, &p, &len);
+		if (shard_sample_split(s, p, len, t->fields, &err))
+			cli_die(CLI_FAIL, "%s: sample %llu: %s", it->name, (unsigned long long)i, err.msg);
+		if (t->how == SHARD_TEXT_JSON)
+			shard_buf_putc(&t->line, '{');
+		for (k = 0; k < t->nmap; k++) {
+			int c = t->map[k];
+			if (k)
+				shard_buf_putc(&t->line, t->how == SHARD_TEXT_TSV ? '\t' : ',');
+			if (t->how == SHARD_TEXT_JSON) {
+				struct shard_encoding str;
+				struct shard_field nf = {(const uint8_t *)s->names[c], strlen(s->names[c])};
+				shard_encoding_parse("str", &str, &err);
+				shard_field_format(&str, &nf, SHARD_TEXT_JSON, &t->line, &err);
+				shard_buf_putc(&t->line, ':');
+			}
+			if (shard_field_format(&s->enc[c], &t->fields[c], t->how, &t->line, &err))
+				cli_die(CLI_FAIL, "%s: sample %llu: column '%s': %s", it->name, (unsigned long long)i,
+					s->names[c], err.msg);
+		}
+		if (t->how == SHARD_TEXT_JSON)
+			shard_buf_putc(&t->line, '}');
+		if (shard_buf_putc(&t->line, '\n'))
+			cli_die(CLI_FAIL, "out of memory");
+		cli_out(t->line.p, t->line.len);
+	}
+	t->pos += n;
+}
+
+int main(int argc, char **argv)
+{
+	const char *dest = NULL, *format = NULL, *cols = NULL, *range = NULL;
+	int verify = 1, force = 0, quiet = 0, header = 1, c, i;
+	struct text_state t = {0};
+	struct shard_sink *sink = NULL;
+	struct shard_error err = {0};
+	struct shard_item it = {0};
+	char *def[] = {"-", NULL};
+	char **inputs;
+	int ninputs;
+	uint64_t shards = 0, samples = 0;
+
+	cli_init(argv[0]);
+	while ((c = getopt_long(argc, argv, "o:f:c:r:qhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o': dest = optarg; break;
+		case 'f': format = optarg; break;
+		case 'c': cols = optarg; break;
+		case 'r': range = optarg; break;
+		case 'q': quiet = 1; break;
+		case OPT_NO_HEADER: header = 0; break;
+		case OPT_NO_VERIFY: verify = 0; break;
+		case OPT_FORCE: force = 1; break;
+		case 'h': help();
+		case 'V': cli_version();
+		default: cli_usage_error(usage, "invalid option");
+		}
+	}
+	(void)quiet;
+	inputs = optind < argc ? argv + optind : def;
+	ninputs = optind < argc ? argc - optind : 1;
+	if (dest && format)
+		cli_usage_error(usage, "-o and -f cannot be combined: -o writes shards, -f writes text");
+	if (dest && (cols || range))
+		cli_usage_error(usage, "--columns and --range apply to text output; shards are copied whole");
+	for (i = 0; i < ninputs; i++)
+		if (strcmp(inputs[i], "-") == 0 && i != ninputs - 1 && ninputs > 1 &&
+		    strcmp(inputs[ninputs - 1], "-") == 0)
+			cli_usage_error(usage, "stdin ('-') can be read only once");
+
+	if (dest) {
+		int rc;
+		if (strcmp(dest, "-") == 0) {
+			if (isatty(1) && !force)
+				cli_die(CLI_USAGE, "refusing to write a binary shard stream to a terminal (use --force)");
+			rc = shard_sink_open_fd(&sink, 1, &err);
+		} else {
+			rc = shard_sink_open_dir(&sink, dest, &err);
+		}
+		if (rc)
+			cli_die_err(&err);
+	} else {
+		if (!format || strcmp(format, "jsonl") == 0 || strcmp(format, "json") == 0)
+			t.how = SHARD_TEXT_JSON;
+		else if (strcmp(format, "csv") == 0)
+			t.how = SHARD_TEXT_CSV;
+		else if (strcmp(format, "tsv") == 0)
+			t.how = SHARD_TEXT_TSV;
+		else
+			cli_usage_error(usage, "unknown format '%s' (expected jsonl, csv or tsv)", format);
+		t.header = header;
+		t.hi = UINT64_MAX;
+		if (range)
+			parse_range(range, &t.lo, &t.hi);
+		if (cols)
+			t.cols = cli_split(cols, &t.ncols);
+	}
+
+	for (i = 0; i < ninputs; i++) {
+		struct shard_source *src;
+		int r;
+		if (shard_source_open(&src, inputs[i], verify ? SHARD_SRC_VERIFY_HASHES : 0, &err)) {
+			shard_sink_abort(sink);
+			cli_die_err(&err);
+		}
+		while ((r = shard_source_next(src, &it, &err)) > 0) {
+			shards++;
+			samples += it.entry.samples;
+			if (sink) {
+				/* verify what we pass on: decompress and check the MDS header */
+				if (verify && shard_item_load_raw(&it, 1, &err)) {
+					shard_sink_abort(sink);
+					cli_die_err(&err);
+				}
+				if (shard_sink_put(sink, &it.entry, it.stored.p, it.stored.len, it.stored_is_zip, &err)) {
+					shard_sink_abort(sink);
+					cli_die_err(&err);
+				}
+			} else {
+				text_item(&t, &it, verify);
+				if (t.pos >= t.hi)
+					break;
+			}
+		}
+		if (r < 0) {
+			shard_sink_abort(sink);
+			cli_die_err(&err);
+		}
+		shard_source_close(src);
+		if (!sink && t.pos >= t.hi)
+			break;
+	}
+	shard_item_free(&it);
+	if (sink && shard_sink_close(sink, &err))
+		cli_die_err(&err);
+	cli_out_flush();
+	if (t.cols) {
+		free(t.cols[0]);
+		free(t.cols);
+	}
+	free(t.map);
+	free(t.fields);
+	shard_buf_free(&t.line);
+	return 0;
+}

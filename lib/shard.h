@@ -1,0 +1,329 @@
+/* libshard: MDS shards (Mosaic Streaming compatible), datasets and the shard stream.
+ * The one public header; everything the shard-* programs use is declared here. */
+#ifndef SHARD_H
+#define SHARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SHARD_VERSION_STRING "0.1.0"
+
+/* ---------------------------------------------------------------- errors */
+
+/* Every fallible call returns one of these (0 is success) and leaves the
+ * message in a caller-owned error object. */
+enum shard_status {
+	SHARD_OK = 0,
+	SHARD_EDATA = 1,    /* the input is malformed or corrupt */
+	SHARD_EIO = 2,      /* a system call failed */
+	SHARD_ENOMEM = 3,   /* out of memory */
+	SHARD_EARG = 4,     /* the caller asked for something invalid */
+	SHARD_ELIMIT = 5,   /* a format limit would be exceeded */
+	SHARD_EPIPE = 6,    /* the reader of our output went away */
+};
+
+struct shard_error {
+	int status;
+	char msg[1024];
+};
+
+int shard_error_set(struct shard_error *err, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Prefix the existing message with "prefix: " (e.g. a file name). */
+int shard_error_prefix(struct shard_error *err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* ---------------------------------------------------------------- buffers */
+
+struct shard_buf {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+int shard_buf_reserve(struct shard_buf *b, size_t extra);
+int shard_buf_append(struct shard_buf *b, const void *p, size_t n);
+int shard_buf_putc(struct shard_buf *b, int c);
+int shard_buf_printf(struct shard_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void shard_buf_free(struct shard_buf *b);
+
+/* Read a whole file (at most max bytes) into b. */
+int shard_read_file(const char *path, struct shard_buf *b, uint64_t max,
+		    struct shard_error *err);
+/* Write a file atomically: PATH.tmp.PID, fsync-free write, rename. */
+int shard_write_file_atomic(const char *path, const void *p, size_t n,
+			    struct shard_error *err);
+/* Write all bytes to fd; SHARD_EPIPE on a closed pipe. */
+int shard_write_all(int fd, const void *p, size_t n, struct shard_error *err);
+
+/* Parse a size with optional K/M/G/KB/MB/GB/KiB/MiB/GiB suffix (1024-based). */
+int shard_parse_size(const char *s, uint64_t *out);
+
+/* ---------------------------------------------------------------- codecs */
+
+/* Compression as MDS names it: "zstd", "zstd:7", "gz:9", "bz2", "br:11", "snappy". */
+struct shard_codec {
+	int id;		/* SHARD_CODEC_* */
+	int level;
+	char ext[8];	/* file extension, e.g. "zstd" */
+};
+
+enum { SHARD_CODEC_NONE = 0, SHARD_CODEC_ZSTD, SHARD_CODEC_GZ, SHARD_CODEC_BZ2,
+       SHARD_CODEC_BR, SHARD_CODEC_SNAPPY };
+
+int shard_codec_parse(const char *name, struct shard_codec *c, struct shard_error *err);
+int shard_compress(const struct shard_codec *c, const void *src, size_t n,
+		   struct shard_buf *out, struct shard_error *err);
+/* Decompress, refusing output over max_out bytes (a bomb or a lie). */
+int shard_decompress(const struct shard_codec *c, const void *src, size_t n,
+		     uint64_t max_out, struct shard_buf *out, struct shard_error *err);
+
+/* ---------------------------------------------------------------- hashes */
+
+/* Hex digest of data under an MDS hash name ("xxh64", "sha1", ...). hex must
+ * hold 129 bytes. */
+int shard_hash_hex(const char *algo, const void *p, size_t n, char *hex,
+		   struct shard_error *err);
+int shard_hash_known(const char *algo);
+/* The names MDS allows, NULL-terminated. */
+extern const char *const shard_hash_names[];
+
+/* ---------------------------------------------------------------- encodings */
+
+enum shard_enc_kind {
+	SHARD_ENC_BYTES, SHARD_ENC_STR, SHARD_ENC_INT,
+	SHARD_ENC_UINT8, SHARD_ENC_INT8, SHARD_ENC_UINT16, SHARD_ENC_INT16,
+	SHARD_ENC_FLOAT16, SHARD_ENC_UINT32, SHARD_ENC_INT32, SHARD_ENC_FLOAT32,
+	SHARD_ENC_UINT64, SHARD_ENC_INT64, SHARD_ENC_FLOAT64,
+	SHARD_ENC_STR_INT, SHARD_ENC_STR_FLOAT, SHARD_ENC_STR_DECIMAL,
+	SHARD_ENC_PIL, SHARD_ENC_JPEG, SHARD_ENC_PNG,
+	SHARD_ENC_LIST_PIL, SHARD_ENC_LIST_JPEG, SHARD_ENC_LIST_PNG,
+	SHARD_ENC_JPEG_ARRAY, SHARD_ENC_PKL, SHARD_ENC_JSON, SHARD_ENC_NDARRAY,
+};
+
+#define SHARD_NDIM_MAX 63
+
+struct shard_encoding {
+	enum shard_enc_kind kind;
+	int dtype;		/* ndarray: value dtype code (8, 9, 16, ...) or -1 if in the data */
+	int ndim;		/* ndarray: 0 if the shape is in the data */
+	uint64_t shape[SHARD_NDIM_MAX];
+	size_t size;		/* fixed size in bytes, 0 when variable */
+};
+
+int shard_encoding_parse(const char *name, struct shard_encoding *e, struct shard_error *err);
+/* Size in bytes of one scalar of an ndarray dtype code; 0 if unknown. */
+size_t shard_dtype_size(int code);
+const char *shard_dtype_name(int code);
+int shard_dtype_from_name(const char *name);
+
+/* A column schema, ordered by column name as MDS stores them. */
+struct shard_schema {
+	size_t ncols;
+	char **names;
+	char **enc_names;
+	struct shard_encoding *enc;
+	size_t nvar;		/* columns without a fixed size */
+};
+
+/* With sort set, columns are put in MDS order (by name, bytewise); without it
+ * they keep the given order, as a shard read through its index does. */
+int shard_schema_init(struct shard_schema *s, size_t n, const char *const *names,
+		      const char *const *encodings, int sort, struct shard_error *err);
+/* Override a column's size as index.json records it (0 = variable). */
+void shard_schema_set_size(struct shard_schema *s, size_t col, size_t size);
+void shard_schema_free(struct shard_schema *s);
+int shard_schema_index(const struct shard_schema *s, const char *name);
+
+struct shard_field {
+	const uint8_t *p;
+	size_t len;
+};
+
+/* Split one sample's bytes into its column fields (fields[ncols]). */
+int shard_sample_split(const struct shard_schema *s, const uint8_t *p, size_t n,
+		       struct shard_field *fields, struct shard_error *err);
+/* Check a field's bytes under its encoding (UTF-8, ndarray layout, JSON, ...). */
+int shard_field_check(const struct shard_encoding *e, const struct shard_field *f,
+		      struct shard_error *err);
+
+/* Text forms of a field (see shard-cat(1)). */
+enum shard_text { SHARD_TEXT_JSON, SHARD_TEXT_CSV, SHARD_TEXT_TSV };
+int shard_field_format(const struct shard_encoding *e, const struct shard_field *f,
+		       enum shard_text how, struct shard_buf *out, struct shard_error *err);
+
+/* Shortest text that reads back to the same value. */
+int shard_format_double(double v, char *buf, size_t n);
+int shard_format_float(float v, char *buf, size_t n);
+float shard_half_to_float(uint16_t h);
+
+/* ---------------------------------------------------------------- MDS shards */
+
+/* A parsed, validated view of one raw (decompressed) MDS shard in memory. */
+struct shard_mds {
+	const uint8_t *data;
+	size_t size;
+	uint32_t nsamples;
+};
+
+/* Validate header and offsets: monotonic, in bounds, last == size. */
+int shard_mds_parse(struct shard_mds *m, const uint8_t *data, size_t size,
+		    struct shard_error *err);
+void shard_mds_sample(const struct shard_mds *m, uint32_t i, const uint8_t **p, size_t *n);
+/* The config JSON embedded between the offsets and the first sample. */
+void shard_mds_config(const struct shard_mds *m, const uint8_t **p, size_t *n);
+
+/* ---------------------------------------------------------------- index.json */
+
+struct shard_fileinfo {
+	char *basename;
+	uint64_t bytes;
+	size_t nhashes;
+	char **hash_names;
+	char **hash_values;
+};
+
+/* One entry of index.json's "shards": what the Python reader requires. */
+struct shard_entry {
+	struct shard_schema schema;
+	char *compression;		/* NULL when none */
+	size_t nhashes;
+	char **hashes;
+	uint64_t size_limit;		/* 0 = null */
+	uint64_t samples;
+	struct shard_fileinfo raw;
+	int has_zip;
+	struct shard_fileinfo zip;
+};
+
+void shard_entry_free(struct shard_entry *e);
+int shard_entry_copy(struct shard_entry *dst, const struct shard_entry *src);
+/* Parse one entry from JSON text (a jansson object internally). */
+int shard_entry_from_json(struct shard_entry *e, const char *text, size_t n,
+			  struct shard_error *err);
+/* Serialise as Python does: sorted keys, ", " and ": ", ASCII only. */
+int shard_entry_to_json(const struct shard_entry *e, struct shard_buf *out,
+			struct shard_error *err);
+/* The shard's embedded config (entry minus samples/raw_data/zip_data). */
+int shard_entry_config_json(const struct shard_entry *e, struct shard_buf *out,
+			    struct shard_error *err);
+
+/* Check a file's size and the hashes its info lists; fill an info from bytes. */
+int shard_fileinfo_verify(const struct shard_fileinfo *f, const void *p, size_t n, const char *what,
+			  struct shard_error *err);
+int shard_fileinfo_fill(struct shard_fileinfo *f, const char *const *algos, size_t nalgos,
+			const char *basename, const void *p, size_t n, struct shard_error *err);
+
+struct shard_index {
+	size_t nshards;
+	struct shard_entry *shards;
+	char *extra;		/* the "shardkit" top-level object as JSON text, or NULL */
+};
+
+/* Load DIR/index.json (or a path to an index file). Strict: the key sets the
+ * Python reader demands. */
+int shard_index_load(struct shard_index *ix, const char *path, struct shard_error *err);
+int shard_index_parse(struct shard_index *ix, const char *text, size_t n,
+		      const char *name, struct shard_error *err);
+int shard_index_to_json(const struct shard_index *ix, struct shard_buf *out,
+			struct shard_error *err);
+int shard_index_append(struct shard_index *ix, const struct shard_entry *e);
+void shard_index_free(struct shard_index *ix);
+
+/* ---------------------------------------------------------------- the shard stream */
+
+#define SHARD_STREAM_MAGIC "SHRDSTRM"
+#define SHARD_STREAM_VERSION 1
+
+/* ---------------------------------------------------------------- sources */
+
+/* One shard as read from a dataset, a loose file or a stream. */
+struct shard_item {
+	struct shard_entry entry;
+	const char *name;		/* for messages: path or "stream frame N" */
+	struct shard_buf stored;	/* bytes as stored (compressed when stored_is_zip) */
+	int stored_is_zip;
+	struct shard_buf raw;		/* decompressed bytes, filled by shard_item_load_raw */
+	int raw_loaded;
+	struct shard_mds mds;
+};
+
+struct shard_source;
+
+enum { SHARD_SRC_VERIFY_HASHES = 1 };
+
+/* path: a dataset directory, an index.json, a loose shard file (.mds[.ext]),
+ * or "-" for a shard stream on stdin. */
+int shard_source_open(struct shard_source **src, const char *path, int flags,
+		      struct shard_error *err);
+/* 1: an item was read; 0: end; <0: -status with err set. */
+int shard_source_next(struct shard_source *src, struct shard_item *item,
+		      struct shard_error *err);
+void shard_source_close(struct shard_source *src);
+/* Index of the dataset when the source has one (NULL for streams). */
+const struct shard_index *shard_source_index(const struct shard_source *src);
+/* Skip samples without loading the shard bytes when possible. */
+void shard_item_free(struct shard_item *it);
+/* Decompress (if needed), verify hashes of raw bytes, parse the MDS header. */
+int shard_item_load_raw(struct shard_item *it, int verify, struct shard_error *err);
+
+/* ---------------------------------------------------------------- sinks */
+
+/* Where whole shards go: a dataset directory (index.json written last, at
+ * close) or a shard stream (end frame written at close). */
+struct shard_sink;
+
+int shard_sink_open_dir(struct shard_sink **s, const char *dir, struct shard_error *err);
+int shard_sink_open_fd(struct shard_sink **s, int fd, struct shard_error *err);
+/* Put one shard. The sink renames it to its own next shard.NNNNN name. */
+int shard_sink_put(struct shard_sink *s, const struct shard_entry *e,
+		   const void *stored, size_t n, int stored_is_zip, struct shard_error *err);
+/* Finish: index.json or the end frame. Must be called for success. */
+int shard_sink_close(struct shard_sink *s, struct shard_error *err);
+/* Abandon: remove temporary files; never writes index.json. */
+void shard_sink_abort(struct shard_sink *s);
+/* Set top-level extra index metadata (JSON object text). */
+int shard_sink_set_extra(struct shard_sink *s, const char *json);
+uint64_t shard_sink_samples(const struct shard_sink *s);
+uint64_t shard_sink_shards(const struct shard_sink *s);
+/* With a prefix, basenames are PREFIX/shard.NNNNN... (for per-task subdirectories). */
+int shard_sink_set_prefix(struct shard_sink *s, const char *prefix);
+/* Called with each shard's final entry after it is written (may be NULL). */
+void shard_sink_on_shard(struct shard_sink *s,
+			 void (*fn)(void *ctx, const struct shard_entry *e), void *ctx);
+
+/* ---------------------------------------------------------------- writers */
+
+struct shard_writer_opts {
+	const char *compression;	/* NULL or "" for none */
+	const char *const *hashes;	/* sorted, unique */
+	size_t nhashes;
+	uint64_t size_limit;		/* bytes; 0 = unlimited (one shard) */
+	uint64_t max_samples;		/* samples per shard; 0 = unlimited */
+};
+
+struct shard_writer;
+
+/* Build MDS shards from samples and hand them to a sink (not owned). */
+int shard_writer_new(struct shard_writer **w, struct shard_sink *sink,
+		     const struct shard_schema *schema, const struct shard_writer_opts *o,
+		     struct shard_error *err);
+/* Add a sample given as its column fields (in schema order). */
+int shard_writer_add(struct shard_writer *w, const struct shard_field *fields,
+		     struct shard_error *err);
+/* Add a sample already in MDS sample layout. */
+int shard_writer_add_raw(struct shard_writer *w, const void *p, size_t n,
+			 struct shard_error *err);
+/* Flush the last shard. */
+int shard_writer_finish(struct shard_writer *w, struct shard_error *err);
+void shard_writer_free(struct shard_writer *w);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

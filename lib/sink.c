@@ -1,0 +1,268 @@
+/* Sinks take whole shards: a dataset directory (shards renamed into place as
+ * they finish, index.json last) or a shard stream on a file descriptor. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "shard.h"
+#include "internal.h"
+
+struct shard_sink {
+	int is_dir;
+	char *dir;
+	char *prefix;		/* "" or "sub/dir/" */
+	int fd;
+	struct shard_index ix;
+	uint64_t samples, bytes;
+	char **written;		/* files to remove on abort */
+	size_t nwritten;
+	void (*on_shard)(void *ctx, const struct shard_entry *e);
+	void *ctx;
+	int closed;
+};
+
+static int mkdirs(const char *path, struct shard_error *err)
+{
+	char tmp[4096];
+	size_t i, n = strlen(path);
+	if (n >= sizeof tmp)
+		return shard_error_set(err, SHARD_EARG, "%s: path too long", path);
+	memcpy(tmp, path, n + 1);
+	for (i = 1; i <= n; i++) {
+		if (tmp[i] == '/' || tmp[i] == 0) {
+			char c = tmp[i];
+			tmp[i] = 0;
+			if (mkdir(tmp, 0777) != 0 && errno != EEXIST)
+				return shard_error_set(err, SHARD_EIO, "%s: %s", tmp, strerror(errno));
+			tmp[i] = c;
+		}
+	}
+	return 0;
+}
+
+int shard_sink_open_dir(struct shard_sink **out, const char *dir, struct shard_error *err)
+{
+	struct shard_sink *s;
+	char path[4096];
+	struct stat st;
+	int rc;
+
+	*out = NULL;
+	if ((rc = mkdirs(dir, err)))
+		return rc;
+	snprintf(path, sizeof path, "%s/index.json", dir);
+	if (stat(path, &st) == 0)
+		return shard_error_set(err, SHARD_EARG,
+				       "%s: already holds a dataset (index.json); remove it or choose another directory",
+				       dir);
+	s = calloc(1, sizeof *s);
+	if (!s || !(s->dir = strdup(dir)) || !(s->prefix = strdup(""))) {
+		if (s)
+			free(s->dir);
+		free(s);
+		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	}
+	s->is_dir = 1;
+	s->fd = -1;
+	*out = s;
+	return 0;
+}
+
+int shard_sink_open_fd(struct shard_sink **out, int fd, struct shard_error *err)
+{
+	struct shard_sink *s = calloc(1, sizeof *s);
+	int rc;
+
+	*out = NULL;
+	if (!s || !(s->prefix = strdup(""))) {
+		free(s);
+		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	}
+	s->fd = fd;
+	if ((rc = stream_write_header(fd, err))) {
+		free(s->prefix);
+		free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+int shard_sink_set_prefix(struct shard_sink *s, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	char *p = malloc(n + 2);
+	if (!p)
+		return SHARD_ENOMEM;
+	memcpy(p, prefix, n + 1);
+	if (n && p[n - 1] != '/') {
+		p[n] = '/';
+		p[n + 1] = 0;
+	}
+	free(s->prefix);
+	s->prefix = p;
+	return 0;
+}
+
+int shard_sink_set_extra(struct shard_sink *s, const char *json)
+{
+	char *x = json ? strdup(json) : NULL;
+	if (json && !x)
+		return SHARD_ENOMEM;
+	free(s->ix.extra);
+	s->ix.extra = x;
+	return 0;
+}
+
+void shard_sink_on_shard(struct shard_sink *s, void (*fn)(void *, const struct shard_entry *), void *ctx)
+{
+	s->on_shard = fn;
+	s->ctx = ctx;
+}
+
+uint64_t shard_sink_samples(const struct shard_sink *s)
+{
+	return s->samples;
+}
+
+uint64_t shard_sink_shards(const struct shard_sink *s)
+{
+	return s->ix.nshards;
+}
+
+static int rename_entry(struct shard_sink *s, struct shard_entry *e, struct shard_error *err)
+{
+	char name[4096];
+	size_t k = s->ix.nshards;
+
+	snprintf(name, sizeof name, "%sshard.%05zu.mds", s->prefix, k);
+	free(e->raw.basename);
+	if (!(e->raw.basename = strdup(name)))
+		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	if (e->has_zip) {
+		struct shard_codec c;
+		int rc;
+		if ((rc = shard_codec_parse(e->compression, &c, err)))
+			return rc;
+		snprintf(name, sizeof name, "%sshard.%05zu.mds.%s", s->prefix, k, c.ext);
+		free(e->zip.basename);
+		if (!(e->zip.basename = strdup(name)))
+			return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+int shard_sink_put(struct shard_sink *s, const struct shard_entry *in, const void *stored, size_t n,
+		   int stored_is_zip, struct shard_error *err)
+{
+	struct shard_entry e;
+	int rc;
+
+	if (shard_entry_copy(&e, in))
+		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	if (stored_is_zip && !e.has_zip) {
+		shard_entry_free(&e);
+		return shard_error_set(err, SHARD_EARG, "compressed bytes for a shard without zip_data");
+	}
+	if ((rc = rename_entry(s, &e, err)))
+		goto out;
+	if (s->is_dir) {
+		char path[8192], *slash;
+		const char *base = stored_is_zip ? e.zip.basename : e.raw.basename;
+		char **nw;
+		snprintf(path, sizeof path, "%s/%s", s->dir, base);
+		slash = strrchr(path, '/');
+		*slash = 0;
+		if ((rc = mkdirs(path, err)))
+			goto out;
+		*slash = '/';
+		if ((rc = shard_write_file_atomic(path, stored, n, err)))
+			goto out;
+		nw = realloc(s->written, (s->nwritten + 1) * sizeof *nw);
+		if (!nw || !(nw[s->nwritten] = strdup(path))) {
+			if (nw)
+				s->written = nw;
+			rc = shard_error_set(err, SHARD_ENOMEM, "out of memory");
+			goto out;
+		}
+		s->written = nw;
+		s->nwritten++;
+	} else {
+		struct shard_buf meta = {0};
+		if (shard_buf_append(&meta, "{\"entry\": ", 10) || shard_entry_to_json(&e, &meta, err) ||
+		    shard_buf_printf(&meta, ", \"stored\": \"%s\"}", stored_is_zip ? "zip" : "raw")) {
+			shard_buf_free(&meta);
+			rc = err->status ? err->status : shard_error_set(err, SHARD_ENOMEM, "out of memory");
+			goto out;
+		}
+		rc = stream_write_frame(s->fd, "SHRD", meta.p, meta.len, stored, n, err);
+		shard_buf_free(&meta);
+		if (rc)
+			goto out;
+	}
+	if (shard_index_append(&s->ix, &e)) {
+		rc = shard_error_set(err, SHARD_ENOMEM, "out of memory");
+		goto out;
+	}
+	s->samples += e.samples;
+	s->bytes += n;
+	if (s->on_shard)
+		s->on_shard(s->ctx, &e);
+out:
+	shard_entry_free(&e);
+	return rc;
+}
+
+static void sink_free(struct shard_sink *s)
+{
+	size_t i;
+	for (i = 0; i < s->nwritten; i++)
+		free(s->written[i]);
+	free(s->written);
+	shard_index_free(&s->ix);
+	free(s->dir);
+	free(s->prefix);
+	free(s);
+}
+
+int shard_sink_close(struct shard_sink *s, struct shard_error *err)
+{
+	int rc;
+
+	if (s->is_dir) {
+		struct shard_buf b = {0};
+		char path[4096];
+		snprintf(path, sizeof path, "%s/index.json", s->dir);
+		rc = shard_index_to_json(&s->ix, &b, err);
+		if (!rc)
+			rc = shard_write_file_atomic(path, b.p, b.len, err);
+		shard_buf_free(&b);
+		if (rc) {
+			shard_sink_abort(s);
+			return rc;
+		}
+	} else {
+		struct shard_buf meta = {0};
+		shard_buf_printf(&meta, "{\"bytes\": %llu, \"samples\": %llu, \"shards\": %llu}",
+				 (unsigned long long)s->bytes, (unsigned long long)s->samples,
+				 (unsigned long long)s->ix.nshards);
+		rc = stream_write_frame(s->fd, "END.", meta.p, meta.len, NULL, 0, err);
+		shard_buf_free(&meta);
+	}
+	sink_free(s);
+	return rc;
+}
+
+void shard_sink_abort(struct shard_sink *s)
+{
+	size_t i;
+	if (!s)
+		return;
+	for (i = 0; i < s->nwritten; i++)
+		unlink(s->written[i]);
+	sink_free(s);
+}

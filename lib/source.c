@@ -1,0 +1,406 @@
+/* Sources yield whole shards one at a time from a dataset directory (through
+ * its index.json), a loose shard file, or a shard stream; memory holds one shard. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "shard.h"
+#include "internal.h"
+
+enum { SRC_DIR, SRC_LOOSE, SRC_STREAM };
+
+struct shard_source {
+	int kind, flags;
+	char *path;		/* dataset directory, loose file or stream name */
+	struct shard_index ix;
+	size_t next;
+	int fd, done;
+	uint64_t frameno, samples, shards, bytes;
+	char name[8600];
+	struct shard_buf meta;
+};
+
+int shard_fileinfo_verify(const struct shard_fileinfo *f, const void *p, size_t n, const char *what,
+		    struct shard_error *err)
+{
+	size_t i;
+	char hex[160];
+	int rc;
+
+	if (f->bytes != n)
+		return shard_error_set(err, SHARD_EDATA, "%s: %zu bytes, index says %llu", what, n,
+				       (unsigned long long)f->bytes);
+	for (i = 0; i < f->nhashes; i++) {
+		if (!shard_hash_known(f->hash_names[i]))
+			return shard_error_set(err, SHARD_EDATA, "%s: unknown hash \"%s\"", what, f->hash_names[i]);
+		if ((rc = shard_hash_hex(f->hash_names[i], p, n, hex, err)))
+			return rc;
+		if (strcmp(hex, f->hash_values[i]) != 0)
+			return shard_error_set(err, SHARD_EDATA, "%s: %s mismatch (index %s, data %s)", what,
+					       f->hash_names[i], f->hash_values[i], hex);
+	}
+	return 0;
+}
+
+int shard_fileinfo_fill(struct shard_fileinfo *f, const char *const *algos, size_t nalgos, const char *basename,
+		  const void *p, size_t n, struct shard_error *err)
+{
+	size_t i;
+	char hex[160];
+	int rc;
+
+	memset(f, 0, sizeof *f);
+	f->basename = strdup(basename);
+	f->bytes = n;
+	f->hash_names = calloc(nalgos + 1, sizeof *f->hash_names);
+	f->hash_values = calloc(nalgos + 1, sizeof *f->hash_values);
+	if (!f->basename || !f->hash_names || !f->hash_values)
+		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	for (i = 0; i < nalgos; i++) {
+		if ((rc = shard_hash_hex(algos[i], p, n, hex, err)))
+			return rc;
+		f->hash_names[i] = strdup(algos[i]);
+		f->hash_values[i] = strdup(hex);
+		f->nhashes++;
+		if (!f->hash_names[i] || !f->hash_values[i])
+			return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+const struct shard_index *shard_source_index(const struct shard_source *src)
+{
+	return src->kind == SRC_STREAM ? NULL : &src->ix;
+}
+
+static int is_dir(const char *p)
+{
+	struct stat st;
+	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* A loose shard's entry comes from its embedded config and its bytes. */
+static int loose_entry(struct shard_source *s, struct shard_item *it, struct shard_error *err)
+{
+	const char *base = strrchr(s->path, '/'), *dot;
+	struct shard_codec c = {0};
+	const uint8_t *cp;
+	size_t cn;
+	int rc;
+	json_t *o = NULL;
+	char rawname[4096];
+
+	base = base ? base + 1 : s->path;
+	dot = strstr(base, ".mds");
+	if (!dot)
+		return shard_error_set(err, SHARD_EARG, "%s: not a dataset directory or an MDS shard file (*.mds[.EXT])",
+				       s->path);
+	snprintf(rawname, sizeof rawname, "%.*s.mds", (int)(dot - base), base);
+	if (dot[4] == '.') {
+		if ((rc = shard_codec_parse(dot + 5, &c, err)))
+			return shard_error_prefix(err, "%s", s->path);
+		it->stored_is_zip = 1;
+		if ((rc = shard_decompress(&c, it->stored.p, it->stored.len, SHARD_RAW_MAX, &it->raw, err)))
+			return shard_error_prefix(err, "%s", s->path);
+	} else if (dot[4] != 0) {
+		return shard_error_set(err, SHARD_EARG, "%s: not an MDS shard file name (*.mds[.EXT])", s->path);
+	}
+	it->raw_loaded = 1;
+	if ((rc = shard_mds_parse(&it->mds, c.id ? it->raw.p : it->stored.p, c.id ? it->raw.len : it->stored.len,
+				  err)))
+		return shard_error_prefix(err, "%s", s->path);
+	shard_mds_config(&it->mds, &cp, &cn);
+	/* The config has the entry's keys minus raw_data/samples/zip_data. */
+	o = json_loadb((const char *)cp, cn, 0, NULL);
+	if (!o || !json_is_object(o)) {
+		json_decref(o);
+		return shard_error_set(err, SHARD_EDATA, "%s: the shard's embedded config is not a JSON object", s->path);
+	}
+	json_object_set_new(o, "samples", json_integer(it->mds.nsamples));
+	json_object_set_new(o, "raw_data", json_pack("{s:s,s:I,s:{}}", "basename", rawname, "bytes",
+						    (json_int_t)it->mds.size));
+	json_object_set_new(o, "zip_data", json_null());
+	if (c.id && !json_is_string(json_object_get(o, "compression")))
+		json_object_set_new(o, "compression", json_string(c.ext));
+	{
+		char *txt = json_dumps(o, 0);
+		json_decref(o);
+		if (!txt)
+			return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+		rc = shard_entry_from_json(&it->entry, txt, strlen(txt), err);
+		free(txt);
+	}
+	if (rc)
+		return shard_error_prefix(err, "%s: embedded config", s->path);
+	/* file infos computed from the bytes, with the hashes the config lists */
+	{
+		struct shard_fileinfo fi;
+		if ((rc = shard_fileinfo_fill(&fi, (const char *const *)it->entry.hashes, it->entry.nhashes, rawname,
+					it->mds.data, it->mds.size, err)))
+			return rc;
+		shard_entry_set_raw(&it->entry, &fi);
+	}
+	if (it->stored_is_zip) {
+		if ((rc = shard_fileinfo_fill(&it->entry.zip, (const char *const *)it->entry.hashes, it->entry.nhashes,
+					base, it->stored.p, it->stored.len, err)))
+			return rc;
+		it->entry.has_zip = 1;
+	}
+	return 0;
+}
+
+int shard_source_open(struct shard_source **out, const char *path, int flags, struct shard_error *err)
+{
+	struct shard_source *s = calloc(1, sizeof *s);
+	int rc;
+
+	*out = NULL;
+	if (!s || !(s->path = strdup(path))) {
+		free(s);
+		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	}
+	s->flags = flags;
+	s->fd = -1;
+	if (strcmp(path, "-") == 0) {
+		int eof;
+		s->kind = SRC_STREAM;
+		s->fd = 0;
+		snprintf(s->name, sizeof s->name, "<stdin>");
+		if ((rc = stream_read_header(0, s->name, &eof, err)))
+			goto fail;
+		if (eof) {
+			rc = shard_error_set(err, SHARD_EDATA, "<stdin>: empty input, not a shard stream");
+			goto fail;
+		}
+	} else if (is_dir(path)) {
+		char ip[4200];
+		s->kind = SRC_DIR;
+		snprintf(ip, sizeof ip, "%s/index.json", path);
+		if ((rc = shard_index_load(&s->ix, ip, err)))
+			goto fail;
+	} else {
+		size_t n = strlen(path);
+		if (n >= 10 && strcmp(path + n - 10, "index.json") == 0) {
+			char *slash;
+			s->kind = SRC_DIR;
+			if ((rc = shard_index_load(&s->ix, path, err)))
+				goto fail;
+			slash = strrchr(s->path, '/');
+			if (slash)
+				*slash = 0;
+			else
+				strcpy(s->path, ".");
+		} else {
+			struct stat st;
+			if (stat(path, &st) != 0) {
+				rc = shard_error_set(err, SHARD_EIO, "%s: %s", path, strerror(errno));
+				goto fail;
+			}
+			s->kind = SRC_LOOSE;
+		}
+	}
+	*out = s;
+	return 0;
+fail:
+	shard_source_close(s);
+	return rc;
+}
+
+void shard_source_close(struct shard_source *s)
+{
+	if (!s)
+		return;
+	shard_index_free(&s->ix);
+	shard_buf_free(&s->meta);
+	free(s->path);
+	free(s);
+}
+
+void shard_item_free(struct shard_item *it)
+{
+	shard_entry_free(&it->entry);
+	shard_buf_free(&it->stored);
+	shard_buf_free(&it->raw);
+	memset(it, 0, sizeof *it);
+}
+
+static void item_reset(struct shard_item *it)
+{
+	shard_entry_free(&it->entry);
+	it->stored.len = 0;
+	it->raw.len = 0;
+	it->raw_loaded = 0;
+	it->stored_is_zip = 0;
+	memset(&it->mds, 0, sizeof it->mds);
+}
+
+static int exists(const char *p)
+{
+	struct stat st;
+	return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int next_dir(struct shard_source *s, struct shard_item *it, struct shard_error *err)
+{
+	const struct shard_entry *e;
+	char rawp[8400], zipp[8400];
+	int rc;
+
+	if (s->next >= s->ix.nshards)
+		return 0;
+	e = &s->ix.shards[s->next++];
+	if (shard_entry_copy(&it->entry, e))
+		return -shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	snprintf(rawp, sizeof rawp, "%s/%s", s->path, e->raw.basename);
+	if (e->has_zip)
+		snprintf(zipp, sizeof zipp, "%s/%s", s->path, e->zip.basename);
+	/* Prefer the compressed file: smaller to move; the raw one if that is all there is. */
+	if (e->has_zip && exists(zipp)) {
+		snprintf(s->name, sizeof s->name, "%s", zipp);
+		it->stored_is_zip = 1;
+		rc = shard_read_file(zipp, &it->stored, SHARD_RAW_MAX + (1ull << 30), err);
+	} else if (exists(rawp)) {
+		snprintf(s->name, sizeof s->name, "%s", rawp);
+		rc = shard_read_file(rawp, &it->stored, SHARD_RAW_MAX, err);
+	} else {
+		snprintf(s->name, sizeof s->name, "%s", e->has_zip ? zipp : rawp);
+		return -shard_error_set(err, SHARD_EDATA, "%s: shard %zu is missing (index.json lists it)",
+					s->name, s->next - 1);
+	}
+	it->name = s->name;
+	if (rc)
+		return -rc;
+	rc = shard_fileinfo_verify(it->stored_is_zip ? &e->zip : &e->raw, it->stored.p, it->stored.len, s->name, err);
+	if (rc && (err->msg[0] && (s->flags & SHARD_SRC_VERIFY_HASHES || strstr(err->msg, " bytes, index says"))))
+		return -rc;
+	return 1;
+}
+
+static int next_stream(struct shard_source *s, struct shard_item *it, struct shard_error *err)
+{
+	char tag[5];
+	json_t *o, *ent, *st;
+	char *txt;
+	int rc, eof;
+
+	if (s->done)
+		return 0;
+	for (;;) {
+		snprintf(s->name, sizeof s->name, "<stdin>: frame %llu", (unsigned long long)s->frameno);
+		it->name = s->name;
+		if ((rc = stream_read_frame(s->fd, "<stdin>", s->frameno, tag, &s->meta, &it->stored, err)))
+			return -rc;
+		s->frameno++;
+		if (strcmp(tag, "END.") == 0) {
+			json_t *e = json_loadb((const char *)s->meta.p, s->meta.len, 0, NULL);
+			json_int_t ns = json_integer_value(json_object_get(e, "shards"));
+			json_int_t nsm = json_integer_value(json_object_get(e, "samples"));
+			json_decref(e);
+			if ((uint64_t)ns != s->shards || (uint64_t)nsm != s->samples)
+				return -shard_error_set(err, SHARD_EDATA,
+							"<stdin>: end frame says %lld shards and %lld samples, the stream held %llu and %llu",
+							(long long)ns, (long long)nsm, (unsigned long long)s->shards,
+							(unsigned long long)s->samples);
+			/* Concatenated streams continue with another header. */
+			if ((rc = stream_read_header(s->fd, "<stdin>", &eof, err)))
+				return -rc;
+			if (eof) {
+				s->done = 1;
+				return 0;
+			}
+			s->shards = s->samples = 0;
+			continue;
+		}
+		break;
+	}
+	o = json_loadb((const char *)s->meta.p, s->meta.len, 0, NULL);
+	ent = json_object_get(o, "entry");
+	st = json_object_get(o, "stored");
+	if (!o || !json_is_object(ent) || !json_is_string(st)) {
+		json_decref(o);
+		return -shard_error_set(err, SHARD_EDATA, "%s: frame metadata is malformed", s->name);
+	}
+	it->stored_is_zip = strcmp(json_string_value(st), "zip") == 0;
+	txt = json_dumps(ent, 0);
+	json_decref(o);
+	if (!txt)
+		return -shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	rc = shard_entry_from_json(&it->entry, txt, strlen(txt), err);
+	free(txt);
+	if (rc)
+		return -shard_error_prefix(err, "%s", s->name);
+	if (it->stored_is_zip && !it->entry.has_zip)
+		return -shard_error_set(err, SHARD_EDATA, "%s: compressed shard without zip_data", s->name);
+	rc = shard_fileinfo_verify(it->stored_is_zip ? &it->entry.zip : &it->entry.raw, it->stored.p, it->stored.len,
+			     s->name, err);
+	if (rc && (s->flags & SHARD_SRC_VERIFY_HASHES || strstr(err->msg, " bytes, index says")))
+		return -rc;
+	s->shards++;
+	s->samples += it->entry.samples;
+	return 1;
+}
+
+int shard_source_next(struct shard_source *s, struct shard_item *it, struct shard_error *err)
+{
+	int rc;
+
+	item_reset(it);
+	err->status = 0;
+	err->msg[0] = 0;
+	switch (s->kind) {
+	case SRC_DIR:
+		return next_dir(s, it, err);
+	case SRC_STREAM:
+		return next_stream(s, it, err);
+	default:
+		if (s->done)
+			return 0;
+		s->done = 1;
+		snprintf(s->name, sizeof s->name, "%s", s->path);
+		it->name = s->name;
+		if ((rc = shard_read_file(s->path, &it->stored, SHARD_RAW_MAX + (1ull << 30), err)))
+			return -rc;
+		if ((rc = loose_entry(s, it, err)))
+			return -rc;
+		return 1;
+	}
+}
+
+int shard_item_load_raw(struct shard_item *it, int verify, struct shard_error *err)
+{
+	int rc;
+
+	if (!it->raw_loaded) {
+		if (it->stored_is_zip) {
+			struct shard_codec c;
+			uint64_t max = it->entry.raw.bytes ? it->entry.raw.bytes : SHARD_RAW_MAX;
+			if ((rc = shard_codec_parse(it->entry.compression, &c, err)))
+				return shard_error_prefix(err, "%s", it->name);
+			if (max > SHARD_RAW_MAX)
+				max = SHARD_RAW_MAX;
+			if ((rc = shard_decompress(&c, it->stored.p, it->stored.len, max, &it->raw, err)))
+				return shard_error_prefix(err, "%s", it->name);
+			if (it->raw.len != it->entry.raw.bytes)
+				return shard_error_set(err, SHARD_EDATA, "%s: decompressed to %zu bytes, index says %llu",
+						       it->name, it->raw.len, (unsigned long long)it->entry.raw.bytes);
+			if (verify && (rc = shard_fileinfo_verify(&it->entry.raw, it->raw.p, it->raw.len, it->name, err)))
+				return rc;
+		}
+		it->raw_loaded = 1;
+	}
+	if (!it->mds.data) {
+		const struct shard_buf *b = it->stored_is_zip ? &it->raw : &it->stored;
+		if ((rc = shard_mds_parse(&it->mds, b->p, b->len, err)))
+			return shard_error_prefix(err, "%s", it->name);
+		if (it->mds.nsamples != it->entry.samples)
+			return shard_error_set(err, SHARD_EDATA, "%s: shard holds %u samples, index says %llu", it->name,
+					       it->mds.nsamples, (unsigned long long)it->entry.samples);
+	}
+	return 0;
+}

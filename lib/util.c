@@ -1,0 +1,227 @@
+/* Errors, growable buffers, whole-file I/O and size parsing shared by libshard.
+ * Nothing here prints or exits: failures land in a struct shard_error. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "shard.h"
+
+int shard_error_set(struct shard_error *err, int status, const char *fmt, ...)
+{
+	if (err) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+		va_end(ap);
+		err->status = status;
+	}
+	return status;
+}
+
+int shard_error_prefix(struct shard_error *err, const char *fmt, ...)
+{
+	char pre[512], old[sizeof err->msg];
+	va_list ap;
+
+	if (!err)
+		return 0;
+	va_start(ap, fmt);
+	vsnprintf(pre, sizeof pre, fmt, ap);
+	va_end(ap);
+	memcpy(old, err->msg, sizeof old);
+	snprintf(err->msg, sizeof err->msg, "%s: %s", pre, old);
+	return err->status;
+}
+
+int shard_buf_reserve(struct shard_buf *b, size_t extra)
+{
+	size_t need, cap;
+	uint8_t *p;
+
+	if (extra > SIZE_MAX - b->len)
+		return SHARD_ENOMEM;
+	need = b->len + extra;
+	if (need <= b->cap)
+		return 0;
+	cap = b->cap ? b->cap : 256;
+	while (cap < need)
+		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+	p = realloc(b->p, cap);
+	if (!p)
+		return SHARD_ENOMEM;
+	b->p = p;
+	b->cap = cap;
+	return 0;
+}
+
+int shard_buf_append(struct shard_buf *b, const void *p, size_t n)
+{
+	if (shard_buf_reserve(b, n))
+		return SHARD_ENOMEM;
+	if (n)
+		memcpy(b->p + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+int shard_buf_putc(struct shard_buf *b, int c)
+{
+	if (b->len == b->cap && shard_buf_reserve(b, 1))
+		return SHARD_ENOMEM;
+	b->p[b->len++] = (uint8_t)c;
+	return 0;
+}
+
+int shard_buf_printf(struct shard_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (shard_buf_reserve(b, 64))
+		return SHARD_ENOMEM;
+	va_start(ap, fmt);
+	n = vsnprintf((char *)b->p + b->len, b->cap - b->len, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return SHARD_EARG;
+	if ((size_t)n >= b->cap - b->len) {
+		if (shard_buf_reserve(b, (size_t)n + 1))
+			return SHARD_ENOMEM;
+		va_start(ap, fmt);
+		vsnprintf((char *)b->p + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+	}
+	b->len += (size_t)n;
+	return 0;
+}
+
+void shard_buf_free(struct shard_buf *b)
+{
+	free(b->p);
+	b->p = NULL;
+	b->len = b->cap = 0;
+}
+
+int shard_read_file(const char *path, struct shard_buf *b, uint64_t max,
+		    struct shard_error *err)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	b->len = 0;
+	if (fd < 0)
+		return shard_error_set(err, SHARD_EIO, "%s: %s", path, strerror(errno));
+	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		close(fd);
+		return shard_error_set(err, SHARD_EIO, "%s: is a directory", path);
+	}
+	if (st.st_size > 0 && (uint64_t)st.st_size > max) {
+		close(fd);
+		return shard_error_set(err, SHARD_ELIMIT, "%s: file of %lld bytes is over the limit of %llu",
+				       path, (long long)st.st_size, (unsigned long long)max);
+	}
+	if (shard_buf_reserve(b, st.st_size > 0 ? (size_t)st.st_size + 1 : 65536)) {
+		close(fd);
+		return shard_error_set(err, SHARD_ENOMEM, "%s: out of memory", path);
+	}
+	for (;;) {
+		ssize_t r;
+		if (b->cap - b->len < 4096 && shard_buf_reserve(b, 65536)) {
+			close(fd);
+			return shard_error_set(err, SHARD_ENOMEM, "%s: out of memory", path);
+		}
+		r = read(fd, b->p + b->len, b->cap - b->len);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			close(fd);
+			return shard_error_set(err, SHARD_EIO, "%s: %s", path, strerror(errno));
+		}
+		if (r == 0)
+			break;
+		b->len += (size_t)r;
+		if (b->len > max) {
+			close(fd);
+			return shard_error_set(err, SHARD_ELIMIT, "%s: file is over the limit of %llu bytes",
+					       path, (unsigned long long)max);
+		}
+	}
+	close(fd);
+	return 0;
+}
+
+int shard_write_all(int fd, const void *p, size_t n, struct shard_error *err)
+{
+	const uint8_t *q = p;
+
+	while (n) {
+		ssize_t w = write(fd, q, n > (1u << 30) ? (1u << 30) : n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EPIPE)
+				return shard_error_set(err, SHARD_EPIPE, "broken pipe");
+			return shard_error_set(err, SHARD_EIO, "write: %s", strerror(errno));
+		}
+		q += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int shard_write_file_atomic(const char *path, const void *p, size_t n, struct shard_error *err)
+{
+	char tmp[4096];
+	int fd, rc;
+
+	if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
+		return shard_error_set(err, SHARD_EARG, "%s: path too long", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return shard_error_set(err, SHARD_EIO, "%s: %s", tmp, strerror(errno));
+	rc = shard_write_all(fd, p, n, err);
+	if (close(fd) != 0 && !rc)
+		rc = shard_error_set(err, SHARD_EIO, "%s: %s", tmp, strerror(errno));
+	if (!rc && rename(tmp, path) != 0)
+		rc = shard_error_set(err, SHARD_EIO, "%s: %s", path, strerror(errno));
+	if (rc) {
+		unlink(tmp);
+		shard_error_prefix(err, "%s", path);
+	}
+	return rc;
+}
+
+int shard_parse_size(const char *s, uint64_t *out)
+{
+	static const struct { const char *sfx; unsigned shift; } units[] = {
+		{"", 0}, {"b", 0}, {"k", 10}, {"kb", 10}, {"kib", 10}, {"m", 20}, {"mb", 20},
+		{"mib", 20}, {"g", 30}, {"gb", 30}, {"gib", 30}, {"t", 40}, {"tb", 40}, {"tib", 40},
+	};
+	char *end;
+	unsigned long long v;
+	size_t i;
+
+	if (!s || !*s || *s == '-' || *s == '+')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -1;
+	for (i = 0; i < sizeof units / sizeof units[0]; i++) {
+		if (strcasecmp(end, units[i].sfx) == 0) {
+			if (units[i].shift && v > (UINT64_MAX >> units[i].shift))
+				return -1;
+			*out = (uint64_t)v << units[i].shift;
+			return 0;
+		}
+	}
+	return -1;
+}

@@ -1,0 +1,239 @@
+/* Building MDS shards from samples: the size_limit split rule exactly as
+ * Mosaic's writer applies it, a samples-per-shard cap, and the 4 GiB guard. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "shard.h"
+#include "internal.h"
+
+struct shard_writer {
+	struct shard_sink *sink;
+	struct shard_entry tmpl;	/* schema, compression, hashes, size_limit */
+	struct shard_codec codec;
+	struct shard_buf config;	/* embedded config JSON */
+	struct shard_buf samples;	/* concatenated sample bytes of the open shard */
+	uint32_t *lens;			/* per-sample lengths of the open shard */
+	size_t nlens, caplens;
+	uint64_t cur_size;		/* raw file size if flushed now */
+	uint64_t size_limit, max_samples;
+	struct shard_buf raw, zip, one;
+};
+
+static void wr32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+int shard_writer_new(struct shard_writer **out, struct shard_sink *sink, const struct shard_schema *schema,
+		     const struct shard_writer_opts *o, struct shard_error *err)
+{
+	struct shard_writer *w;
+	const char **nm, **en;
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	if (o->size_limit > SHARD_RAW_MAX)
+		return shard_error_set(err, SHARD_EARG,
+				       "size limit %llu is too large: MDS offsets are 32-bit, so a shard must stay under 4 GiB",
+				       (unsigned long long)o->size_limit);
+	for (i = 0; i < o->nhashes; i++) {
+		if (!shard_hash_known(o->hashes[i]))
+			return shard_error_set(err, SHARD_EARG, "unknown hash '%s'", o->hashes[i]);
+		if (i && strcmp(o->hashes[i - 1], o->hashes[i]) >= 0)
+			return shard_error_set(err, SHARD_EARG, "hashes must be sorted and unique, as MDS requires");
+	}
+	w = calloc(1, sizeof *w);
+	if (!w)
+		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	w->sink = sink;
+	w->size_limit = o->size_limit;
+	w->max_samples = o->max_samples;
+	if ((rc = shard_codec_parse(o->compression, &w->codec, err)))
+		goto fail;
+	nm = calloc(schema->ncols, sizeof *nm);
+	en = calloc(schema->ncols, sizeof *en);
+	if (!nm || !en) {
+		free(nm);
+		free(en);
+		rc = shard_error_set(err, SHARD_ENOMEM, "out of memory");
+		goto fail;
+	}
+	for (i = 0; i < schema->ncols; i++) {
+		nm[i] = schema->names[i];
+		en[i] = schema->enc_names[i];
+	}
+	rc = shard_schema_init(&w->tmpl.schema, schema->ncols, nm, en, 0, err);
+	free(nm);
+	free(en);
+	if (rc)
+		goto fail;
+	if (w->codec.id && !(w->tmpl.compression = strdup(o->compression))) {
+		rc = shard_error_set(err, SHARD_ENOMEM, "out of memory");
+		goto fail;
+	}
+	w->tmpl.hashes = calloc(o->nhashes + 1, sizeof *w->tmpl.hashes);
+	if (!w->tmpl.hashes) {
+		rc = shard_error_set(err, SHARD_ENOMEM, "out of memory");
+		goto fail;
+	}
+	for (i = 0; i < o->nhashes; i++) {
+		if (!(w->tmpl.hashes[i] = strdup(o->hashes[i]))) {
+			rc = shard_error_set(err, SHARD_ENOMEM, "out of memory");
+			goto fail;
+		}
+		w->tmpl.nhashes++;
+	}
+	w->tmpl.size_limit = o->size_limit;
+	if ((rc = shard_entry_config_json(&w->tmpl, &w->config, err)))
+		goto fail;
+	w->cur_size = 8 + w->config.len;
+	*out = w;
+	return 0;
+fail:
+	shard_writer_free(w);
+	return rc;
+}
+
+void shard_writer_free(struct shard_writer *w)
+{
+	if (!w)
+		return;
+	shard_entry_free(&w->tmpl);
+	shard_buf_free(&w->config);
+	shard_buf_free(&w->samples);
+	shard_buf_free(&w->raw);
+	shard_buf_free(&w->zip);
+	shard_buf_free(&w->one);
+	free(w->lens);
+	free(w);
+}
+
+static int flush(struct shard_writer *w, struct shard_error *err)
+{
+	struct shard_entry e;
+	uint64_t hdr = 4 + 4 * ((uint64_t)w->nlens + 1) + w->config.len, off;
+	uint8_t *p;
+	size_t i;
+	char base[64];
+	int rc;
+
+	if (w->nlens == 0)
+		return 0;
+	w->raw.len = 0;
+	if (shard_buf_reserve(&w->raw, (size_t)hdr + w->samples.len))
+		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	p = w->raw.p;
+	wr32(p, (uint32_t)w->nlens);
+	off = hdr;
+	for (i = 0; i <= w->nlens; i++) {
+		wr32(p + 4 + 4 * i, (uint32_t)off);
+		if (i < w->nlens)
+			off += w->lens[i];
+	}
+	memcpy(p + 4 + 4 * (w->nlens + 1), w->config.p, w->config.len);
+	memcpy(p + hdr, w->samples.p, w->samples.len);
+	w->raw.len = (size_t)hdr + w->samples.len;
+
+	memset(&e, 0, sizeof e);
+	e = w->tmpl;	/* borrow the template's fields; owned parts are set below */
+	e.samples = w->nlens;
+	memset(&e.raw, 0, sizeof e.raw);
+	memset(&e.zip, 0, sizeof e.zip);
+	e.has_zip = 0;
+	/* the sink renames shards; these basenames are placeholders */
+	snprintf(base, sizeof base, "shard.mds");
+	rc = shard_fileinfo_fill(&e.raw, (const char *const *)w->tmpl.hashes, w->tmpl.nhashes, base, w->raw.p, w->raw.len,
+			   err);
+	if (!rc && w->codec.id) {
+		rc = shard_compress(&w->codec, w->raw.p, w->raw.len, &w->zip, err);
+		snprintf(base, sizeof base, "shard.mds.%s", w->codec.ext);
+		if (!rc)
+			rc = shard_fileinfo_fill(&e.zip, (const char *const *)w->tmpl.hashes, w->tmpl.nhashes, base, w->zip.p,
+					   w->zip.len, err);
+		e.has_zip = 1;
+	}
+	if (!rc)
+		rc = shard_sink_put(w->sink, &e, w->codec.id ? w->zip.p : w->raw.p,
+				    w->codec.id ? w->zip.len : w->raw.len, w->codec.id != 0, err);
+	/* free only what this function allocated */
+	{
+		struct shard_entry own = {0};
+		own.raw = e.raw;
+		own.zip = e.zip;
+		shard_entry_free(&own);
+	}
+	w->samples.len = 0;
+	w->nlens = 0;
+	w->cur_size = 8 + w->config.len;
+	return rc;
+}
+
+int shard_writer_add_raw(struct shard_writer *w, const void *p, size_t n, struct shard_error *err)
+{
+	uint64_t add = (uint64_t)n + 4;
+	int rc;
+
+	if (w->nlens && ((w->size_limit && w->size_limit < w->cur_size + add) ||
+			 (w->max_samples && w->nlens >= w->max_samples) ||
+			 w->cur_size + add > SHARD_RAW_MAX)) {
+		if ((rc = flush(w, err)))
+			return rc;
+	}
+	if (w->cur_size + add > SHARD_RAW_MAX)
+		return shard_error_set(err, SHARD_ELIMIT,
+				       "a sample of %zu bytes cannot fit in an MDS shard: offsets are 32-bit (4 GiB)", n);
+	if (w->nlens == w->caplens) {
+		size_t nc = w->caplens ? w->caplens * 2 : 4096;
+		uint32_t *nl = realloc(w->lens, nc * sizeof *nl);
+		if (!nl)
+			return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+		w->lens = nl;
+		w->caplens = nc;
+	}
+	if (shard_buf_append(&w->samples, p, n))
+		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	w->lens[w->nlens++] = (uint32_t)n;
+	w->cur_size += add;
+	return 0;
+}
+
+int shard_writer_add(struct shard_writer *w, const struct shard_field *f, struct shard_error *err)
+{
+	const struct shard_schema *s = &w->tmpl.schema;
+	size_t i, v = 0, total = 4 * s->nvar;
+	uint8_t *p;
+
+	for (i = 0; i < s->ncols; i++) {
+		if (s->enc[i].size && f[i].len != s->enc[i].size)
+			return shard_error_set(err, SHARD_EDATA, "column '%s': %zu bytes, its encoding %s takes %zu",
+					       s->names[i], f[i].len, s->enc_names[i], s->enc[i].size);
+		if (f[i].len > UINT32_MAX)
+			return shard_error_set(err, SHARD_ELIMIT, "column '%s': value over 4 GiB", s->names[i]);
+		total += f[i].len;
+	}
+	w->one.len = 0;
+	if (shard_buf_reserve(&w->one, total))
+		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	p = w->one.p;
+	for (i = 0; i < s->ncols; i++)
+		if (!s->enc[i].size)
+			wr32(p + 4 * v++, (uint32_t)f[i].len);
+	p += 4 * s->nvar;
+	for (i = 0; i < s->ncols; i++) {
+		if (f[i].len)
+			memcpy(p, f[i].p, f[i].len);
+		p += f[i].len;
+	}
+	return shard_writer_add_raw(w, w->one.p, total, err);
+}
+
+int shard_writer_finish(struct shard_writer *w, struct shard_error *err)
+{
+	return flush(w, err);
+}

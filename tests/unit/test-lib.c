@@ -1,0 +1,299 @@
+/* Unit tests for libshard: codecs, hashes, encodings and their text forms, the
+ * MDS layout (the reference's worked example, byte for byte) and the writer's split rule. */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shard.h"
+
+static int failures, checks;
+
+#define CHECK(cond, ...)                                                    \
+	do {                                                                \
+		checks++;                                                   \
+		if (!(cond)) {                                              \
+			failures++;                                         \
+			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+			fprintf(stderr, __VA_ARGS__);                       \
+			fputc('\n', stderr);                                \
+		}                                                           \
+	} while (0)
+
+static void test_codecs(void)
+{
+	static const char *names[] = {"zstd", "zstd:19", "gz", "gz:1", "bz2", "bz2:1", "br", "br:0", "snappy"};
+	struct shard_buf src = {0}, z = {0}, d = {0};
+	struct shard_error err;
+	struct shard_codec c;
+	size_t i;
+
+	for (i = 0; i < 100000; i++)
+		shard_buf_printf(&src, "%zu,", i * 7919 % 1000);
+	for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+		CHECK(shard_codec_parse(names[i], &c, &err) == 0, "parse %s: %s", names[i], err.msg);
+		CHECK(shard_compress(&c, src.p, src.len, &z, &err) == 0, "compress %s: %s", names[i], err.msg);
+		CHECK(z.len < src.len, "%s did not compress", names[i]);
+		CHECK(shard_decompress(&c, z.p, z.len, src.len, &d, &err) == 0, "decompress %s: %s", names[i], err.msg);
+		CHECK(d.len == src.len && memcmp(d.p, src.p, d.len) == 0, "%s round trip differs", names[i]);
+		/* a cap below the true size is refused: bombs and lying indexes */
+		CHECK(shard_decompress(&c, z.p, z.len, src.len - 1, &d, &err) != 0, "%s cap not enforced", names[i]);
+		/* truncated input is an error, not a short result */
+		CHECK(shard_decompress(&c, z.p, z.len / 2, src.len, &d, &err) != 0, "%s truncation not caught", names[i]);
+	}
+	CHECK(shard_codec_parse("zstd:23", &c, &err) != 0, "zstd:23 accepted");
+	CHECK(shard_codec_parse("snappy:1", &c, &err) != 0, "snappy:1 accepted");
+	CHECK(shard_codec_parse("lz4", &c, &err) != 0, "lz4 accepted");
+	/* zstd frames carry their content size (python-zstd needs it) */
+	shard_codec_parse("zstd", &c, &err);
+	shard_compress(&c, src.p, src.len, &z, &err);
+	CHECK(z.len > 6 && (z.p[4] & 0xC0) != 0, "zstd frame lacks a content size field");
+	shard_buf_free(&src);
+	shard_buf_free(&z);
+	shard_buf_free(&d);
+}
+
+static void test_hashes(void)
+{
+	static const struct { const char *algo, *hex; } v[] = {
+		{"md5", "900150983cd24fb0d6963f7d28e17f72"},
+		{"sha1", "a9993e364706816aba3e25717850c26c9cd0d89d"},
+		{"sha256", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+		{"sha3_256", "3a985da74fe225b2045c172d6bd390bd855f086e3e9d525b46bfe24511431532"},
+		{"blake2s", "508c5e8c327c14e2e1a72ba34eeb452f37458b209ed63a294d999b4c86675982"},
+		{"xxh32", "32d153ff"},
+		{"xxh64", "44bc2cf5ad770999"},
+		{"xxh3_64", "78af5f94892f3950"},
+		{"xxh128", "06b05ab6733a618578af5f94892f3950"},
+	};
+	struct shard_error err;
+	char hex[160];
+	size_t i;
+
+	for (i = 0; i < sizeof v / sizeof v[0]; i++) {
+		CHECK(shard_hash_hex(v[i].algo, "abc", 3, hex, &err) == 0, "%s: %s", v[i].algo, err.msg);
+		CHECK(strcmp(hex, v[i].hex) == 0, "%s(abc) = %s, want %s", v[i].algo, hex, v[i].hex);
+	}
+	for (i = 0; shard_hash_names[i]; i++)
+		CHECK(shard_hash_hex(shard_hash_names[i], "", 0, hex, &err) == 0, "%s: %s", shard_hash_names[i], err.msg);
+	CHECK(shard_hash_hex("crc32", "", 0, hex, &err) != 0, "crc32 accepted");
+}
+
+static void test_floats(void)
+{
+	static const struct { double v; const char *want; } d[] = {
+		{0.1, "0.1"}, {100.0, "100.0"}, {1e-05, "1e-05"}, {1e16, "1e+16"}, {123456789012345678.0, "1.2345678901234568e+17"},
+		{-0.0, "-0.0"}, {0.0001, "0.0001"}, {1.5, "1.5"}, {5e-324, "5e-324"}, {1.7976931348623157e308, "1.7976931348623157e+308"},
+	};
+	static const struct { float v; const char *want; } f[] = {
+		{0.1f, "0.1"}, {3.4028235e38f, "3.4028235e+38"}, {1.0f / 3.0f, "0.33333334"}, {16777216.0f, "16777216.0"},
+	};
+	char buf[64];
+	size_t i;
+
+	for (i = 0; i < sizeof d / sizeof d[0]; i++) {
+		shard_format_double(d[i].v, buf, sizeof buf);
+		CHECK(strcmp(buf, d[i].want) == 0, "double %.17g -> %s, want %s", d[i].v, buf, d[i].want);
+	}
+	for (i = 0; i < sizeof f / sizeof f[0]; i++) {
+		shard_format_float(f[i].v, buf, sizeof buf);
+		CHECK(strcmp(buf, f[i].want) == 0, "float %.9g -> %s, want %s", (double)f[i].v, buf, f[i].want);
+	}
+	shard_format_double(NAN, buf, sizeof buf);
+	CHECK(strcmp(buf, "NaN") == 0, "nan -> %s", buf);
+	shard_format_double(-INFINITY, buf, sizeof buf);
+	CHECK(strcmp(buf, "-Infinity") == 0, "-inf -> %s", buf);
+	CHECK(shard_half_to_float(0x3C00) == 1.0f && shard_half_to_float(0xC000) == -2.0f, "half conversion");
+}
+
+static int fmt(const char *enc, const void *p, size_t n, enum shard_text how, char *out, size_t cap)
+{
+	struct shard_encoding e;
+	struct shard_error err;
+	struct shard_buf b = {0};
+	struct shard_field f = {p, n};
+	int rc;
+	if (shard_encoding_parse(enc, &e, &err))
+		return -1;
+	rc = shard_field_format(&e, &f, how, &b, &err);
+	snprintf(out, cap, "%.*s", (int)b.len, b.p ? (char *)b.p : "");
+	shard_buf_free(&b);
+	return rc;
+}
+
+static void test_encodings(void)
+{
+	struct shard_encoding e;
+	struct shard_error err;
+	char out[256];
+	uint8_t nd[64];
+
+	CHECK(shard_encoding_parse("ndarray:int16:3,3,3", &e, &err) == 0 && e.size == 54, "static ndarray size");
+	CHECK(shard_encoding_parse("ndarray:int16", &e, &err) == 0 && e.size == 0 && e.dtype == 17, "ndarray dtype");
+	CHECK(shard_encoding_parse("ndarray::3", &e, &err) != 0, "ndarray without dtype accepted");
+	CHECK(shard_encoding_parse("ndarray:int16:0", &e, &err) != 0, "zero dim accepted");
+	CHECK(shard_encoding_parse("float128", &e, &err) != 0, "unknown encoding accepted");
+
+	CHECK(fmt("str", "a\"b\n\x01", 5, SHARD_TEXT_JSON, out, sizeof out) == 0 && strcmp(out, "\"a\\\"b\\n\\u0001\"") == 0,
+	      "json str: %s", out);
+	CHECK(fmt("str", "\xff", 1, SHARD_TEXT_JSON, out, sizeof out) != 0, "invalid UTF-8 accepted");
+	CHECK(fmt("str", "\xed\xa0\x80", 3, SHARD_TEXT_JSON, out, sizeof out) != 0, "surrogate accepted");
+	CHECK(fmt("str", "a,b", 3, SHARD_TEXT_CSV, out, sizeof out) == 0 && strcmp(out, "\"a,b\"") == 0, "csv: %s", out);
+	CHECK(fmt("str", "a\tb", 3, SHARD_TEXT_TSV, out, sizeof out) == 0 && strcmp(out, "a\\tb") == 0, "tsv: %s", out);
+	CHECK(fmt("bytes", "\x00\x01\x02", 3, SHARD_TEXT_JSON, out, sizeof out) == 0 && strcmp(out, "\"AAEC\"") == 0,
+	      "bytes: %s", out);
+	CHECK(fmt("int", "\xfe\xff\xff\xff\xff\xff\xff\xff", 8, SHARD_TEXT_JSON, out, sizeof out) == 0 &&
+	      strcmp(out, "-2") == 0, "int: %s", out);
+	CHECK(fmt("int32", "\x01\x00", 2, SHARD_TEXT_JSON, out, sizeof out) != 0, "short int32 accepted");
+	CHECK(fmt("str_int", "+007", 4, SHARD_TEXT_JSON, out, sizeof out) == 0 && strcmp(out, "7") == 0, "str_int: %s", out);
+	CHECK(fmt("str_float", "inf", 3, SHARD_TEXT_JSON, out, sizeof out) == 0 && strcmp(out, "Infinity") == 0,
+	      "str_float: %s", out);
+	/* ndarray: dynamic dtype and shape, int16 [[1,2],[3,-4]] */
+	memcpy(nd, "\x11\x08\x02\x02\x01\x00\x02\x00\x03\x00\xfc\xff", 12);
+	CHECK(fmt("ndarray", nd, 12, SHARD_TEXT_JSON, out, sizeof out) == 0 && strcmp(out, "[[1,2],[3,-4]]") == 0,
+	      "ndarray: %s", out);
+	CHECK(fmt("ndarray", nd, 11, SHARD_TEXT_JSON, out, sizeof out) != 0, "short ndarray accepted");
+	CHECK(fmt("ndarray:int16:2,2", nd + 4, 8, SHARD_TEXT_JSON, out, sizeof out) == 0 &&
+	      strcmp(out, "[[1,2],[3,-4]]") == 0, "static ndarray: %s", out);
+	CHECK(fmt("json", "{\"a\": [1, 2]}", 13, SHARD_TEXT_JSON, out, sizeof out) == 0 && strcmp(out, "{\"a\": [1, 2]}") == 0,
+	      "json: %s", out);
+}
+
+/* The worked example of the MDS reference: columns number:int, words:str. */
+static void test_mds_example(void)
+{
+	static const char *names[] = {"words", "number"}, *encs[] = {"str", "int"};
+	struct shard_schema s;
+	struct shard_error err;
+	struct shard_writer *w;
+	struct shard_sink *sink;
+	struct shard_writer_opts o = {NULL, NULL, 0, 1 << 26, 0};
+	struct shard_field f[2];
+	struct shard_buf b = {0};
+	char dir[] = "/tmp/shard-unit-XXXXXX", path[256];
+	int64_t one = 1, m2 = -2;
+	struct shard_mds m;
+	const uint8_t *p;
+	size_t n;
+
+	CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+	CHECK(shard_schema_init(&s, 2, names, encs, 1, &err) == 0, "schema: %s", err.msg);
+	CHECK(strcmp(s.names[0], "number") == 0, "columns not sorted");
+	snprintf(path, sizeof path, "%s/ds", dir);
+	CHECK(shard_sink_open_dir(&sink, path, &err) == 0, "sink: %s", err.msg);
+	CHECK(shard_writer_new(&w, sink, &s, &o, &err) == 0, "writer: %s", err.msg);
+	f[0] = (struct shard_field){(const uint8_t *)&one, 8};
+	f[1] = (struct shard_field){(const uint8_t *)"one", 3};
+	CHECK(shard_writer_add(w, f, &err) == 0, "add: %s", err.msg);
+	f[0] = (struct shard_field){(const uint8_t *)&m2, 8};
+	f[1] = (struct shard_field){(const uint8_t *)"minus two", 9};
+	CHECK(shard_writer_add(w, f, &err) == 0, "add: %s", err.msg);
+	CHECK(shard_writer_finish(w, &err) == 0, "finish: %s", err.msg);
+	CHECK(shard_sink_close(sink, &err) == 0, "close: %s", err.msg);
+	shard_writer_free(w);
+	snprintf(path, sizeof path, "%s/ds/shard.00000.mds", dir);
+	CHECK(shard_read_file(path, &b, 1 << 20, &err) == 0, "read: %s", err.msg);
+	CHECK(b.len == 242, "shard is %zu bytes, the reference says 242", b.len);
+	CHECK(b.len >= 16 && memcmp(b.p, "\x02\x00\x00\x00\xce\x00\x00\x00\xdd\x00\x00\x00\xf2\x00\x00\x00", 16) == 0,
+	      "header differs from the reference");
+	CHECK(b.len >= 206 && memcmp(b.p + 16,
+				     "{\"column_encodings\": [\"int\", \"str\"], \"column_names\": [\"number\", \"words\"], "
+				     "\"column_sizes\": [8, null], \"compression\": null, \"format\": \"mds\", \"hashes\": [], "
+				     "\"size_limit\": 67108864, \"version\": 2}", 190) == 0, "config differs from the reference");
+	CHECK(shard_mds_parse(&m, b.p, b.len, &err) == 0 && m.nsamples == 2, "parse: %s", err.msg);
+	shard_mds_sample(&m, 1, &p, &n);
+	CHECK(n == 21 && memcmp(p, "\x09\x00\x00\x00\xfe\xff\xff\xff\xff\xff\xff\xffminus two", 21) == 0, "sample 1");
+	/* corruptions are caught */
+	b.p[8] = 0xff;
+	CHECK(shard_mds_parse(&m, b.p, b.len, &err) != 0, "offset past the end accepted");
+	b.p[8] = 0xdd;
+	CHECK(shard_mds_parse(&m, b.p, b.len - 1, &err) != 0, "truncated shard accepted");
+	shard_buf_free(&b);
+	shard_schema_free(&s);
+	snprintf(path, sizeof path, "rm -rf '%s'", dir);
+	CHECK(system(path) == 0, "cleanup");
+}
+
+/* Split rule: flush when size_limit < current + len + 4; current starts at 8 + len(config). */
+static void test_split(void)
+{
+	static const char *names[] = {"x"}, *encs[] = {"bytes"};
+	struct shard_schema s;
+	struct shard_error err;
+	struct shard_writer *w;
+	struct shard_sink *sink;
+	struct shard_buf cfg = {0};
+	struct shard_entry tmpl = {0};
+	char dir[] = "/tmp/shard-unit-XXXXXX", path[256];
+	struct shard_index ix;
+	uint8_t sample[100];
+	uint64_t limit;
+	int i;
+
+	memset(sample, 'x', sizeof sample);
+	CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+	shard_schema_init(&s, 1, names, encs, 1, &err);
+	/* config length for this schema with a 3-digit size limit */
+	shard_schema_init(&tmpl.schema, 1, names, encs, 1, &err);
+	tmpl.size_limit = 100;
+	shard_entry_config_json(&tmpl, &cfg, &err);
+	/* room for exactly 3 samples of 4+100 bytes each (+4 size prefix) */
+	limit = 8 + cfg.len + 3 * (4 + 104);
+	CHECK(limit >= 100 && limit < 1000, "limit %llu not 3 digits", (unsigned long long)limit);
+	{
+		struct shard_writer_opts o = {NULL, NULL, 0, limit, 0};
+		snprintf(path, sizeof path, "%s/ds", dir);
+		shard_sink_open_dir(&sink, path, &err);
+		CHECK(shard_writer_new(&w, sink, &s, &o, &err) == 0, "writer: %s", err.msg);
+	}
+	for (i = 0; i < 7; i++) {
+		struct shard_field f = {sample, sizeof sample};
+		CHECK(shard_writer_add(w, &f, &err) == 0, "add: %s", err.msg);
+	}
+	shard_writer_finish(w, &err);
+	shard_sink_close(sink, &err);
+	shard_writer_free(w);
+	snprintf(path, sizeof path, "%s/ds/index.json", dir);
+	CHECK(shard_index_load(&ix, path, &err) == 0, "index: %s", err.msg);
+	CHECK(ix.nshards == 3 && ix.shards[0].samples == 3 && ix.shards[1].samples == 3 && ix.shards[2].samples == 1,
+	      "split into %zu shards", ix.nshards);
+	CHECK(ix.nshards == 3 && ix.shards[0].raw.bytes == limit, "first shard %llu bytes, limit %llu",
+	      (unsigned long long)ix.shards[0].raw.bytes, (unsigned long long)limit);
+	shard_index_free(&ix);
+	shard_buf_free(&cfg);
+	shard_entry_free(&tmpl);
+	shard_schema_free(&s);
+	{
+		struct shard_writer_opts o = {NULL, NULL, 0, 5ull << 30, 0};
+		CHECK(shard_writer_new(&w, NULL, &s, &o, &err) != 0, "size limit over 4 GiB accepted");
+	}
+	snprintf(path, sizeof path, "rm -rf '%s'", dir);
+	CHECK(system(path) == 0, "cleanup");
+}
+
+static void test_sizes(void)
+{
+	uint64_t v;
+	CHECK(shard_parse_size("64MiB", &v) == 0 && v == 64ull << 20, "64MiB");
+	CHECK(shard_parse_size("100kb", &v) == 0 && v == 102400, "100kb");
+	CHECK(shard_parse_size("12", &v) == 0 && v == 12, "12");
+	CHECK(shard_parse_size("-1", &v) != 0, "-1 accepted");
+	CHECK(shard_parse_size("1Q", &v) != 0, "1Q accepted");
+	CHECK(shard_parse_size("99999999999G", &v) != 0, "overflow accepted");
+}
+
+int main(void)
+{
+	test_codecs();
+	test_hashes();
+	test_floats();
+	test_encodings();
+	test_mds_example();
+	test_split();
+	test_sizes();
+	printf("%d checks, %d failed\n", checks, failures);
+	return failures ? 1 : 0;
+}
