@@ -219,7 +219,7 @@ static const char *merge_root;
 static int collect(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
 	(void)st;
-	if (type == FTW_F && strcmp(path + ftw->base, "index.json") == 0 && ftw->level > 0) {
+	if (type == FTW_F && strcmp(path + ftw->base, "index.json") == 0 && ftw->level > 1) {
 		found = realloc(found, (nfound + 1) * sizeof *found);
 		if (!found || !(found[nfound] = strdup(path)))
 			cli_die(CLI_FAIL, "out of memory");
@@ -425,33 +425,39 @@ static void verify_shard(const char *dir, size_t si, const struct shard_entry *e
 			problem(rawp, (long)si, -1, e->schema.names[i], "column_sizes says %zu, encoding %s is %zu",
 				e->schema.enc[i].size, e->schema.enc_names[i], std.size);
 	}
+	/* Every check runs even after one fails, so one pass reports every problem. */
 	if (e->has_zip) {
 		struct shard_codec c;
 		snprintf(zipp, sizeof zipp, "%s/%s", dir, e->zip.basename);
 		if (stat(zipp, &st) == 0) {
 			name = zipp;
-			if (shard_read_file(zipp, &zip, RAW_MAX + (1ull << 30), &err))
+			if (shard_read_file(zipp, &zip, RAW_MAX + (1ull << 30), &err)) {
 				problem(zipp, (long)si, -1, NULL, "%s", err.msg);
-			else if (shard_fileinfo_verify(&e->zip, zip.p, zip.len, "compressed file", &err))
-				problem(zipp, (long)si, -1, NULL, "%s", err.msg);
-			else if (shard_codec_parse(e->compression, &c, &err) ||
-				 shard_decompress(&c, zip.p, zip.len, e->raw.bytes < RAW_MAX ? e->raw.bytes : RAW_MAX, &dec,
-						  &err))
-				problem(zipp, (long)si, -1, NULL, "%s", err.msg);
-			else if (shard_fileinfo_verify(&e->raw, dec.p, dec.len, "decompressed data", &err))
-				problem(zipp, (long)si, -1, NULL, "%s", err.msg);
-			else
-				use = &dec;
+			} else {
+				if (shard_fileinfo_verify(&e->zip, zip.p, zip.len, "compressed file", &err))
+					problem(zipp, (long)si, -1, NULL, "%s", err.msg);
+				if (shard_codec_parse(e->compression, &c, &err) ||
+				    shard_decompress(&c, zip.p, zip.len, e->raw.bytes < RAW_MAX ? e->raw.bytes : RAW_MAX,
+						     &dec, &err)) {
+					problem(zipp, (long)si, -1, NULL, "%s", err.msg);
+				} else {
+					if (shard_fileinfo_verify(&e->raw, dec.p, dec.len, "decompressed data", &err))
+						problem(zipp, (long)si, -1, NULL, "%s", err.msg);
+					use = &dec;
+				}
+			}
 		}
 	}
 	if (stat(rawp, &st) == 0) {
-		if (shard_read_file(rawp, &raw, RAW_MAX, &err))
+		if (shard_read_file(rawp, &raw, RAW_MAX, &err)) {
 			problem(rawp, (long)si, -1, NULL, "%s", err.msg);
-		else if (shard_fileinfo_verify(&e->raw, raw.p, raw.len, "raw file", &err))
-			problem(rawp, (long)si, -1, NULL, "%s", err.msg);
-		else if (!use) {
-			use = &raw;
-			name = rawp;
+		} else {
+			if (shard_fileinfo_verify(&e->raw, raw.p, raw.len, "raw file", &err))
+				problem(rawp, (long)si, -1, NULL, "%s", err.msg);
+			if (!use) {
+				use = &raw;
+				name = rawp;
+			}
 		}
 	} else if (!e->has_zip || stat(zipp, &st) != 0) {
 		problem(e->has_zip ? zipp : rawp, (long)si, -1, NULL, "shard file is missing");

@@ -123,8 +123,13 @@ static int loose_entry(struct shard_source *s, struct shard_item *it, struct sha
 		return shard_error_set(err, SHARD_EDATA, "%s: the shard's embedded config is not a JSON object", s->path);
 	}
 	json_object_set_new(o, "samples", json_integer(it->mds.nsamples));
-	json_object_set_new(o, "raw_data", json_pack("{s:s,s:I,s:{}}", "basename", rawname, "bytes",
-						    (json_int_t)it->mds.size));
+	{
+		json_t *ri = json_object();
+		json_object_set_new(ri, "basename", json_string(rawname));
+		json_object_set_new(ri, "bytes", json_integer((json_int_t)it->mds.size));
+		json_object_set_new(ri, "hashes", json_object());
+		json_object_set_new(o, "raw_data", ri);
+	}
 	json_object_set_new(o, "zip_data", json_null());
 	if (c.id && !json_is_string(json_object_get(o, "compression")))
 		json_object_set_new(o, "compression", json_string(c.ext));
