@@ -1,0 +1,101 @@
+#!/usr/bin/env bats
+# shard-cat: text output, column and sample selection, copying datasets, pipes.
+
+load helpers
+
+@test "jsonl: one object per sample in column order" {
+	run shard-cat "$REF"
+	assert_success
+	[ "${#lines[@]}" -eq 50 ]
+	assert_line --index 1 '{"arr":[[0.0,1.0,2.0],[3.0,4.0,5.0]],"b":"AQD/","d":0.1,"f":0.33333334,"number":-24,"words":"héllo 1 \"q\""}'
+}
+
+@test "csv: header, RFC 4180 quoting, shortest floats" {
+	run shard-cat -f csv -r 2:4 "$REF"
+	assert_success
+	assert_line --index 0 'arr,b,d,f,number,words'
+	assert_line --index 1 '"[[0.0,2.0,4.0],[6.0,8.0,10.0]]",AgD/,0.2,0.6666667,-23,"héllo 2 ""q"""'
+	assert_line --index 2 '"[[0.0,3.0,6.0],[9.0,12.0,15.0]]",AwD/,0.30000000000000004,1.0,-22,"héllo 3 ""q"""'
+	[ "${#lines[@]}" -eq 3 ]
+}
+
+@test "tsv with --columns and --no-header" {
+	run shard-cat -f tsv --no-header -c words,number -r 48: "$REF"
+	assert_success
+	assert_output "$(printf 'héllo 48 "q"\t23\nhéllo 49 "q"\t24')"
+}
+
+@test "--range across shard boundaries and inputs" {
+	run shard-cat -c number -r 22:25 "$REF"
+	assert_success
+	assert_output "$(printf '{"number":-3}\n{"number":-2}\n{"number":-1}')"
+	run shard-cat -c number -r 49:51 "$REF" "$REF"
+	assert_output "$(printf '{"number":24}\n{"number":-25}')"
+}
+
+@test "-o DIR copies shards byte for byte; the index matches the reference writer's" {
+	run shard-cat "$REF" -o "$BATS_TEST_TMPDIR/copy"
+	assert_success
+	cmp "$REF/index.json" "$BATS_TEST_TMPDIR/copy/index.json"
+	for f in "$REF"/shard.*; do cmp "$f" "$BATS_TEST_TMPDIR/copy/${f##*/}"; done
+	run shard-cat "$REF" -o "$BATS_TEST_TMPDIR/copy"
+	assert_failure 2
+	assert_output --partial "already holds a dataset"
+}
+
+@test "several inputs are renumbered into one dataset" {
+	run shard-cat "$REF" "$REF" -o "$BATS_TEST_TMPDIR/two"
+	assert_success
+	run shard-index verify "$BATS_TEST_TMPDIR/two"
+	assert_success
+	assert_output --partial "6 shards, 100 samples"
+	[ -f "$BATS_TEST_TMPDIR/two/shard.00005.mds.zstd" ]
+}
+
+@test "loose shard files are read through their embedded config" {
+	run shard-cat -c number "$REF/shard.00002.mds.zstd"
+	assert_success
+	[ "${#lines[@]}" -eq 4 ]
+	assert_line --index 0 '{"number":21}'
+	zstd -qdc "$REF/shard.00000.mds.zstd" > "$BATS_TEST_TMPDIR/shard.00000.mds"
+	run shard-cat -c words -r 0:1 "$BATS_TEST_TMPDIR/shard.00000.mds"
+	assert_output '{"words":"héllo 0 \"q\""}'
+}
+
+@test "a closed pipe ends quietly" {
+	run bash -c 'set -o pipefail; shard-cat "$1" "$1" "$1" | head -n 1' _ "$REF"
+	assert_success
+	assert_output --partial '"number":-25'
+	refute_output --partial "shard-cat:"
+}
+
+@test "a corrupt shard is an error naming the file (exit 1)" {
+	ds=$(ref_copy)
+	printf '\x00' | dd of="$ds/shard.00001.mds.zstd" bs=1 seek=40 conv=notrunc 2>/dev/null
+	run shard-cat "$ds"
+	assert_failure 1
+	assert_output --partial "shard.00001.mds.zstd: sha1 mismatch"
+	rm "$ds/shard.00001.mds.zstd"
+	run shard-cat "$ds" -o "$BATS_TEST_TMPDIR/out"
+	assert_failure 1
+	assert_output --partial "shard.00001.mds.zstd: shard 1 is missing"
+	[ ! -e "$BATS_TEST_TMPDIR/out/index.json" ]
+	[ ! -e "$BATS_TEST_TMPDIR/out/shard.00000.mds.zstd" ]
+}
+
+@test "usage errors exit 2" {
+	run shard-cat -f xml "$REF"
+	assert_failure 2
+	assert_output --partial "unknown format"
+	run shard-cat -r 5:2 "$REF"
+	assert_failure 2
+	run shard-cat -o - -f csv "$REF"
+	assert_failure 2
+	run shard-cat -o "$BATS_TEST_TMPDIR/x" -c words "$REF"
+	assert_failure 2
+	run shard-cat --nope
+	assert_failure 2
+	run shard-cat -c nosuch "$REF"
+	assert_failure 1
+	assert_output --partial "no column 'nosuch'"
+}
