@@ -139,11 +139,27 @@ int stream_read_frame(int fd, const char *name, uint64_t frameno, char tag[5], s
 				       name, (unsigned long long)frameno);
 	meta->len = 0;
 	data->len = 0;
-	if (shard_buf_reserve(meta, mlen + 1) || shard_buf_reserve(data, (size_t)dlen + 1))
+	/* Grow with the bytes that actually arrive: a corrupt length must not
+	 * make us allocate gigabytes before the input runs out. */
+	if (shard_buf_reserve(meta, mlen + 1))
 		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
 	r = read_full(fd, meta->p, mlen);
+	while (r >= 0 && (size_t)r == mlen && data->len < dlen) {
+		size_t want = dlen - data->len > (64u << 20) ? (64u << 20) : (size_t)(dlen - data->len);
+		ssize_t got;
+		if (shard_buf_reserve(data, want + 1))
+			return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+		got = read_full(fd, data->p + data->len, want);
+		if (got < 0) {
+			r = -1;
+			break;
+		}
+		data->len += (size_t)got;
+		if ((size_t)got < want)
+			break;
+	}
 	if (r >= 0 && (size_t)r == mlen)
-		r = read_full(fd, data->p, (size_t)dlen) == (ssize_t)dlen ? read_full(fd, sum, 8) : -2;
+		r = data->len == dlen ? read_full(fd, sum, 8) : -2;
 	if (r == -1)
 		return shard_error_set(err, SHARD_EIO, "%s: %s", name, strerror(errno));
 	if (r != 8)
@@ -151,7 +167,6 @@ int stream_read_frame(int fd, const char *name, uint64_t frameno, char tag[5], s
 				       (unsigned long long)frameno);
 	meta->len = mlen;
 	meta->p[mlen] = 0;
-	data->len = (size_t)dlen;
 	st = XXH64_createState();
 	if (!st)
 		return shard_error_set(err, SHARD_ENOMEM, "out of memory");

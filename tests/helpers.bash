@@ -5,7 +5,7 @@ bats_load_library bats-assert 2>/dev/null || load /usr/lib/bats/bats-assert/load
 
 SRC=${SHARDKIT_SRC:-$(cd "$BATS_TEST_DIRNAME/.." && pwd)}
 DATA=$SRC/tests/data
-REF=$DATA/ref-basic
+REF=$SRC/examples/reference-mds
 export PATH="${SHARDKIT_BUILD:-$SRC/build}:$PATH"
 
 # craft OUT.mds NAMES ENCS HEX... : a raw shard built byte by byte

@@ -1,11 +1,11 @@
-"""Writes tests/data/ref-basic with Mosaic Streaming's own MDSWriter: the golden
+"""Writes examples/reference-mds with Mosaic Streaming's own MDSWriter: the golden
 dataset the bats tests read (run with the interop virtual environment's python)."""
 import sys
 
 import numpy as np
 from streaming import MDSWriter
 
-out = sys.argv[1] if len(sys.argv) > 1 else 'tests/data/ref-basic'
+out = sys.argv[1] if len(sys.argv) > 1 else 'examples/reference-mds'
 cols = {'number': 'int', 'words': 'str', 'f': 'float32', 'arr': 'ndarray:float32:2,3',
         'd': 'float64', 'b': 'bytes'}
 with MDSWriter(out=out, columns=cols, compression='zstd', hashes=['sha1', 'xxh64'],

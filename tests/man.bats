@@ -1,0 +1,20 @@
+#!/usr/bin/env bats
+# Man pages lint clean and document every option the programs accept.
+
+load helpers
+
+@test "man pages lint clean" {
+	command -v mandoc >/dev/null || skip "mandoc not installed"
+	for p in "$SRC"/man/*.[15]; do
+		run mandoc -Tlint -W warning "$p"
+		assert_success
+	done
+}
+
+@test "every long option is documented in its page" {
+	for prog in shard-index shard-cat; do
+		for o in $("$prog" --help | grep -oE -- '--[a-z][a-z-]+' | sort -u); do
+			grep -qE -- "(Fl |\\\\-)-?${o#--}|Fl -${o#--}" "$SRC/man/$prog.1" || { echo "$prog.1 lacks $o"; false; }
+		done
+	done
+}
