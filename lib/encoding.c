@@ -579,52 +579,42 @@ float shard_half_to_float(uint16_t h)
 	return s ? -v : v;
 }
 
-/* Python repr style from a %.*e rendering: positional when -4 <= exp < 16,
- * else d.ddde+XX; an integral positional value keeps ".0". */
-static int python_style(const char *sci, char *buf, size_t n)
+/* Python repr style from significant digits and the exponent of the first:
+ * positional when -4 <= exp < 16, else d.ddde+XX; integral values keep ".0". */
+static int emit_python(int neg, const char *digits, int nd, int exp, char *buf, size_t n)
 {
-	char digits[32];
-	int nd = 0, exp, neg = 0;
-	const char *p = sci, *e;
 	size_t o = 0;
+	int i;
 
-	if (*p == '-') {
-		neg = 1;
-		p++;
-	}
-	e = strchr(p, 'e');
-	if (!e)
-		return snprintf(buf, n, "%s", sci);
-	for (; p < e; p++)
-		if (*p >= '0' && *p <= '9' && nd < 30)
-			digits[nd++] = *p;
 	while (nd > 1 && digits[nd - 1] == '0')
 		nd--;
-	digits[nd] = 0;
-	exp = atoi(e + 1);
-	if (n < 40)
+	if (n < 48)
 		return -1;
 	if (neg)
 		buf[o++] = '-';
 	if (exp >= 16 || exp < -4) {
+		int ae = exp < 0 ? -exp : exp;
 		buf[o++] = digits[0];
 		if (nd > 1) {
 			buf[o++] = '.';
 			memcpy(buf + o, digits + 1, (size_t)nd - 1);
 			o += (size_t)nd - 1;
 		}
-		o += (size_t)snprintf(buf + o, n - o, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
-		return (int)o;
-	}
-	if (exp < 0) {
+		buf[o++] = 'e';
+		buf[o++] = exp < 0 ? '-' : '+';
+		if (ae >= 100)
+			buf[o++] = (char)('0' + ae / 100);
+		buf[o++] = (char)('0' + ae / 10 % 10);
+		buf[o++] = (char)('0' + ae % 10);
+	} else if (exp < 0) {
 		buf[o++] = '0';
 		buf[o++] = '.';
-		for (int i = -1; i > exp; i--)
+		for (i = -1; i > exp; i--)
 			buf[o++] = '0';
 		memcpy(buf + o, digits, (size_t)nd);
 		o += (size_t)nd;
 	} else {
-		for (int i = 0; i <= exp; i++)
+		for (i = 0; i <= exp; i++)
 			buf[o++] = i < nd ? digits[i] : '0';
 		buf[o++] = '.';
 		if (nd > exp + 1) {
@@ -636,6 +626,26 @@ static int python_style(const char *sci, char *buf, size_t n)
 	}
 	buf[o] = 0;
 	return (int)o;
+}
+
+/* The same from a %.*e rendering. */
+static int python_style(const char *sci, char *buf, size_t n)
+{
+	char digits[32];
+	int nd = 0, neg = 0;
+	const char *p = sci, *e;
+
+	if (*p == '-') {
+		neg = 1;
+		p++;
+	}
+	e = strchr(p, 'e');
+	if (!e)
+		return snprintf(buf, n, "%s", sci);
+	for (; p < e; p++)
+		if (*p >= '0' && *p <= '9' && nd < 30)
+			digits[nd++] = *p;
+	return emit_python(neg, digits, nd, atoi(e + 1), buf, n);
 }
 
 static int special(double v, char *buf, size_t n)
@@ -666,12 +676,60 @@ int shard_format_double(double v, char *buf, size_t n)
 	return python_style(sci, buf, n);
 }
 
+static double pow10i(int k)
+{
+	static const double t[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+				   1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+	return k >= 0 && k <= 22 ? t[k] : pow(10.0, k);
+}
+
+/* Fast path for float32: a float has at most 9 significant digits, which double
+ * arithmetic finds directly; the first digit count that reads back to v is the
+ * shortest. strtof then confirms the text, so a rare double-rounding slip falls
+ * back to the exact search instead of printing a wrong value. */
+static int format_float_fast(float v, char *buf, size_t n)
+{
+	double a = fabs((double)v), d = 0;
+	int k = (int)floor(log10(a)), p, s = 0;
+	for (p = 1; p <= 9; p++) {
+		s = k - (p - 1);
+		d = nearbyint(s >= 0 ? a / pow10i(s) : a * pow10i(-s));
+		if (d >= pow10i(p)) {	/* 9.99 rounded up to 10.0 */
+			d /= 10;
+			s++;
+		} else if (d < pow10i(p - 1)) {	/* log10 landed one low */
+			continue;
+		}
+		if ((float)(s >= 0 ? d * pow10i(s) : d / pow10i(-s)) == (float)a)
+			break;
+	}
+	if (p > 9)
+		return -1;
+	{
+		char digs[16];
+		uint32_t di = (uint32_t)d;
+		int nd = p, i, r;
+		for (i = nd - 1; i >= 0; i--) {
+			digs[i] = (char)('0' + di % 10);
+			di /= 10;
+		}
+		r = emit_python(signbit(v) != 0, digs, nd, s + nd - 1, buf, n);
+		if (r < 0 || strtof(buf, NULL) != v)
+			return -1;
+		return r;
+	}
+}
+
 int shard_format_float(float v, char *buf, size_t n)
 {
 	char sci[48];
-	int lo = 1, hi = 9;
+	int lo = 1, hi = 9, r;
 	if (!isfinite(v))
 		return special(v, buf, n);
+	if (v == 0)
+		return snprintf(buf, n, signbit(v) ? "-0.0" : "0.0");
+	if ((r = format_float_fast(v, buf, n)) >= 0)
+		return r;
 	while (lo < hi) {
 		int mid = (lo + hi) / 2;
 		snprintf(sci, sizeof sci, "%.*e", mid - 1, (double)v);
