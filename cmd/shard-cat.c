@@ -63,6 +63,8 @@ struct text_state {
 	size_t nmap, capmap;
 	struct shard_field *fields;
 	size_t capfields;
+	struct shard_buf keys;	/* JSON keys '"name":' of the mapped columns, back to back */
+	size_t *keyoff;		/* nmap + 1 offsets into keys */
 	struct shard_buf line;
 };
 
@@ -98,12 +100,27 @@ static void plan_columns(struct text_state *t, const struct shard_schema *s, con
 			cli_die(CLI_FAIL, "out of memory");
 	}
 	t->nmap = n;
+	t->keys.len = 0;
+	free(t->keyoff);
+	t->keyoff = malloc((n + 1) * sizeof *t->keyoff);
+	if (!t->keyoff)
+		cli_die(CLI_FAIL, "out of memory");
 	for (i = 0; i < n; i++) {
 		int k = t->cols ? shard_schema_index(s, t->cols[i]) : (int)i;
+		struct shard_encoding str;
+		struct shard_error err;
+		struct shard_field nf;
 		if (k < 0)
 			cli_die(CLI_FAIL, "%s: no column '%s'", name, t->cols[i]);
 		t->map[i] = k;
+		nf.p = (const uint8_t *)s->names[k];
+		nf.len = strlen(s->names[k]);
+		t->keyoff[i] = t->keys.len;
+		shard_encoding_parse("str", &str, &err);
+		if (shard_field_format(&str, &nf, SHARD_TEXT_JSON, &t->keys, &err) || shard_buf_putc(&t->keys, ':'))
+			cli_die(CLI_FAIL, "%s: column name: %s", name, err.msg);
 	}
+	t->keyoff[n] = t->keys.len;
 	if (t->header && !t->header_done && t->how != SHARD_TEXT_JSON) {
 		struct shard_buf h = {0};
 		struct shard_error err;
@@ -155,13 +172,9 @@ static void text_item(struct text_state *t, struct shard_item *it, int verify)
 			int c = t->map[k];
 			if (k)
 				shard_buf_putc(&t->line, t->how == SHARD_TEXT_TSV ? '\t' : ',');
-			if (t->how == SHARD_TEXT_JSON) {
-				struct shard_encoding str;
-				struct shard_field nf = {(const uint8_t *)s->names[c], strlen(s->names[c])};
-				shard_encoding_parse("str", &str, &err);
-				shard_field_format(&str, &nf, SHARD_TEXT_JSON, &t->line, &err);
-				shard_buf_putc(&t->line, ':');
-			}
+			if (t->how == SHARD_TEXT_JSON &&
+			    shard_buf_append(&t->line, t->keys.p + t->keyoff[k], t->keyoff[k + 1] - t->keyoff[k]))
+				cli_die(CLI_FAIL, "out of memory");
 			if (shard_field_format(&s->enc[c], &t->fields[c], t->how, &t->line, &err))
 				cli_die(CLI_FAIL, "%s: sample %llu: column '%s': %s", it->name, (unsigned long long)i,
 					s->names[c], err.msg);
@@ -288,6 +301,8 @@ int main(int argc, char **argv)
 	}
 	free(t.map);
 	free(t.fields);
+	free(t.keyoff);
+	shard_buf_free(&t.keys);
 	shard_buf_free(&t.line);
 	return 0;
 }

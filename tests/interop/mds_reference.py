@@ -667,7 +667,7 @@ def check_one(dirname, expected_path):
                 except Exception as e:  # noqa: BLE001 - report which field
                     why, got = str(e), '(unprintable)'
                 if why:
-                    exp_text = json.dumps(want[name], ensure_ascii=False)
+                    exp_text = json.dumps(want[name], ensure_ascii=False, separators=(',', ':'))
                     if len(exp_text) > 200:
                         exp_text = exp_text[:200] + '...'
                     if len(got) > 200:
