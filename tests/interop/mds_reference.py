@@ -462,7 +462,7 @@ def verify_files(dirname, index):
     from streaming.base.compression import decompress
     from streaming.base.hashing import get_hash, is_hash
 
-    def check_info(info, data, what):
+    def check_info(entry, info, data, what):
         if info['bytes'] != len(data):
             fail('%s: %s: index says %d bytes, file has %d' %
                  (dirname, info['basename'], info['bytes'], len(data)))
@@ -488,7 +488,7 @@ def verify_files(dirname, index):
             if os.path.isfile(zip_path):
                 with open(zip_path, 'rb') as f:
                     zdata = f.read()
-                check_info(zip_info, zdata, 'compressed')
+                check_info(entry, zip_info, zdata, 'compressed')
                 try:
                     raw = decompress(entry['compression'], zdata)
                 except Exception as e:  # noqa: BLE001 - any codec error
@@ -506,7 +506,7 @@ def verify_files(dirname, index):
             raw = file_raw
         if raw is None:
             fail('%s: %s is missing' % (dirname, raw_info['basename']))
-        check_info(raw_info, raw, 'raw')
+        check_info(entry, raw_info, raw, 'raw')
 
         # Header: count, offsets; the config JSON between them is not read by
         # Streaming, so a difference there is only noted.
@@ -540,7 +540,11 @@ class Dataset:
         self.index = load_index(self.dirname)
         if self.index.get('version') != 2:
             fail('%s: index version is %r, not 2' % (dirname, self.index.get('version')))
-        verify_files(self.dirname, self.index)
+        try:
+            verify_files(self.dirname, self.index)
+        except (KeyError, TypeError, AttributeError) as e:
+            fail('%s: index.json: malformed shard entry (%s: %s)' %
+                 (dirname, type(e).__name__, e))
         shards = self.index.get('shards', [])
         self.hash = None
         for entry in shards:
@@ -759,7 +763,6 @@ def _random_bytes(rng, n, hi=100):
 
 def _image(rng, mode, w, h):
     """A deterministic PIL image of the given mode and size."""
-    np = _np()
     from PIL import Image
     if mode == '1':
         return Image.fromarray(rng.integers(0, 2, size=(h, w), dtype='uint8') * 255).convert('1')
@@ -962,7 +965,6 @@ def _mixed_rows(encs, n):
 
 def _plain_rows(n, with_vec=True):
     def rows(rng, tmpdir):
-        np = _np()
         strs = _STR_EDGES + _random_strs(rng, n)
         blobs = _random_bytes(rng, n, hi=200)
         out = []

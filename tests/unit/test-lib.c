@@ -158,8 +158,10 @@ static void test_encodings(void)
 	CHECK(fmt("ndarray", nd, 11, SHARD_TEXT_JSON, out, sizeof out) != 0, "short ndarray accepted");
 	CHECK(fmt("ndarray:int16:2,2", nd + 4, 8, SHARD_TEXT_JSON, out, sizeof out) == 0 &&
 	      strcmp(out, "[[1,2],[3,-4]]") == 0, "static ndarray: %s", out);
-	CHECK(fmt("json", "{\"a\": [1, 2]}", 13, SHARD_TEXT_JSON, out, sizeof out) == 0 && strcmp(out, "{\"a\": [1, 2]}") == 0,
-	      "json: %s", out);
+	CHECK(fmt("json", "{\"a\": [1, 2.50]}", 16, SHARD_TEXT_JSON, out, sizeof out) == 0 &&
+	      strcmp(out, "{\"a\":[1,2.50]}") == 0, "json: %s", out);
+	CHECK(fmt("json", "[\"\\u65e5 \\ud83d\\ude00\\b\\/\\\"\"]", 29, SHARD_TEXT_JSON, out, sizeof out) == 0 &&
+	      strcmp(out, "[\"\xe6\x97\xa5 \xf0\x9f\x98\x80\\u0008/\\\"\"]") == 0, "json escapes: %s", out);
 }
 
 /* The worked example of the MDS reference: columns number:int, words:str. */
