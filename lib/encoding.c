@@ -1018,6 +1018,8 @@ static int put_base64(const uint8_t *p, size_t n, struct shard_buf *out)
 static int put_json_chars(const uint8_t *p, size_t n, struct shard_buf *out)
 {
 	size_t i, start = 0;
+	if (!n)
+		return 0;
 	for (i = 0; i < n; i++) {
 		uint8_t c = p[i];
 		const char *esc = NULL;

@@ -128,5 +128,8 @@ int main(int argc, char **argv)
 	shard_writer_free(w);
 	shard_schema_free(&s);
 	shard_buf_free(&line);
+	if (hl)
+		free(hl[0]);
+	free(hl);
 	return 0;
 }
