@@ -217,7 +217,6 @@ int main(int argc, char **argv)
 		default: cli_usage_error(usage, "invalid option");
 		}
 	}
-	(void)quiet;
 	inputs = optind < argc ? argv + optind : def;
 	ninputs = optind < argc ? argc - optind : 1;
 	if (dest && format)
@@ -268,8 +267,10 @@ int main(int argc, char **argv)
 			shards++;
 			samples += it.entry.samples;
 			if (sink) {
-				/* verify what we pass on: decompress and check the MDS header */
-				if (verify && shard_item_load_raw(&it, 1, &err)) {
+				/* What we pass on is checked: by its hashes when the index lists
+				 * any (done by the source), else by decompressing it and
+				 * validating the MDS header and offsets. */
+				if (verify && !it.entry.nhashes && shard_item_load_raw(&it, 1, &err)) {
 					shard_sink_abort(sink);
 					cli_die_err(&err);
 				}
@@ -294,6 +295,9 @@ int main(int argc, char **argv)
 	shard_item_free(&it);
 	if (sink && shard_sink_close(sink, &err))
 		cli_die_err(&err);
+	if (sink && !quiet)
+		fprintf(stderr, "%s: %s: %llu shards, %llu samples\n", cli_prog,
+			strcmp(dest, "-") ? dest : "<stdout>", (unsigned long long)shards, (unsigned long long)samples);
 	cli_out_flush();
 	if (t.cols) {
 		free(t.cols[0]);
