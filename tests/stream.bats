@@ -15,7 +15,7 @@ load helpers
 }
 
 @test "concatenated streams read as one" {
-	run bash -c 'cat <(shard-cat "$1" -o -) <(shard-cat "$1" -o -) | shard-cat - | wc -l' _ "$REF"
+	run bash -c 'cat <(shard-cat -q "$1" -o -) <(shard-cat -q "$1" -o -) | shard-cat - | wc -l' _ "$REF"
 	assert_success
 	assert_output 100
 }
