@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -322,6 +323,60 @@ int shard_writer_add_raw(struct shard_writer *w, const void *p, size_t n,
 /* Flush the last shard. */
 int shard_writer_finish(struct shard_writer *w, struct shard_error *err);
 void shard_writer_free(struct shard_writer *w);
+
+/* ---------------------------------------------------------------- text to values */
+
+/* Logical types MDS lacks, stored in plain encodings: bool as uint8 0/1, date
+ * as int32 days since 1970-01-01, timestamp as int64 microseconds UTC. */
+enum { SHARD_LT_NONE = 0, SHARD_LT_BOOL, SHARD_LT_DATE, SHARD_LT_TIMESTAMP };
+
+struct shard_coltype {
+	int ltype;
+	char enc_name[64];
+	struct shard_encoding enc;
+};
+
+/* "int32", "ndarray:float32:4", "bool", "date", "timestamp", ... */
+int shard_coltype_parse(const char *name, struct shard_coltype *t, struct shard_error *err);
+const char *shard_ltype_name(int ltype);
+/* Append the MDS bytes of a text value; SHARD_EDATA with a message if it does not parse. */
+int shard_text_to_value(const struct shard_coltype *t, const uint8_t *p, size_t n, struct shard_buf *out,
+			struct shard_error *err);
+uint16_t shard_float_to_half(float f);
+
+/* ---------------------------------------------------------------- CSV */
+
+/* Input callback: bytes read into buf (<= n), 0 at end, -1 with err set. */
+typedef ssize_t (*shard_read_fn)(void *ctx, void *buf, size_t n, struct shard_error *err);
+
+struct shard_csv_opts {
+	char delim, quote, escape;	/* quote or escape 0: none */
+	const char *null_value;		/* an unquoted field equal to this is null ("") */
+	size_t max_record;		/* bytes */
+	int keep_raw;			/* keep each record's raw bytes (for rejects) */
+};
+
+struct shard_csv_field {
+	const uint8_t *p;
+	size_t len;
+	int quoted, null;
+};
+
+struct shard_csv_record {
+	uint64_t line;			/* line the record starts on (1-based) */
+	size_t nfields;
+	struct shard_csv_field *fields;
+	const uint8_t *raw;		/* with keep_raw: the record as read */
+	size_t raw_len;
+};
+
+struct shard_csv;
+void shard_csv_opts_default(struct shard_csv_opts *o);
+int shard_csv_new(struct shard_csv **c, const struct shard_csv_opts *o, shard_read_fn read, void *ctx,
+		  struct shard_error *err);
+/* 1: a record; 0: end of input; <0: -status with err set (message starts "line N: "). */
+int shard_csv_next(struct shard_csv *c, struct shard_csv_record *rec, struct shard_error *err);
+void shard_csv_free(struct shard_csv *c);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,416 @@
+/* Text to MDS values: numbers with range checks, Spark's NaN/Infinity, strict
+ * UTF-8, and the logical types bool, date and timestamp that MDS itself lacks. */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "shard.h"
+
+static const char *const ltype_names[] = {"", "bool", "date", "timestamp"};
+
+int shard_coltype_parse(const char *name, struct shard_coltype *t, struct shard_error *err)
+{
+	memset(t, 0, sizeof *t);
+	if (strcmp(name, "bool") == 0 || strcmp(name, "boolean") == 0) {
+		t->ltype = SHARD_LT_BOOL;
+		name = "uint8";
+	} else if (strcmp(name, "date") == 0) {
+		t->ltype = SHARD_LT_DATE;
+		name = "int32";
+	} else if (strcmp(name, "timestamp") == 0) {
+		t->ltype = SHARD_LT_TIMESTAMP;
+		name = "int64";
+	}
+	snprintf(t->enc_name, sizeof t->enc_name, "%s", name);
+	if (shard_encoding_parse(name, &t->enc, err))
+		return err->status;
+	switch (t->enc.kind) {
+	case SHARD_ENC_PIL: case SHARD_ENC_JPEG: case SHARD_ENC_PNG: case SHARD_ENC_LIST_PIL:
+	case SHARD_ENC_LIST_JPEG: case SHARD_ENC_LIST_PNG: case SHARD_ENC_JPEG_ARRAY: case SHARD_ENC_PKL:
+		return shard_error_set(err, SHARD_EARG, "encoding '%s' cannot be read from text", name);
+	case SHARD_ENC_NDARRAY:
+		if (t->enc.dtype < 0)
+			return shard_error_set(err, SHARD_EARG, "ndarray from text needs a dtype: ndarray:DTYPE[:SHAPE]");
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+const char *shard_ltype_name(int ltype)
+{
+	return ltype > 0 && ltype < 4 ? ltype_names[ltype] : NULL;
+}
+
+static int bad(struct shard_error *err, const char *what, const uint8_t *p, size_t n)
+{
+	return shard_error_set(err, SHARD_EDATA, "'%.*s' is not %s", (int)(n > 60 ? 60 : n), (const char *)p, what);
+}
+
+static int copy_z(const uint8_t *p, size_t n, char *buf, size_t cap)
+{
+	if (n >= cap)
+		return -1;
+	memcpy(buf, p, n);
+	buf[n] = 0;
+	return 0;
+}
+
+static int parse_i64(const uint8_t *p, size_t n, int64_t lo, int64_t hi, int64_t *v)
+{
+	char b[32], *end;
+	long long x;
+	if (!n || copy_z(p, n, b, sizeof b) || b[0] == ' ' || b[0] == '\t')
+		return -1;
+	errno = 0;
+	x = strtoll(b, &end, 10);
+	if (errno || *end || x < lo || x > hi)
+		return -1;
+	*v = x;
+	return 0;
+}
+
+static int parse_u64(const uint8_t *p, size_t n, uint64_t hi, uint64_t *v)
+{
+	char b[32], *end;
+	unsigned long long x;
+	if (!n || copy_z(p, n, b, sizeof b) || b[0] == '-' || b[0] == ' ' || b[0] == '\t')
+		return -1;
+	errno = 0;
+	x = strtoull(b, &end, 10);
+	if (errno || *end || x > hi)
+		return -1;
+	*v = x;
+	return 0;
+}
+
+/* Spark writes NaN, Infinity and -Infinity; strtod's spellings are accepted too. */
+static int parse_f64(const uint8_t *p, size_t n, double *v)
+{
+	char b[512], *end;
+	if (!n || copy_z(p, n, b, sizeof b) || b[0] == ' ' || b[0] == '\t')
+		return -1;
+	if (strcmp(b, "NaN") == 0) {
+		*v = NAN;
+		return 0;
+	}
+	if (strcmp(b, "Infinity") == 0 || strcmp(b, "+Infinity") == 0) {
+		*v = INFINITY;
+		return 0;
+	}
+	if (strcmp(b, "-Infinity") == 0) {
+		*v = -INFINITY;
+		return 0;
+	}
+	if ((b[0] == '0' && (b[1] | 32) == 'x') || ((b[0] == '-' || b[0] == '+') && b[1] == '0' && (b[2] | 32) == 'x'))
+		return -1;	/* no hex floats */
+	errno = 0;
+	*v = strtod(b, &end);
+	if (*end)
+		return -1;
+	return 0;
+}
+
+uint16_t shard_float_to_half(float f)
+{
+	uint32_t x, sign, mant;
+	int ex;
+	memcpy(&x, &f, 4);
+	sign = (x >> 16) & 0x8000;
+	ex = (int)((x >> 23) & 255) - 127 + 15;
+	mant = x & 0x7FFFFF;
+	if (((x >> 23) & 255) == 255)
+		return (uint16_t)(sign | 0x7C00 | (mant ? 0x200 : 0));
+	if (ex >= 31)
+		return (uint16_t)(sign | 0x7C00);
+	if (ex <= 0) {
+		uint32_t m, half, r;
+		int sh;
+		if (ex < -10)
+			return (uint16_t)sign;
+		m = mant | 0x800000;
+		sh = 14 - ex;
+		half = 1u << (sh - 1);
+		r = m >> sh;
+		if ((m & ((1u << sh) - 1)) > half || ((m & ((1u << sh) - 1)) == half && (r & 1)))
+			r++;
+		return (uint16_t)(sign | r);
+	} else {
+		uint32_t r = (uint32_t)ex << 10 | mant >> 13;
+		uint32_t rest = mant & 0x1FFF;
+		if (rest > 0x1000 || (rest == 0x1000 && (r & 1)))
+			r++;
+		return (uint16_t)(sign | r);
+	}
+}
+
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar. */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	int64_t era;
+	unsigned yoe, doy, doe;
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned)(y - era * 400);
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+static int digits(const uint8_t *p, size_t n, size_t at, size_t k, int *v)
+{
+	size_t i;
+	*v = 0;
+	if (at + k > n)
+		return -1;
+	for (i = 0; i < k; i++) {
+		if (p[at + i] < '0' || p[at + i] > '9')
+			return -1;
+		*v = *v * 10 + (p[at + i] - '0');
+	}
+	return 0;
+}
+
+static int parse_date(const uint8_t *p, size_t n, size_t *used, int64_t *days)
+{
+	int y, m, d;
+	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	if (digits(p, n, 0, 4, &y) || n < 10 || p[4] != '-' || digits(p, n, 5, 2, &m) || p[7] != '-' ||
+	    digits(p, n, 8, 2, &d) || m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
+		return -1;
+	if (m == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+		return -1;
+	*days = days_from_civil(y, (unsigned)m, (unsigned)d);
+	*used = 10;
+	return 0;
+}
+
+/* yyyy-MM-dd[T| ]HH:mm[:ss[.fraction]][Z|+HH[:MM]|-HH[:MM]] -> microseconds UTC.
+ * Fractions past microseconds must be zero: nothing is rounded away. */
+static int parse_timestamp(const uint8_t *p, size_t n, int64_t *us)
+{
+	size_t i;
+	int64_t days, frac = 0, off = 0;
+	int hh, mi, ss = 0, k;
+	if (parse_date(p, n, &i, &days))
+		return -1;
+	if (i == n) {
+		*us = days * 86400000000LL;
+		return 0;
+	}
+	if (p[i] != 'T' && p[i] != ' ')
+		return -1;
+	if (digits(p, n, i + 1, 2, &hh) || i + 3 >= n || p[i + 3] != ':' || digits(p, n, i + 4, 2, &mi) || hh > 23 ||
+	    mi > 59)
+		return -1;
+	i += 6;
+	if (i < n && p[i] == ':') {
+		if (digits(p, n, i + 1, 2, &ss) || ss > 59)
+			return -1;
+		i += 3;
+		if (i < n && p[i] == '.') {
+			int nd = 0;
+			for (i++; i < n && p[i] >= '0' && p[i] <= '9'; i++, nd++) {
+				if (nd < 6)
+					frac = frac * 10 + (p[i] - '0');
+				else if (p[i] != '0')
+					return -1;
+			}
+			if (!nd)
+				return -1;
+			for (; nd < 6; nd++)
+				frac *= 10;
+		}
+	}
+	if (i < n) {
+		if (p[i] == 'Z' && i + 1 == n) {
+			i++;
+		} else if (p[i] == '+' || p[i] == '-') {
+			int oh, om = 0, sign = p[i] == '-' ? -1 : 1;
+			if (digits(p, n, i + 1, 2, &oh) || oh > 18)
+				return -1;
+			k = (int)i + 3;
+			if ((size_t)k < n && p[k] == ':')
+				k++;
+			if ((size_t)k < n) {
+				if (digits(p, n, (size_t)k, 2, &om) || om > 59)
+					return -1;
+				k += 2;
+			}
+			i = (size_t)k;
+			off = sign * ((int64_t)oh * 3600 + om * 60);
+		}
+		if (i != n)
+			return -1;
+	}
+	*us = ((days * 86400 + hh * 3600 + mi * 60 + ss) - off) * 1000000LL + frac;
+	return 0;
+}
+
+static void le(uint8_t *b, uint64_t v, size_t k)
+{
+	size_t i;
+	for (i = 0; i < k; i++)
+		b[i] = (uint8_t)(v >> (8 * i));
+}
+
+static int put_number(int dtype, const uint8_t *p, size_t n, struct shard_buf *out, struct shard_error *err)
+{
+	uint8_t b[8];
+	int64_t i;
+	uint64_t u;
+	double d;
+	switch (dtype) {
+	case 8: if (parse_u64(p, n, UINT8_MAX, &u)) return bad(err, "a uint8", p, n); le(b, u, 1); break;
+	case 9: if (parse_i64(p, n, INT8_MIN, INT8_MAX, &i)) return bad(err, "an int8", p, n); le(b, (uint64_t)i, 1); break;
+	case 16: if (parse_u64(p, n, UINT16_MAX, &u)) return bad(err, "a uint16", p, n); le(b, u, 2); break;
+	case 17: if (parse_i64(p, n, INT16_MIN, INT16_MAX, &i)) return bad(err, "an int16", p, n); le(b, (uint64_t)i, 2); break;
+	case 32: if (parse_u64(p, n, UINT32_MAX, &u)) return bad(err, "a uint32", p, n); le(b, u, 4); break;
+	case 33: if (parse_i64(p, n, INT32_MIN, INT32_MAX, &i)) return bad(err, "an int32", p, n); le(b, (uint64_t)i, 4); break;
+	case 64: if (parse_u64(p, n, UINT64_MAX, &u)) return bad(err, "a uint64", p, n); le(b, u, 8); break;
+	case 65: if (parse_i64(p, n, INT64_MIN, INT64_MAX, &i)) return bad(err, "an int64", p, n); le(b, (uint64_t)i, 8); break;
+	case 18: case 34: case 66:
+		if (parse_f64(p, n, &d))
+			return bad(err, "a number", p, n);
+		if (dtype == 66) {
+			memcpy(&u, &d, 8);
+			le(b, u, 8);
+		} else if (dtype == 34) {
+			float f = (float)d;
+			uint32_t x;
+			if (isinf(f) && !isinf(d))
+				return bad(err, "a float32 (out of range)", p, n);
+			memcpy(&x, &f, 4);
+			le(b, x, 4);
+		} else {
+			uint16_t h = shard_float_to_half((float)d);
+			if ((h & 0x7C00) == 0x7C00 && !(h & 0x3FF) && !isinf(d))
+				return bad(err, "a float16 (out of range)", p, n);
+			le(b, h, 2);
+		}
+		break;
+	default:
+		return shard_error_set(err, SHARD_EARG, "unsupported dtype");
+	}
+	return shard_buf_append(out, b, shard_dtype_size(dtype)) ? shard_error_set(err, SHARD_ENOMEM, "out of memory") : 0;
+}
+
+static int kind_dtype(enum shard_enc_kind k)
+{
+	static const struct { enum shard_enc_kind k; int d; } m[] = {
+		{SHARD_ENC_UINT8, 8}, {SHARD_ENC_INT8, 9}, {SHARD_ENC_UINT16, 16}, {SHARD_ENC_INT16, 17},
+		{SHARD_ENC_FLOAT16, 18}, {SHARD_ENC_UINT32, 32}, {SHARD_ENC_INT32, 33}, {SHARD_ENC_FLOAT32, 34},
+		{SHARD_ENC_UINT64, 64}, {SHARD_ENC_INT64, 65}, {SHARD_ENC_INT, 65}, {SHARD_ENC_FLOAT64, 66},
+	};
+	size_t i;
+	for (i = 0; i < sizeof m / sizeof m[0]; i++)
+		if (m[i].k == k)
+			return m[i].d;
+	return -1;
+}
+
+/* "[1, 2, 3]" or "[[1,2],[3,4]]": the numbers in order, brackets ignored. */
+static int put_ndarray(const struct shard_encoding *e, const uint8_t *p, size_t n, struct shard_buf *out,
+		       struct shard_error *err)
+{
+	size_t i = 0, start = out->len, count = 0, vs = shard_dtype_size(e->dtype);
+	int depth = 0;
+	if (!e->ndim && shard_buf_append(out, "", 0) == 0) {
+		/* 1-D with the length in the data: [(1<<2)|code][len] filled in below */
+		uint8_t hdr[5] = {(1 << 2) | 2, 0, 0, 0, 0};
+		if (shard_buf_append(out, hdr, 5))
+			return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	}
+	while (i < n) {
+		size_t j;
+		int rc;
+		if (p[i] == '[') {
+			depth++;
+			i++;
+			continue;
+		}
+		if (p[i] == ']') {
+			depth--;
+			i++;
+			continue;
+		}
+		if (p[i] == ',' || p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r') {
+			i++;
+			continue;
+		}
+		for (j = i; j < n && p[j] != ',' && p[j] != ']' && p[j] != ' ' && p[j] != '['; j++)
+			;
+		if ((rc = put_number(e->dtype, p + i, j - i, out, err))) {
+			out->len = start;
+			return shard_error_prefix(err, "array element %zu", count);
+		}
+		count++;
+		i = j;
+	}
+	if (depth != 0) {
+		out->len = start;
+		return shard_error_set(err, SHARD_EDATA, "unbalanced brackets in an array");
+	}
+	if (e->ndim) {
+		if (count * vs != e->size) {
+			out->len = start;
+			return shard_error_set(err, SHARD_EDATA, "array of %zu elements, the shape holds %zu", count,
+					       e->size / vs);
+		}
+	} else {
+		if (count == 0) {
+			out->len = start;
+			return shard_error_set(err, SHARD_EDATA, "empty array (MDS ndarrays need at least one element)");
+		}
+		le(out->p + start + 1, count, 4);
+	}
+	return 0;
+}
+
+int shard_text_to_value(const struct shard_coltype *t, const uint8_t *p, size_t n, struct shard_buf *out,
+			struct shard_error *err)
+{
+	const struct shard_encoding *e = &t->enc;
+	struct shard_field f = {p, n};
+	int64_t v;
+	uint8_t b[8];
+	int dt;
+
+	switch (t->ltype) {
+	case SHARD_LT_BOOL:
+		if ((n == 4 && strncasecmp((const char *)p, "true", 4) == 0) || (n == 1 && p[0] == '1'))
+			b[0] = 1;
+		else if ((n == 5 && strncasecmp((const char *)p, "false", 5) == 0) || (n == 1 && p[0] == '0'))
+			b[0] = 0;
+		else
+			return bad(err, "a boolean (true/false)", p, n);
+		return shard_buf_append(out, b, 1) ? shard_error_set(err, SHARD_ENOMEM, "out of memory") : 0;
+	case SHARD_LT_DATE: {
+		size_t used;
+		if (parse_date(p, n, &used, &v) || used != n || v < INT32_MIN || v > INT32_MAX)
+			return bad(err, "a date (yyyy-MM-dd)", p, n);
+		le(b, (uint64_t)v, 4);
+		return shard_buf_append(out, b, 4) ? shard_error_set(err, SHARD_ENOMEM, "out of memory") : 0;
+	}
+	case SHARD_LT_TIMESTAMP:
+		if (parse_timestamp(p, n, &v))
+			return bad(err, "a timestamp (yyyy-MM-ddTHH:mm:ss[.SSSSSS][XXX])", p, n);
+		le(b, (uint64_t)v, 8);
+		return shard_buf_append(out, b, 8) ? shard_error_set(err, SHARD_ENOMEM, "out of memory") : 0;
+	default:
+		break;
+	}
+	dt = kind_dtype(e->kind);
+	if (dt >= 0)
+		return put_number(dt, p, n, out, err);
+	if (e->kind == SHARD_ENC_NDARRAY)
+		return put_ndarray(e, p, n, out, err);
+	if (e->kind != SHARD_ENC_BYTES && shard_field_check(e, &f, err))
+		return err->status;
+	return shard_buf_append(out, p, n) ? shard_error_set(err, SHARD_ENOMEM, "out of memory") : 0;
+}
