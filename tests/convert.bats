@@ -1,0 +1,160 @@
+#!/usr/bin/env bats
+# shard-convert: Spark's CSV dialect, types, partitions, compression, and every
+# way a row can be bad.
+
+load helpers
+
+SCHEMA='id:int64,name:str,score:float64,ok:bool,day:date,ts:timestamp,vec:ndarray:float32:3'
+
+setup() {
+	cd "$BATS_TEST_TMPDIR"
+	printf '%s\n' 'id,name,score,ok,day,ts,vec' \
+		'1,"Ann, A",1.5,true,2024-01-02,2024-01-02T03:04:05.123+01:00,"[1,2,3]"' \
+		'2,"say \"hi\" and ""bye""",NaN,false,1970-01-01,2024-01-02T03:04:05Z,"[4,5,6]"' \
+		'3,"two
+lines",-Infinity,true,2000-02-29,2024-01-02 00:00:00,"[7,8,9]"' > a.csv
+}
+
+@test "Spark dialect: quotes, \\\" and \"\" escapes, embedded newlines, NaN and infinities" {
+	run shard-convert -q --header -s "$SCHEMA" -o ds a.csv
+	assert_success
+	run shard-cat -c id,name,score ds
+	assert_line --index 0 '{"id":1,"name":"Ann, A","score":1.5}'
+	assert_line --index 1 '{"id":2,"name":"say \"hi\" and \"bye\"","score":NaN}'
+	assert_line --index 2 '{"id":3,"name":"two\nlines","score":-Infinity}'
+	run shard-index verify ds
+	assert_success
+}
+
+@test "logical types: bool as 0/1, date as days, timestamp as UTC microseconds" {
+	shard-convert -q --header -s "$SCHEMA" -o ds a.csv
+	run shard-cat -c ok,day,ts,vec ds
+	assert_line --index 0 '{"ok":1,"day":19724,"ts":1704161045123000,"vec":[1.0,2.0,3.0]}'
+	assert_line --index 2 '{"ok":1,"day":11016,"ts":1704153600000000,"vec":[7.0,8.0,9.0]}'
+	grep -q '"shardkit": {"logical_types": {"day": "date", "ok": "bool", "ts": "timestamp"}}' ds/index.json
+}
+
+@test "unquoted empty is null, quoted empty is the empty string" {
+	printf 'a,b\n,""\n' > n.csv
+	run shard-convert -q --header -s a:str,b:str -o ds n.csv
+	assert_failure 1
+	assert_output --partial "n.csv:2:1: column 'a': null"
+	run shard-convert -q --header -s a:str,b:str --fill a=NULL -o ds n.csv
+	assert_success
+	run shard-cat ds
+	assert_output '{"a":"NULL","b":""}'
+}
+
+@test "stdin, CRLF, a BOM, no header, TSV" {
+	printf '\xef\xbb\xbf1\tx\r\n2\ty\r\n' | shard-convert -q -f tsv -s n:int32,s:str -o ds
+	run shard-cat ds
+	assert_output "$(printf '{"n":1,"s":"x"}\n{"n":2,"s":"y"}')"
+}
+
+@test "a Spark output directory: part files in order, _SUCCESS and .crc skipped, gzip and bzip2" {
+	mkdir -p out
+	printf 'id,v\n1,a\n2,b\n' | gzip > out/part-00000-x-c000.csv.gz
+	printf 'id,v\n3,c\n' | bzip2 > out/part-00001-x-c000.csv.bz2
+	printf 'id,v\n4,d\n' > out/part-00002-x-c000.csv
+	: > out/_SUCCESS
+	printf 'junk' > out/.part-00000-x-c000.csv.gz.crc
+	run shard-convert --header -s id:int32,v:str -o ds out
+	assert_success
+	assert_output --partial "4 rows read, 4 written, 0 rejected"
+	run shard-cat -c id ds
+	assert_output "$(printf '{"id":1}\n{"id":2}\n{"id":3}\n{"id":4}')"
+}
+
+@test "key=value partition directories become columns" {
+	mkdir -p out/year=2024/kind=a out/year=2025/kind=b
+	printf '1\n' > out/year=2024/kind=a/part-00000.csv
+	printf '2\n' > out/year=2025/kind=b/part-00000.csv
+	run shard-convert -q -s id:int32,year:int16 -o ds out
+	assert_success
+	run shard-cat ds
+	assert_output "$(printf '{"id":1,"kind":"a","year":2024}\n{"id":2,"kind":"b","year":2025}')"
+}
+
+@test "Hadoop block-framed snappy and lz4 are refused with advice" {
+	mkdir out
+	printf '\x00\x00\x00\x05junk' > out/part-00000.csv.snappy
+	run shard-convert -q -s a:str -o ds out
+	assert_failure 1
+	assert_output --partial "block-framed snappy"
+	assert_output --partial "gzip"
+	[ ! -e ds/index.json ]
+}
+
+@test "a bad value names file, line and column; nothing that looks complete is left" {
+	printf 'a,b\n1,2\n3,x\n' > bad.csv
+	run shard-convert -q --header -s a:int32,b:int32 -o ds bad.csv
+	assert_failure 1
+	assert_output "shard-convert: bad.csv:3:2: column 'b': 'x' is not an int32"
+	[ ! -e ds/index.json ]
+	[ -z "$(ls ds)" ]
+}
+
+@test "range checks, ragged rows, unterminated quotes, invalid UTF-8" {
+	printf '300\n' > r.csv
+	run shard-convert -q -s a:int8 -o ds r.csv
+	assert_failure 1
+	assert_output --partial "'300' is not an int8"
+	printf '1,2\n3\n' > g.csv
+	run shard-convert -q -s a:int8,b:int8 -o ds g.csv
+	assert_failure 1
+	assert_output --partial "g.csv:2: row has 1 fields, expected 2"
+	printf '1,"abc\n2,3\n' > q.csv
+	run shard-convert -q -s a:int8,b:str -o ds q.csv
+	assert_failure 1
+	assert_output --partial "unterminated quoted field (the quote opened on line 1)"
+	printf '1,\xff\n' > u.csv
+	run shard-convert -q -s a:int8,b:str -o ds u.csv
+	assert_failure 1
+	assert_output --partial "u.csv:1:2: column 'b': invalid UTF-8"
+	printf '2023-02-29\n' > d.csv
+	run shard-convert -q -s d:date -o ds d.csv
+	assert_failure 1
+	assert_output --partial "is not a date"
+}
+
+@test "--on-error skip writes every rejected row verbatim with its reason" {
+	printf 'a,b\n1,2\n3,x\n4\n5,6\n' > bad.csv
+	run shard-convert --header -s a:int32,b:int32 --on-error skip --rejects rej.txt -o ds bad.csv
+	assert_success
+	assert_output --partial "4 rows read, 2 written, 2 rejected"
+	run cat rej.txt
+	assert_line --index 0 "# bad.csv:3:2: column 'b': 'x' is not an int32"
+	assert_line --index 1 "3,x"
+	assert_line --index 2 "# bad.csv:4: row has 1 fields, expected 2"
+	assert_line --index 3 "4"
+	run shard-convert --header -s a:int32,b:int32 --on-error skip -o ds2 bad.csv
+	assert_failure 2
+}
+
+@test "--json summary, shard stream output, size limits" {
+	seq 1 5000 | sed 's/$/,abc/' > big.csv
+	run shard-convert --json -s n:int64,s:str --samples-per-shard 1000 -c zstd:5 --hashes sha1,xxh64 -o ds big.csv
+	assert_success
+	assert_output '{"rows_read":5000,"rows_written":5000,"rows_rejected":0,"shards":5,"inputs":1}'
+	run shard-index verify ds
+	assert_success
+	shard-convert -q -s n:int64,s:str -o - big.csv | shard-cat - -o ds2
+	run shard-index info --json ds2
+	assert_output --partial '"samples":5000'
+}
+
+@test "usage errors exit 2" {
+	run shard-convert -s a:int8 a.csv
+	assert_failure 2
+	run shard-convert -o ds a.csv
+	assert_failure 2
+	run shard-convert -o ds -s a:frob a.csv
+	assert_failure 2
+	assert_output --partial "unknown encoding 'frob'"
+	run shard-convert -o ds -s a:int8 --fill a=999 a.csv
+	assert_failure 2
+	run shard-convert -o ds -s a:int8,a:str a.csv
+	assert_failure 2
+	run shard-convert -o ds -s a:jpeg a.csv
+	assert_failure 2
+}
