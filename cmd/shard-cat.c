@@ -51,6 +51,11 @@ static const struct option longopts[] = {
 	{NULL, 0, NULL, 0},
 };
 
+static int extra_agrees(const char *a, const char *b)
+{
+	return a && b && strcmp(a, b) == 0;
+}
+
 struct text_state {
 	enum shard_text how;
 	char **cols;		/* requested column names or NULL */
@@ -200,6 +205,7 @@ int main(int argc, char **argv)
 	char **inputs;
 	int ninputs;
 	uint64_t shards = 0, samples = 0;
+	char *sink_extra = NULL;
 
 	cli_init(argv[0]);
 	while ((c = getopt_long(argc, argv, "o:f:c:r:qhV", longopts, NULL)) != -1) {
@@ -223,10 +229,13 @@ int main(int argc, char **argv)
 		cli_usage_error(usage, "-o and -f cannot be combined: -o writes shards, -f writes text");
 	if (dest && (cols || range))
 		cli_usage_error(usage, "--columns and --range apply to text output; shards are copied whole");
-	for (i = 0; i < ninputs; i++)
-		if (strcmp(inputs[i], "-") == 0 && i != ninputs - 1 && ninputs > 1 &&
-		    strcmp(inputs[ninputs - 1], "-") == 0)
+	{
+		int dashes = 0;
+		for (i = 0; i < ninputs; i++)
+			dashes += strcmp(inputs[i], "-") == 0;
+		if (dashes > 1)
 			cli_usage_error(usage, "stdin ('-') can be read only once");
+	}
 
 	if (dest) {
 		int rc;
@@ -274,6 +283,15 @@ int main(int argc, char **argv)
 					shard_sink_abort(sink);
 					cli_die_err(&err);
 				}
+				/* logical types and other extra metadata travel when all inputs agree */
+				if (shards == 1) {
+					const char *x = shard_source_extra(src);
+					sink_extra = x ? strdup(x) : NULL;
+				} else if (sink_extra && !extra_agrees(sink_extra, shard_source_extra(src))) {
+					free(sink_extra);
+					sink_extra = NULL;
+				}
+				shard_sink_set_extra(sink, sink_extra);
 				if (shard_sink_put(sink, &it.entry, it.stored.p, it.stored.len, it.stored_is_zip, &err)) {
 					shard_sink_abort(sink);
 					cli_die_err(&err);
@@ -303,6 +321,7 @@ int main(int argc, char **argv)
 		free(t.cols[0]);
 		free(t.cols);
 	}
+	free(sink_extra);
 	free(t.map);
 	free(t.fields);
 	free(t.keyoff);

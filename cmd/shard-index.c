@@ -517,7 +517,9 @@ static int cmd_verify(const char *dir)
 		cli_die(CLI_FAIL, "%s: not a dataset directory", dir);
 	memset(&ix, 0, sizeof ix);
 	if (shard_index_load(&ix, path, &err)) {
-		problem(path, -1, -1, NULL, "%s", err.msg);
+		size_t pl = strlen(path);
+		/* the library's message already starts with the path */
+		problem(path, -1, -1, NULL, "%s", strncmp(err.msg, path, pl) == 0 && err.msg[pl] == ':' ? err.msg + pl + 2 : err.msg);
 	} else {
 		for (i = 0; i < ix.nshards && nproblems <= opt.max_problems; i++)
 			verify_shard(dir, i, &ix.shards[i], &ok);

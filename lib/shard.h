@@ -268,7 +268,9 @@ int shard_source_next(struct shard_source *src, struct shard_item *item,
 void shard_source_close(struct shard_source *src);
 /* Index of the dataset when the source has one (NULL for streams). */
 const struct shard_index *shard_source_index(const struct shard_source *src);
-/* Skip samples without loading the shard bytes when possible. */
+/* The dataset's extra metadata (the index's "shardkit" object as JSON text,
+ * e.g. logical column types), or NULL; for streams, that of the last frame. */
+const char *shard_source_extra(const struct shard_source *src);
 void shard_item_free(struct shard_item *it);
 /* Decompress (if needed), verify hashes of raw bytes, parse the MDS header. */
 int shard_item_load_raw(struct shard_item *it, int verify, struct shard_error *err);

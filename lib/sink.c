@@ -194,6 +194,7 @@ int shard_sink_put(struct shard_sink *s, const struct shard_entry *in, const voi
 	} else {
 		struct shard_buf meta = {0};
 		if (shard_buf_append(&meta, "{\"entry\": ", 10) || shard_entry_to_json(&e, &meta, err) ||
+		    (s->ix.extra && shard_buf_printf(&meta, ", \"shardkit\": %s", s->ix.extra)) ||
 		    shard_buf_printf(&meta, ", \"stored\": \"%s\"}", stored_is_zip ? "zip" : "raw")) {
 			shard_buf_free(&meta);
 			rc = err->status ? err->status : shard_error_set(err, SHARD_ENOMEM, "out of memory");

@@ -24,6 +24,7 @@ struct shard_source {
 	uint64_t frameno, samples, shards, bytes;
 	char name[8600];
 	struct shard_buf meta;
+	char *extra;		/* the "shardkit" object of the index or the current frame */
 };
 
 int shard_fileinfo_verify(const struct shard_fileinfo *f, const void *p, size_t n, const char *what,
@@ -72,6 +73,11 @@ int shard_fileinfo_fill(struct shard_fileinfo *f, const char *const *algos, size
 			return shard_error_set(err, SHARD_ENOMEM, "out of memory");
 	}
 	return 0;
+}
+
+const char *shard_source_extra(const struct shard_source *src)
+{
+	return src->kind == SRC_STREAM ? src->extra : src->ix.extra;
 }
 
 const struct shard_index *shard_source_index(const struct shard_source *src)
@@ -223,6 +229,7 @@ void shard_source_close(struct shard_source *s)
 		return;
 	shard_index_free(&s->ix);
 	shard_buf_free(&s->meta);
+	free(s->extra);
 	free(s->path);
 	free(s);
 }
@@ -306,12 +313,15 @@ static int next_stream(struct shard_source *s, struct shard_item *it, struct sha
 			json_t *e = json_loadb((const char *)s->meta.p, s->meta.len, 0, NULL);
 			json_int_t ns = json_integer_value(json_object_get(e, "shards"));
 			json_int_t nsm = json_integer_value(json_object_get(e, "samples"));
+			json_int_t nb = json_integer_value(json_object_get(e, "bytes"));
+			int ok = json_is_integer(json_object_get(e, "bytes")) && json_is_integer(json_object_get(e, "shards")) &&
+				 json_is_integer(json_object_get(e, "samples"));
 			json_decref(e);
-			if ((uint64_t)ns != s->shards || (uint64_t)nsm != s->samples)
+			if (!ok || (uint64_t)ns != s->shards || (uint64_t)nsm != s->samples || (uint64_t)nb != s->bytes)
 				return -shard_error_set(err, SHARD_EDATA,
-							"<stdin>: end frame says %lld shards and %lld samples, the stream held %llu and %llu",
-							(long long)ns, (long long)nsm, (unsigned long long)s->shards,
-							(unsigned long long)s->samples);
+							"<stdin>: end frame says %lld shards, %lld samples and %lld bytes; the stream held %llu, %llu and %llu",
+							(long long)ns, (long long)nsm, (long long)nb, (unsigned long long)s->shards,
+							(unsigned long long)s->samples, (unsigned long long)s->bytes);
 			/* Concatenated streams continue with another header. */
 			if ((rc = stream_read_header(s->fd, "<stdin>", &eof, err)))
 				return -rc;
@@ -319,7 +329,7 @@ static int next_stream(struct shard_source *s, struct shard_item *it, struct sha
 				s->done = 1;
 				return 0;
 			}
-			s->shards = s->samples = 0;
+			s->shards = s->samples = s->bytes = 0;
 			continue;
 		}
 		break;
@@ -327,11 +337,17 @@ static int next_stream(struct shard_source *s, struct shard_item *it, struct sha
 	o = json_loadb((const char *)s->meta.p, s->meta.len, 0, NULL);
 	ent = json_object_get(o, "entry");
 	st = json_object_get(o, "stored");
-	if (!o || !json_is_object(ent) || !json_is_string(st)) {
+	if (!o || !json_is_object(ent) || !json_is_string(st) ||
+	    (strcmp(json_string_value(st), "zip") && strcmp(json_string_value(st), "raw"))) {
 		json_decref(o);
 		return -shard_error_set(err, SHARD_EDATA, "%s: frame metadata is malformed", s->name);
 	}
 	it->stored_is_zip = strcmp(json_string_value(st), "zip") == 0;
+	{
+		json_t *x = json_object_get(o, "shardkit");
+		free(s->extra);
+		s->extra = json_is_object(x) ? json_dumps(x, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+	}
 	txt = json_dumps(ent, 0);
 	json_decref(o);
 	if (!txt)
@@ -348,6 +364,7 @@ static int next_stream(struct shard_source *s, struct shard_item *it, struct sha
 		return -rc;
 	s->shards++;
 	s->samples += it->entry.samples;
+	s->bytes += it->stored.len;
 	return 1;
 }
 

@@ -8,7 +8,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-mds index stream}
+targets=${*:-mds index stream csv}
 scripts/build.sh build >/dev/null
 out=build-fuzz
 mkdir -p "$out/crashes"
@@ -16,7 +16,7 @@ flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefine
 libs=$(pkg-config --libs libzstd libarchive jansson libcrypto libxxhash zlib libbrotlienc libbrotlidec snappy)
 for t in $targets; do
 	clang $flags -DFUZZ_TARGET=fuzz_$t -o "$out/fuzz-$t" tests/fuzz/libfuzzer.c tests/fuzz/fuzz-targets.c \
-		lib/codec.c lib/encoding.c lib/hash.c lib/index.c lib/mds.c lib/sink.c lib/source.c lib/stream.c \
+		lib/codec.c lib/convert.c lib/csv.c lib/encoding.c lib/hash.c lib/index.c lib/mds.c lib/sink.c lib/source.c lib/stream.c \
 		lib/util.c lib/writer.c $libs -lbz2 -lm
 	mkdir -p "$out/corpus-$t"
 	echo "== fuzz_$t for ${secs}s"

@@ -158,3 +158,15 @@ lines",-Infinity,true,2000-02-29,2024-01-02 00:00:00,"[7,8,9]"' > a.csv
 	run shard-convert -o ds -s a:jpeg a.csv
 	assert_failure 2
 }
+
+@test "logical types travel through shard-cat copies and streams" {
+	shard-convert -q --header -s "$SCHEMA" -o ds a.csv
+	shard-cat -q ds -o c1
+	shard-cat -q ds -o - | shard-cat -q - -o c2
+	grep -q '"logical_types": {"day": "date"' c1/index.json
+	grep -q '"logical_types": {"day": "date"' c2/index.json
+	# a copy mixing datasets that disagree keeps none
+	shard-cat -q ds "$REF" -o c3
+	run grep -c logical_types c3/index.json
+	assert_output 0
+}

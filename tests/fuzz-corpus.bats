@@ -20,3 +20,8 @@ FUZZ_RUN=${SHARDKIT_BUILD:-$SRC/build}/tests/fuzz/fuzz-run
 	run "$FUZZ_RUN" stream "$SRC"/tests/fuzz/corpus/stream/*
 	assert_success
 }
+
+@test "csv corpus" {
+	run "$FUZZ_RUN" csv "$SRC"/tests/fuzz/corpus/csv/*
+	assert_success
+}

@@ -15,11 +15,11 @@ int main(int argc, char **argv)
 	int i;
 
 	if (argc < 3) {
-		fprintf(stderr, "usage: fuzz-run mds|index|stream FILE...\n");
+		fprintf(stderr, "usage: fuzz-run mds|index|stream|csv FILE...\n");
 		return 2;
 	}
 	fn = strcmp(argv[1], "mds") == 0 ? fuzz_mds : strcmp(argv[1], "index") == 0 ? fuzz_index
-		: strcmp(argv[1], "stream") == 0 ? fuzz_stream : NULL;
+		: strcmp(argv[1], "stream") == 0 ? fuzz_stream : strcmp(argv[1], "csv") == 0 ? fuzz_csv : NULL;
 	if (!fn) {
 		fprintf(stderr, "fuzz-run: unknown target '%s'\n", argv[1]);
 		return 2;

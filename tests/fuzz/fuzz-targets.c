@@ -88,3 +88,60 @@ int fuzz_stream(const uint8_t *data, size_t size)
 	close(saved);
 	return 0;
 }
+
+struct mem {
+	const uint8_t *p;
+	size_t n, pos, chunk;
+};
+
+/* Hands out the input in small, varying pieces so records straddle reads. */
+static ssize_t mem_read(void *ctx, void *buf, size_t n, struct shard_error *err)
+{
+	struct mem *m = ctx;
+	size_t k = m->n - m->pos;
+	(void)err;
+	if (k > m->chunk)
+		k = m->chunk;
+	if (k > n)
+		k = n;
+	memcpy(buf, m->p + m->pos, k);
+	m->pos += k;
+	m->chunk = m->chunk * 7 % 61 + 1;
+	return (ssize_t)k;
+}
+
+/* The CSV reader, and text-to-value conversion of every field under several types. */
+int fuzz_csv(const uint8_t *data, size_t size)
+{
+	static const char *types[] = {"int8", "uint64", "float16", "float32", "float64", "str", "json", "bool",
+				      "date", "timestamp", "ndarray:int16:2", "ndarray:float64", "str_decimal"};
+	struct shard_coltype t[sizeof types / sizeof types[0]];
+	struct mem m = {data, size, 0, 13};
+	struct shard_csv_opts o;
+	struct shard_csv *c;
+	struct shard_csv_record rec;
+	struct shard_error err;
+	struct shard_buf out = {0};
+	size_t i, k;
+
+	for (k = 0; k < sizeof types / sizeof types[0]; k++)
+		if (shard_coltype_parse(types[k], &t[k], &err))
+			abort();
+	shard_csv_opts_default(&o);
+	o.keep_raw = 1;
+	o.max_record = 1 << 16;
+	if (size && data[0] == '\t')
+		o.delim = '\t';
+	if (shard_csv_new(&c, &o, mem_read, &m, &err))
+		return 0;
+	while (shard_csv_next(c, &rec, &err) > 0) {
+		for (i = 0; i < rec.nfields; i++) {
+			out.len = 0;
+			shard_text_to_value(&t[i % (sizeof types / sizeof types[0])], rec.fields[i].p, rec.fields[i].len,
+					    &out, &err);
+		}
+	}
+	shard_csv_free(c);
+	shard_buf_free(&out);
+	return 0;
+}
