@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <getopt.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,7 @@
 #include "shard.h"
 
 static const char usage[] =
-	"Usage: shard-cat [-o DEST | -f FORMAT] [-c COLS] [-r RANGE] [--no-header]\n"
+	"Usage: shard-cat [-o DEST | -f FORMAT] [-c COLS] [-r RANGE] [--no-header] [--raw]\n"
 	"                 [--no-verify] [--force] [-q] [INPUT ...]\n";
 
 static void __attribute__((noreturn)) help(void)
@@ -25,6 +26,7 @@ static void __attribute__((noreturn)) help(void)
 	       "  -c, --columns LIST   only these columns, in this order (text output)\n"
 	       "  -r, --range A:B      samples A (inclusive) to B (exclusive) across all inputs\n"
 	       "      --no-header      no header line in csv/tsv output\n"
+	       "      --raw            logical types (bool, date, timestamp) as their stored numbers\n"
 	       "      --no-verify      do not check shard hashes (sizes are always checked)\n"
 	       "      --force          write a binary stream even to a terminal\n"
 	       "  -q, --quiet          no summary on stderr\n"
@@ -35,7 +37,7 @@ static void __attribute__((noreturn)) help(void)
 	exit(0);
 }
 
-enum { OPT_NO_HEADER = 256, OPT_NO_VERIFY, OPT_FORCE };
+enum { OPT_NO_HEADER = 256, OPT_NO_VERIFY, OPT_FORCE, OPT_RAW };
 
 static const struct option longopts[] = {
 	{"output", required_argument, NULL, 'o'},
@@ -45,6 +47,7 @@ static const struct option longopts[] = {
 	{"no-header", no_argument, NULL, OPT_NO_HEADER},
 	{"no-verify", no_argument, NULL, OPT_NO_VERIFY},
 	{"force", no_argument, NULL, OPT_FORCE},
+	{"raw", no_argument, NULL, OPT_RAW},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
@@ -68,6 +71,8 @@ struct text_state {
 	size_t nmap, capmap;
 	struct shard_field *fields;
 	size_t capfields;
+	int raw;		/* --raw: logical types as their stored numbers */
+	int *ltype;		/* logical type of each mapped column */
 	struct shard_buf keys;	/* JSON keys '"name":' of the mapped columns, back to back */
 	size_t *keyoff;		/* nmap + 1 offsets into keys */
 	struct shard_buf line;
@@ -88,7 +93,16 @@ static void parse_range(const char *s, uint64_t *lo, uint64_t *hi)
 }
 
 /* Map output columns onto this shard's schema; columns must match across inputs. */
-static void plan_columns(struct text_state *t, const struct shard_schema *s, const char *name)
+static int ltype_of(const char *extra, const char *col)
+{
+	json_t *x = extra ? json_loads(extra, 0, NULL) : NULL;
+	const char *v = json_string_value(json_object_get(json_object_get(x, "logical_types"), col));
+	int lt = v ? shard_ltype_from_name(v) : 0;
+	json_decref(x);
+	return lt;
+}
+
+static void plan_columns(struct text_state *t, const struct shard_schema *s, const char *name, const char *extra)
 {
 	size_t i, n = t->cols ? t->ncols : s->ncols;
 
@@ -108,7 +122,9 @@ static void plan_columns(struct text_state *t, const struct shard_schema *s, con
 	t->keys.len = 0;
 	free(t->keyoff);
 	t->keyoff = malloc((n + 1) * sizeof *t->keyoff);
-	if (!t->keyoff)
+	free(t->ltype);
+	t->ltype = calloc(n + 1, sizeof *t->ltype);
+	if (!t->keyoff || !t->ltype)
 		cli_die(CLI_FAIL, "out of memory");
 	for (i = 0; i < n; i++) {
 		int k = t->cols ? shard_schema_index(s, t->cols[i]) : (int)i;
@@ -118,6 +134,7 @@ static void plan_columns(struct text_state *t, const struct shard_schema *s, con
 		if (k < 0)
 			cli_die(CLI_FAIL, "%s: no column '%s'", name, t->cols[i]);
 		t->map[i] = k;
+		t->ltype[i] = t->raw ? 0 : ltype_of(extra, s->names[k]);
 		nf.p = (const uint8_t *)s->names[k];
 		nf.len = strlen(s->names[k]);
 		t->keyoff[i] = t->keys.len;
@@ -146,7 +163,7 @@ static void plan_columns(struct text_state *t, const struct shard_schema *s, con
 	t->first = s;
 }
 
-static void text_item(struct text_state *t, struct shard_item *it, int verify)
+static void text_item(struct text_state *t, struct shard_item *it, int verify, const char *extra)
 {
 	struct shard_error err = {0};
 	const struct shard_schema *s = &it->entry.schema;
@@ -163,7 +180,7 @@ static void text_item(struct text_state *t, struct shard_item *it, int verify)
 		end = t->hi - t->pos;
 	if (shard_item_load_raw(it, verify, &err))
 		cli_die_err(&err);
-	plan_columns(t, s, it->name);
+	plan_columns(t, s, it->name, extra);
 	for (i = start; i < end; i++) {
 		const uint8_t *p;
 		size_t len;
@@ -180,7 +197,8 @@ static void text_item(struct text_state *t, struct shard_item *it, int verify)
 			if (t->how == SHARD_TEXT_JSON &&
 			    shard_buf_append(&t->line, t->keys.p + t->keyoff[k], t->keyoff[k + 1] - t->keyoff[k]))
 				cli_die(CLI_FAIL, "out of memory");
-			if (shard_field_format(&s->enc[c], &t->fields[c], t->how, &t->line, &err))
+			if (t->ltype[k] ? shard_ltype_format(t->ltype[k], &t->fields[c], t->how, &t->line, &err)
+					: shard_field_format(&s->enc[c], &t->fields[c], t->how, &t->line, &err))
 				cli_die(CLI_FAIL, "%s: sample %llu: column '%s': %s", it->name, (unsigned long long)i,
 					s->names[c], err.msg);
 		}
@@ -218,6 +236,7 @@ int main(int argc, char **argv)
 		case OPT_NO_HEADER: header = 0; break;
 		case OPT_NO_VERIFY: verify = 0; break;
 		case OPT_FORCE: force = 1; break;
+		case OPT_RAW: t.raw = 1; break;
 		case 'h': help();
 		case 'V': cli_version();
 		default: cli_usage_error(usage, "invalid option");
@@ -297,7 +316,7 @@ int main(int argc, char **argv)
 					cli_die_err(&err);
 				}
 			} else {
-				text_item(&t, &it, verify);
+				text_item(&t, &it, verify, shard_source_extra(src));
 				if (t.pos >= t.hi)
 					break;
 			}
@@ -325,6 +344,7 @@ int main(int argc, char **argv)
 	free(t.map);
 	free(t.fields);
 	free(t.keyoff);
+	free(t.ltype);
 	shard_buf_free(&t.keys);
 	shard_buf_free(&t.line);
 	return 0;

@@ -341,6 +341,10 @@ struct shard_coltype {
 /* "int32", "ndarray:float32:4", "bool", "date", "timestamp", ... */
 int shard_coltype_parse(const char *name, struct shard_coltype *t, struct shard_error *err);
 const char *shard_ltype_name(int ltype);
+int shard_ltype_from_name(const char *name);
+/* The text form of a logical value: true/false, "yyyy-MM-dd", "yyyy-MM-ddTHH:mm:ss.ffffffZ". */
+int shard_ltype_format(int ltype, const struct shard_field *f, enum shard_text how, struct shard_buf *out,
+		       struct shard_error *err);
 /* Append the MDS bytes of a text value; SHARD_EDATA with a message if it does not parse. */
 int shard_text_to_value(const struct shard_coltype *t, const uint8_t *p, size_t n, struct shard_buf *out,
 			struct shard_error *err);

@@ -28,9 +28,15 @@ lines",-Infinity,true,2000-02-29,2024-01-02 00:00:00,"[7,8,9]"' > a.csv
 
 @test "logical types: bool as 0/1, date as days, timestamp as UTC microseconds" {
 	shard-convert -q --header -s "$SCHEMA" -o ds a.csv
-	run shard-cat -c ok,day,ts,vec ds
+	run shard-cat --raw -c ok,day,ts,vec ds
 	assert_line --index 0 '{"ok":1,"day":19724,"ts":1704161045123000,"vec":[1.0,2.0,3.0]}'
 	assert_line --index 2 '{"ok":1,"day":11016,"ts":1704153600000000,"vec":[7.0,8.0,9.0]}'
+	# shard-cat shows them as what they are
+	run shard-cat -c ok,day,ts ds
+	assert_line --index 0 '{"ok":true,"day":"2024-01-02","ts":"2024-01-02T02:04:05.123000Z"}'
+	assert_line --index 1 '{"ok":false,"day":"1970-01-01","ts":"2024-01-02T03:04:05.000000Z"}'
+	run shard-cat -f csv --no-header -c day,ok -r 2:3 ds
+	assert_output '2000-02-29,true'
 	grep -q '"shardkit": {"logical_types": {"day": "date", "ok": "bool", "ts": "timestamp"}}' ds/index.json
 }
 
