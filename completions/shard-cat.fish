@@ -22,6 +22,7 @@ complete -c shard-cat -s f -l format -x -a 'jsonl csv tsv' -d 'Text output forma
 complete -c shard-cat -s c -l columns -x -a '(__shard_cat_columns)' -d 'Only these columns, in this order'
 complete -c shard-cat -s r -l range -x -d 'Samples A (inclusive) to B (exclusive): A:B'
 complete -c shard-cat -l no-header -d 'No header line in csv/tsv output'
+complete -c shard-cat -l raw -d 'Logical types as their stored numbers'
 complete -c shard-cat -l no-verify -d 'Do not check shard hashes'
 complete -c shard-cat -l force -d 'Write a binary stream even to a terminal'
 complete -c shard-cat -s q -l quiet -d 'Print nothing on stderr but errors'
