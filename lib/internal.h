@@ -17,4 +17,15 @@ int stream_read_frame(int fd, const char *name, uint64_t frameno, char tag[5], s
 /* Replace an entry's raw file info (takes ownership of f's contents). */
 void shard_entry_set_raw(struct shard_entry *e, struct shard_fileinfo *f);
 
+/* JSON syntax (lib/json.c). Each js_* advances *i past what it reads and
+ * returns 0, or -1 at the first byte that does not fit. */
+int hex4(const uint8_t *p, uint32_t *v);
+void js_ws(const uint8_t *p, size_t n, size_t *i);
+int js_word(const uint8_t *p, size_t n, size_t *i, const char *w);
+int js_string(const uint8_t *p, size_t n, size_t *i);
+int js_number(const uint8_t *p, size_t n, size_t *i);
+int js_value(const uint8_t *p, size_t n, size_t *i, int depth);
+int js_unescape(const uint8_t *p, size_t n, struct shard_buf *out);
+int put_utf8(uint32_t cp, struct shard_buf *out);
+
 #endif
