@@ -17,7 +17,7 @@
 #include "shard.h"
 
 static const char usage[] =
-	"Usage: shard-convert -o DEST --schema NAME:TYPE,... [--header] [-f csv|tsv]\n"
+	"Usage: shard-convert -o DEST --schema NAME:TYPE,... [--header] [-f csv|tsv|jsonl]\n"
 	"                     [--delimiter C] [--quote C] [--escape C] [--null STR]\n"
 	"                     [--compression C] [--hashes LIST] [--size-limit SIZE]\n"
 	"                     [--samples-per-shard N] [--on-error fail|skip] [--rejects FILE]\n"
@@ -26,13 +26,13 @@ static const char usage[] =
 static void __attribute__((noreturn)) help(void)
 {
 	printf("%s\n"
-	       "Convert CSV/TSV (Spark exports: files, directories of part files, stdin '-';\n"
+	       "Convert CSV/TSV or JSON Lines (Spark exports: files, directories of part files, stdin '-';\n"
 	       "gzip, bzip2, xz, zstd and lz4-frame compression recognised from the content)\n"
 	       "into MDS shards.\n\n"
 	       "  -o, --output DEST          '-' for a shard stream on stdout, else a dataset directory\n"
 	       "  -s, --schema LIST          columns as NAME:TYPE (MDS encodings, bool, date, timestamp)\n"
 	       "  -H, --header               every input file starts with a header line\n"
-	       "  -f, --format FMT           csv (default) or tsv\n"
+	       "  -f, --format FMT           csv (default), tsv, or jsonl (one JSON object per line)\n"
 	       "      --delimiter C          field delimiter (default ',', tab for tsv)\n"
 	       "      --quote C              quote character (default '\"'; '' for none)\n"
 	       "      --escape C             escape character inside quotes (default '\\'; '' for none)\n"
@@ -99,7 +99,7 @@ static struct {
 	size_t nin;
 	struct column *cols;
 	size_t ncols;
-	int header, skip, json, quiet;
+	int header, skip, json, quiet, jsonl;
 	FILE *rejects;
 	uint64_t rows, written, rejected;
 	size_t *filecols;	/* the columns the files hold, in file order (indices into cols) */
@@ -232,21 +232,82 @@ static void reject(const char *file, const struct shard_csv_record *rec, size_t 
 		fputc('\n', g.rejects);
 }
 
+/* JSON Lines: each object's members land in the file-column slots by name;
+ * strings are decoded, other values keep their JSON text, a missing member or
+ * null is null (Spark's toJSON leaves nulls out). */
+struct jline {
+	size_t ncsv;
+	struct shard_csv_field *jf;
+	size_t *stroff;		/* decoded string offsets in strs, or SIZE_MAX */
+	struct shard_buf strs;
+	struct shard_error *err;
+};
+
+static int jline_member(void *ctx, const char *key, const uint8_t *val, size_t vlen)
+{
+	struct jline *j = ctx;
+	size_t k;
+	for (k = 0; k < j->ncsv && strcmp(g.cols[g.filecols[k]].name, key); k++)
+		;
+	if (k == j->ncsv)
+		return shard_error_set(j->err, SHARD_EDATA, "key \"%s\" is not in the schema", key);
+	j->jf[k].null = vlen == 4 && memcmp(val, "null", 4) == 0 && g.cols[g.filecols[k]].type.enc.kind != SHARD_ENC_JSON;
+	j->jf[k].quoted = 0;
+	j->stroff[k] = SIZE_MAX;
+	j->jf[k].p = val;
+	j->jf[k].len = vlen;
+	if (val[0] == '"' && g.cols[g.filecols[k]].type.enc.kind != SHARD_ENC_JSON) {
+		j->stroff[k] = j->strs.len;
+		if (shard_json_string_value(val, vlen, &j->strs))
+			return shard_error_set(j->err, SHARD_ENOMEM, "out of memory");
+		j->jf[k].len = j->strs.len - j->stroff[k];
+	}
+	return 0;
+}
+
+static int jline_parse(struct jline *j, const struct shard_csv_record *line, struct shard_csv_record *rec)
+{
+	size_t k;
+	for (k = 0; k < j->ncsv; k++) {
+		j->jf[k].null = 1;
+		j->jf[k].p = (const uint8_t *)"";
+		j->jf[k].len = 0;
+		j->stroff[k] = SIZE_MAX;
+	}
+	j->strs.len = 0;
+	if (line->nfields != 1)
+		return shard_error_set(j->err, SHARD_EDATA, "not one JSON object per line");
+	if (shard_json_object_scan(line->fields[0].p, line->fields[0].len, jline_member, j, j->err))
+		return j->err->status;
+	for (k = 0; k < j->ncsv; k++)
+		if (j->stroff[k] != SIZE_MAX)
+			j->jf[k].p = j->strs.p + j->stroff[k];
+	*rec = *line;
+	rec->nfields = j->ncsv;
+	rec->fields = j->jf;
+	return 0;
+}
+
 static int convert_file(const struct input *in, const struct shard_csv_opts *co, struct shard_writer *w,
 			struct shard_sink *sink, size_t ncsv)
 {
 	struct reader r;
 	struct shard_csv *csv;
-	struct shard_csv_record rec;
+	struct shard_csv_record rec, line;
 	struct shard_error err = {0};
 	struct shard_buf vals = {0};
+	struct jline jl = {0};
 	size_t *map = calloc(ncsv + 1, sizeof *map), *offs = calloc(g.ncols + 1, sizeof *offs);
 	struct shard_field *f = calloc(g.ncols, sizeof *f);
 	const char *name = strcmp(in->path, "-") ? in->path : "<stdin>";
 	int rc, header_pending = g.header;
 	size_t i, k;
 
-	if (!map || !offs || !f)
+	jl.ncsv = ncsv;
+	jl.err = &err;
+	jl.jf = calloc(ncsv + 1, sizeof *jl.jf);
+	jl.stroff = calloc(ncsv + 1, sizeof *jl.stroff);
+	if (!map || !offs || !f || !jl.jf || !jl.stroff)
 		cli_die(CLI_FAIL, "out of memory");
 	for (i = 0; i < ncsv; i++)
 		map[i] = g.filecols[i];	/* file column i -> a column, in schema order unless a header says otherwise */
@@ -283,8 +344,18 @@ static int convert_file(const struct input *in, const struct shard_csv_opts *co,
 		shard_sink_abort(sink);
 		cli_die_err(&err);
 	}
-	while ((rc = shard_csv_next(csv, &rec, &err)) > 0) {
+	while ((rc = shard_csv_next(csv, g.jsonl ? &line : &rec, &err)) > 0) {
 		int bad = 0;
+		if (g.jsonl && jline_parse(&jl, &line, &rec)) {
+			g.rows++;
+			rec = line;
+			if (!g.skip) {
+				shard_sink_abort(sink);
+				cli_die(CLI_FAIL, "%s:%llu: %s", name, (unsigned long long)line.line, err.msg);
+			}
+			reject(name, &line, 0, err.msg);
+			continue;
+		}
 		if (header_pending) {
 			header_pending = 0;
 			if (rec.nfields != ncsv) {
@@ -392,6 +463,9 @@ static int convert_file(const struct input *in, const struct shard_csv_opts *co,
 	shard_csv_free(csv);
 	archive_read_free(r.a);
 	shard_buf_free(&vals);
+	shard_buf_free(&jl.strs);
+	free(jl.jf);
+	free(jl.stroff);
 	free(map);
 	free(offs);
 	free(f);
@@ -466,8 +540,11 @@ int main(int argc, char **argv)
 		cli_usage_error(usage, "-o DEST is required ('-' for a shard stream on stdout)");
 	if (!schema)
 		cli_usage_error(usage, "--schema is required");
-	if (strcmp(format, "csv") && strcmp(format, "tsv"))
-		cli_usage_error(usage, "unknown format '%s' (expected csv or tsv)", format);
+	if (strcmp(format, "csv") && strcmp(format, "tsv") && strcmp(format, "jsonl"))
+		cli_usage_error(usage, "unknown format '%s' (expected csv, tsv or jsonl)", format);
+	g.jsonl = strcmp(format, "jsonl") == 0;
+	if (g.jsonl && g.header)
+		cli_usage_error(usage, "--header applies to csv and tsv, not jsonl");
 	if (strcmp(onerr, "fail") == 0)
 		g.skip = 0;
 	else if (strcmp(onerr, "skip") == 0)
@@ -480,6 +557,12 @@ int main(int argc, char **argv)
 	co.delim = delim ? single_char("--delimiter", delim, 0) : strcmp(format, "tsv") == 0 ? '\t' : ',';
 	co.quote = single_char("--quote", quote, 1);
 	co.escape = single_char("--escape", escape, 1);
+	if (g.jsonl) {
+		/* one record per line: JSON text holds no raw newlines, and no NUL */
+		co.delim = 0;
+		co.quote = 0;
+		co.escape = 0;
+	}
 	co.null_value = nullv;
 	co.keep_raw = rejects != NULL;
 

@@ -224,3 +224,75 @@ int js_unescape(const uint8_t *p, size_t n, struct shard_buf *out)
 	}
 	return 0;
 }
+
+int shard_json_object_scan(const uint8_t *p, size_t n,
+			   int (*fn)(void *ctx, const char *key, const uint8_t *val, size_t vlen), void *ctx,
+			   struct shard_error *err)
+{
+	struct shard_buf key = {0};
+	size_t i = 0;
+	int rc = 0;
+
+	js_ws(p, n, &i);
+	if (i >= n || p[i] != '{')
+		return shard_error_set(err, SHARD_EDATA, "not a JSON object (byte %zu)", i + 1);
+	i++;
+	js_ws(p, n, &i);
+	if (i < n && p[i] == '}') {
+		i++;
+		goto tail;
+	}
+	for (;;) {
+		size_t ks, vs;
+		js_ws(p, n, &i);
+		ks = i;
+		if (i >= n || p[i] != '"' || js_string(p, n, &i)) {
+			rc = shard_error_set(err, SHARD_EDATA, "invalid JSON: expected a key at byte %zu", ks + 1);
+			break;
+		}
+		key.len = 0;
+		if (js_unescape(p + ks + 1, i - ks - 2, &key) || shard_buf_putc(&key, 0)) {
+			rc = shard_error_set(err, SHARD_ENOMEM, "out of memory");
+			break;
+		}
+		js_ws(p, n, &i);
+		if (i >= n || p[i] != ':') {
+			rc = shard_error_set(err, SHARD_EDATA, "invalid JSON: expected ':' at byte %zu", i + 1);
+			break;
+		}
+		i++;
+		js_ws(p, n, &i);
+		vs = i;
+		if (js_value(p, n, &i, 0)) {
+			rc = shard_error_set(err, SHARD_EDATA, "invalid JSON value for key \"%s\" at byte %zu",
+					     (const char *)key.p, i + 1);
+			break;
+		}
+		if ((rc = fn(ctx, (const char *)key.p, p + vs, i - vs)))
+			break;
+		js_ws(p, n, &i);
+		if (i < n && p[i] == ',') {
+			i++;
+			continue;
+		}
+		if (i < n && p[i] == '}') {
+			i++;
+			goto tail;
+		}
+		rc = shard_error_set(err, SHARD_EDATA, "invalid JSON: expected ',' or '}' at byte %zu", i + 1);
+		break;
+	}
+	shard_buf_free(&key);
+	return rc;
+tail:
+	shard_buf_free(&key);
+	js_ws(p, n, &i);
+	if (i != n)
+		return shard_error_set(err, SHARD_EDATA, "invalid JSON: text after the object at byte %zu", i + 1);
+	return 0;
+}
+
+int shard_json_string_value(const uint8_t *p, size_t n, struct shard_buf *out)
+{
+	return js_unescape(p + 1, n - 2, out);
+}

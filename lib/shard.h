@@ -350,6 +350,17 @@ int shard_text_to_value(const struct shard_coltype *t, const uint8_t *p, size_t 
 			struct shard_error *err);
 uint16_t shard_float_to_half(float f);
 
+/* ---------------------------------------------------------------- JSON Lines */
+
+/* Call fn for each member of one JSON object (Python's dialect: NaN, Infinity,
+ * big numbers), with the key decoded and the value as its raw text. fn's
+ * non-zero return stops the scan and is returned. */
+int shard_json_object_scan(const uint8_t *p, size_t n,
+			   int (*fn)(void *ctx, const char *key, const uint8_t *val, size_t vlen), void *ctx,
+			   struct shard_error *err);
+/* Decode a JSON string literal (with its quotes) to UTF-8. */
+int shard_json_string_value(const uint8_t *p, size_t n, struct shard_buf *out);
+
 /* ---------------------------------------------------------------- CSV */
 
 /* Input callback: bytes read into buf (<= n), 0 at end, -1 with err set. */

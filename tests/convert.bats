@@ -176,3 +176,35 @@ lines",-Infinity,true,2000-02-29,2024-01-02 00:00:00,"[7,8,9]"' > a.csv
 	run grep -c logical_types c3/index.json
 	assert_output 0
 }
+
+@test "JSON Lines: members by name, missing or null is null, strings decoded, json columns keep JSON" {
+	printf '%s\n' '{"id":1,"name":"a\u00e9\n","x":1.5,"tags":[1,2],"meta":{"k":null},"ok":true}' \
+		'{"id":2,"x":NaN,"tags":[3,4],"meta":null,"ok":false,"name":"b"}' '' \
+		'{"id":3,"tags":[5,6],"meta":[1],"ok":true,"x":-Infinity}' > j.jsonl
+	run shard-convert -q -f jsonl -s 'id:int32,name:str,x:float32,tags:ndarray:int64:2,meta:json,ok:bool' -o ds j.jsonl
+	assert_failure 1
+	assert_output --partial "j.jsonl:4:2: column 'name': null"
+	run shard-convert -q -f jsonl -s 'id:int32,name:str,x:float32,tags:ndarray:int64:2,meta:json,ok:bool' \
+		--fill name=? -o ds j.jsonl
+	assert_success
+	run shard-cat ds
+	assert_line --index 0 '{"id":1,"meta":{"k":null},"name":"aé\n","ok":true,"tags":[1,2],"x":1.5}'
+	assert_line --index 1 '{"id":2,"meta":null,"name":"b","ok":false,"tags":[3,4],"x":NaN}'
+	assert_line --index 2 '{"id":3,"meta":[1],"name":"?","ok":true,"tags":[5,6],"x":-Infinity}'
+}
+
+@test "JSON Lines: unknown keys and broken objects are errors with their line" {
+	printf '{"id":1}\n{"id":2,"zz":2}\n' > u.jsonl
+	run shard-convert -q -f jsonl -s id:int32 -o ds u.jsonl
+	assert_failure 1
+	assert_output 'shard-convert: u.jsonl:2: key "zz" is not in the schema'
+	printf '{"id":1,\n' > b.jsonl
+	run shard-convert -q -f jsonl -s id:int32 -o ds b.jsonl
+	assert_failure 1
+	assert_output --partial "b.jsonl:1: invalid JSON"
+	run shard-convert -q -f jsonl -s id:int32 --on-error skip --rejects r.txt -o ds u.jsonl b.jsonl
+	assert_success
+	run cat r.txt
+	assert_line --index 0 '# u.jsonl:2: key "zz" is not in the schema'
+	assert_line --index 1 '{"id":2,"zz":2}'
+}

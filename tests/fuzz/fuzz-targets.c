@@ -110,7 +110,16 @@ static ssize_t mem_read(void *ctx, void *buf, size_t n, struct shard_error *err)
 	return (ssize_t)k;
 }
 
-/* The CSV reader, and text-to-value conversion of every field under several types. */
+static int count_member(void *ctx, const char *key, const uint8_t *val, size_t vlen)
+{
+	(void)key;
+	(void)val;
+	*(size_t *)ctx += vlen;
+	return 0;
+}
+
+/* The CSV reader, text-to-value conversion of every field under several types,
+ * and each field read as a JSON Lines object. */
 int fuzz_csv(const uint8_t *data, size_t size)
 {
 	static const char *types[] = {"int8", "uint64", "float16", "float32", "float64", "str", "json", "bool",
@@ -136,6 +145,8 @@ int fuzz_csv(const uint8_t *data, size_t size)
 		return 0;
 	while (shard_csv_next(c, &rec, &err) > 0) {
 		for (i = 0; i < rec.nfields; i++) {
+			size_t total = 0;
+			shard_json_object_scan(rec.fields[i].p, rec.fields[i].len, count_member, &total, &err);
 			out.len = 0;
 			shard_text_to_value(&t[i % (sizeof types / sizeof types[0])], rec.fields[i].p, rec.fields[i].len,
 					    &out, &err);
