@@ -21,7 +21,7 @@ static const char usage[] =
 	"                     [--delimiter C] [--quote C] [--escape C] [--null STR]\n"
 	"                     [--compression C] [--hashes LIST] [--size-limit SIZE]\n"
 	"                     [--samples-per-shard N] [--on-error fail|skip] [--rejects FILE]\n"
-	"                     [--fill COL=VALUE] [--json] [-q] [INPUT ...]\n";
+	"                     [--fill COL=VALUE] [--json] [--entries] [-q] [INPUT ...]\n";
 
 static void __attribute__((noreturn)) help(void)
 {
@@ -45,6 +45,9 @@ static void __attribute__((noreturn)) help(void)
 	       "      --rejects FILE         write each rejected row with its location and reason\n"
 	       "      --fill COL=VALUE       use VALUE for nulls in COL (repeatable)\n"
 	       "      --json                 print the summary as JSON\n"
+	       "      --entries              for Spark's RDD.pipe(): write under a fresh DEST/part-*/\n"
+	       "                             directory, print each shard's index entry on stdout\n"
+	       "                             and leave index.json to 'shard-index merge -o DEST -'\n"
 	       "  -q, --quiet                no summary\n"
 	       "  -h, --help                 show this help\n"
 	       "  -V, --version              show the version\n\n"
@@ -53,6 +56,7 @@ static void __attribute__((noreturn)) help(void)
 	exit(0);
 }
 
+enum { OPT_ENTRIES = 300 };
 enum { OPT_DELIM = 256, OPT_QUOTE, OPT_ESCAPE, OPT_NULL, OPT_HASHES, OPT_SIZE, OPT_SPS, OPT_ONERR, OPT_REJECTS,
        OPT_FILL, OPT_JSON };
 
@@ -73,6 +77,7 @@ static const struct option longopts[] = {
 	{"rejects", required_argument, NULL, OPT_REJECTS},
 	{"fill", required_argument, NULL, OPT_FILL},
 	{"json", no_argument, NULL, OPT_JSON},
+	{"entries", no_argument, NULL, OPT_ENTRIES},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
@@ -472,6 +477,20 @@ static int convert_file(const struct input *in, const struct shard_csv_opts *co,
 	return 0;
 }
 
+/* --entries: each finished shard's index entry on stdout, one JSON line, for
+ * `shard-index merge -o DEST -` to join (how a Spark job collects them). */
+static void print_entry(void *ctx, const struct shard_entry *e)
+{
+	struct shard_buf b = {0};
+	struct shard_error err;
+	(void)ctx;
+	if (shard_entry_to_json(e, &b, &err) || shard_buf_putc(&b, '\n'))
+		cli_die(CLI_FAIL, "out of memory");
+	cli_out(b.p, b.len);
+	cli_out_flush();
+	shard_buf_free(&b);
+}
+
 static char single_char(const char *opt, const char *v, int allow_empty)
 {
 	if (!v[0] && allow_empty)
@@ -498,7 +517,7 @@ int main(int argc, char **argv)
 	struct shard_error err = {0};
 	char **hl = NULL, **names, **encs;
 	size_t nh = 0;
-	int c;
+	int c, entries = 0;
 
 	cli_init(argv[0]);
 	while ((c = getopt_long(argc, argv, "o:s:Hf:c:qhV", longopts, NULL)) != -1) {
@@ -531,6 +550,7 @@ int main(int argc, char **argv)
 			fills[nfills++] = optarg;
 			break;
 		case OPT_JSON: g.json = 1; break;
+		case OPT_ENTRIES: entries = 1; break;
 		case 'h': help();
 		case 'V': cli_version();
 		default: cli_usage_error(usage, "invalid option");
@@ -679,7 +699,13 @@ int main(int argc, char **argv)
 	wo.max_samples = sps;
 	if (rejects && !(g.rejects = fopen(rejects, "w")))
 		cli_die(CLI_FAIL, "%s: %s", rejects, strerror(errno));
-	if (strcmp(dest, "-") == 0) {
+	if (entries) {
+		if (strcmp(dest, "-") == 0)
+			cli_usage_error(usage, "--entries writes shards under DEST: give a directory");
+		if (shard_sink_open_part(&sink, dest, &err))
+			cli_die_err(&err);
+		shard_sink_on_shard(sink, print_entry, NULL);
+	} else if (strcmp(dest, "-") == 0) {
 		if (isatty(1))
 			cli_die(CLI_USAGE, "refusing to write a binary shard stream to a terminal");
 		if (shard_sink_open_fd(&sink, 1, &err))
@@ -706,6 +732,12 @@ int main(int argc, char **argv)
 		shard_buf_putc(&x, 0);
 		if (any)
 			shard_sink_set_extra(sink, (const char *)x.p);
+		if (any && entries) {
+			cli_out_str("{\"shardkit\":");
+			cli_out_str((const char *)x.p);
+			cli_out_str("}\n");
+			cli_out_flush();
+		}
 		shard_buf_free(&x);
 	}
 	for (i = 0; i < g.nin; i++)
@@ -721,7 +753,7 @@ int main(int argc, char **argv)
 		if (g.rejects && fclose(g.rejects) != 0)
 			cli_die(CLI_FAIL, "%s: %s", rejects, strerror(errno));
 		if (g.json) {
-			FILE *o = strcmp(dest, "-") ? stdout : stderr;
+			FILE *o = strcmp(dest, "-") && !entries ? stdout : stderr;
 			fprintf(o, "{\"rows_read\":%llu,\"rows_written\":%llu,\"rows_rejected\":%llu,\"shards\":%llu,"
 				   "\"inputs\":%zu}\n",
 				(unsigned long long)g.rows, (unsigned long long)g.written,

@@ -296,6 +296,20 @@ static int cmd_merge_stdin(const char *out)
 			line[--len] = 0;
 		if (!len)
 			continue;
+		/* {"shardkit": {...}}: the dataset's extra metadata (logical types),
+		 * which every writer of a shared dataset repeats */
+		if (strncmp(line, "{\"shardkit\":", 12) == 0) {
+			json_t *o = json_loads(line, 0, NULL), *x = json_object_get(o, "shardkit");
+			char *s = json_is_object(x) && json_object_size(o) == 1 ? json_dumps(x, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+			json_decref(o);
+			if (!s)
+				cli_die(CLI_FAIL, "<stdin>:%zu: malformed shardkit metadata line", lineno);
+			if (ix.extra && strcmp(ix.extra, s) != 0)
+				cli_die(CLI_FAIL, "<stdin>:%zu: writers disagree on the dataset's metadata", lineno);
+			free(ix.extra);
+			ix.extra = s;
+			continue;
+		}
 		if (shard_entry_from_json(&e, line, (size_t)len, &err))
 			cli_die(CLI_FAIL, "<stdin>:%zu: %s", lineno, err.msg);
 		have = check_file(out, &e.raw, 1);

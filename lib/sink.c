@@ -13,6 +13,7 @@
 
 struct shard_sink {
 	int is_dir;
+	int no_index;		/* a task's part of a shared dataset: the driver writes index.json */
 	char *dir;
 	char *prefix;		/* "" or "sub/dir/" */
 	int fd;
@@ -69,6 +70,46 @@ int shard_sink_open_dir(struct shard_sink **out, const char *dir, struct shard_e
 	s->is_dir = 1;
 	s->fd = -1;
 	*out = s;
+	return 0;
+}
+
+int shard_sink_open_part(struct shard_sink **out, const char *dest, struct shard_error *err)
+{
+	char sub[64], path[4096];
+	uint8_t r[8];
+	FILE *f = fopen("/dev/urandom", "rb");
+	size_t got = f ? fread(r, 1, sizeof r, f) : 0;
+	int rc, i;
+
+	if (f)
+		fclose(f);
+	if (got != sizeof r)
+		return shard_error_set(err, SHARD_EIO, "/dev/urandom: cannot read");
+	/* unique per task attempt, so retries and speculative copies never collide */
+	i = snprintf(sub, sizeof sub, "part-%ld-", (long)getpid());
+	for (got = 0; got < sizeof r; got++)
+		i += snprintf(sub + i, sizeof sub - (size_t)i, "%02x", r[got]);
+	snprintf(path, sizeof path, "%s/%s", dest, sub);
+	if ((rc = mkdirs(dest, err)))
+		return rc;
+	if (mkdir(path, 0777) != 0)
+		return shard_error_set(err, SHARD_EIO, "%s: %s", path, strerror(errno));
+	*out = calloc(1, sizeof **out);
+	if (!*out || !((*out)->dir = strdup(dest))) {
+		free(*out);
+		*out = NULL;
+		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	}
+	(*out)->is_dir = 1;
+	(*out)->no_index = 1;
+	(*out)->fd = -1;
+	(*out)->prefix = NULL;
+	if (shard_sink_set_prefix(*out, sub)) {
+		free((*out)->dir);
+		free(*out);
+		*out = NULL;
+		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	}
 	return 0;
 }
 
@@ -234,7 +275,9 @@ int shard_sink_close(struct shard_sink *s, struct shard_error *err)
 {
 	int rc;
 
-	if (s->is_dir) {
+	if (s->is_dir && s->no_index) {
+		rc = 0;
+	} else if (s->is_dir) {
 		struct shard_buf b = {0};
 		char path[4096];
 		snprintf(path, sizeof path, "%s/index.json", s->dir);

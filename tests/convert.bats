@@ -208,3 +208,21 @@ lines",-Infinity,true,2000-02-29,2024-01-02 00:00:00,"[7,8,9]"' > a.csv
 	assert_line --index 0 '# u.jsonl:2: key "zz" is not in the schema'
 	assert_line --index 1 '{"id":2,"zz":2}'
 }
+
+@test "--entries: each writer gets its own part directory; merge builds index.json from the entries" {
+	seq 1 3000 | shard-convert -q -s n:int32,b:bool --delimiter ';' --samples-per-shard 1000 --entries -o pd \
+		< <(seq 1 3000 | sed 's/$/;true/') > e1.jsonl
+	seq 3001 3500 | sed 's/$/;false/' | shard-convert -q -s n:int32,b:bool --delimiter ';' --entries -o pd > e2.jsonl
+	# a failed attempt's leftovers: shards on disk whose entries nobody collected
+	seq 1 10 | sed 's/$/;true/' | shard-convert -q -s n:int32,b:bool --delimiter ';' --entries -o pd > /dev/null
+	[ "$(ls pd | wc -l)" -eq 3 ]
+	[ ! -e pd/index.json ]
+	head -n 1 e1.jsonl | grep -qx '{"shardkit":{"logical_types":{"b":"bool"}}}'
+	[ "$(grep -c '"raw_data"' e1.jsonl)" -eq 3 ]
+	cat e1.jsonl e2.jsonl | shard-index merge -q -o pd -
+	run shard-index verify pd
+	assert_success
+	assert_output --partial "4 shards, 3500 samples"
+	run shard-cat -r 3499: pd
+	assert_output '{"b":false,"n":3500}'
+}
