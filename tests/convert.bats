@@ -210,8 +210,8 @@ lines",-Infinity,true,2000-02-29,2024-01-02 00:00:00,"[7,8,9]"' > a.csv
 }
 
 @test "--entries: each writer gets its own part directory; merge builds index.json from the entries" {
-	seq 1 3000 | shard-convert -q -s n:int32,b:bool --delimiter ';' --samples-per-shard 1000 --entries -o pd \
-		< <(seq 1 3000 | sed 's/$/;true/') > e1.jsonl
+	seq 1 3000 | sed 's/$/;true/' |
+		shard-convert -q -s n:int32,b:bool --delimiter ';' --samples-per-shard 1000 --entries -o pd > e1.jsonl
 	seq 3001 3500 | sed 's/$/;false/' | shard-convert -q -s n:int32,b:bool --delimiter ';' --entries -o pd > e2.jsonl
 	# a failed attempt's leftovers: shards on disk whose entries nobody collected
 	seq 1 10 | sed 's/$/;true/' | shard-convert -q -s n:int32,b:bool --delimiter ';' --entries -o pd > /dev/null
