@@ -10,6 +10,8 @@ missing=
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"
 done
+# Spark needs a Java runtime; the image usually has one outside dpkg's view
+command -v java >/dev/null 2>&1 || missing="$missing openjdk-17-jre-headless"
 if [ -n "$missing" ]; then
 	echo "deps: installing:$missing" >&2
 	export DEBIAN_FRONTEND=noninteractive

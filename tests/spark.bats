@@ -1,0 +1,42 @@
+#!/usr/bin/env bats
+# Real Spark from PyPI: examples/spark_to_mds.py runs shard-convert inside
+# RDD.pipe() on local[4,2] and on a standalone master and worker started on
+# loopback (tasks in separate executor processes, as on a cluster), with one
+# task attempt forced to fail; the merged dataset must equal the DataFrame.
+
+load helpers
+
+setup() {
+	[ -n "${SHARDKIT_PYTHON:-}" ] || skip "SHARDKIT_PYTHON unset: scripts/test.sh builds the interop environment"
+	"$SHARDKIT_PYTHON" -c 'import pyspark' 2>/dev/null || skip "pyspark is not in the interop environment"
+	command -v java >/dev/null || skip "no Java runtime"
+	export TZ=UTC SPARK_LOCAL_IP=127.0.0.1 PYSPARK_PYTHON="$SHARDKIT_PYTHON"
+	BIN=${SHARDKIT_BUILD:-$SRC/build}
+}
+
+@test "RDD.pipe on local[4,2]: a failed attempt's shards are left out, the rest equals the DataFrame" {
+	run "$SHARDKIT_PYTHON" "$SRC/tests/spark/pipe_test.py" "$BIN" "$BATS_TEST_TMPDIR" 'local[4,2]'
+	[ "$status" -eq 0 ] || { echo "$output" | grep -v WARN | tail -n 30; false; }
+	assert_output --partial "ok: 2000 rows equal"
+	assert_output --partial "1 left over from the failed attempt"
+}
+
+@test "RDD.pipe on a standalone master and worker on loopback" {
+	home=$("$SHARDKIT_PYTHON" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')
+	port=$((20000 + RANDOM % 20000))
+	export SPARK_LOG_DIR=$BATS_TEST_TMPDIR/logs SPARK_WORKER_DIR=$BATS_TEST_TMPDIR/work
+	mkdir -p "$SPARK_LOG_DIR"
+	setsid "$home/bin/spark-class" org.apache.spark.deploy.master.Master --host 127.0.0.1 --port "$port" \
+		--webui-port 0 > "$SPARK_LOG_DIR/master.log" 2>&1 &
+	master=$!
+	setsid "$home/bin/spark-class" org.apache.spark.deploy.worker.Worker --host 127.0.0.1 --cores 2 \
+		--memory 2g --webui-port 0 "spark://127.0.0.1:$port" > "$SPARK_LOG_DIR/worker.log" 2>&1 &
+	worker=$!
+	for i in $(seq 60); do grep -q "Successfully registered with master" "$SPARK_LOG_DIR/worker.log" && break; sleep 1; done
+	run "$SHARDKIT_PYTHON" "$SRC/tests/spark/pipe_test.py" "$BIN" "$BATS_TEST_TMPDIR" "spark://127.0.0.1:$port"
+	kill -- -"$master" -"$worker" 2>/dev/null || kill "$master" "$worker" 2>/dev/null || true
+	[ "$status" -eq 0 ] || { echo "$output" | grep -v WARN | tail -n 30; tail -n 20 "$SPARK_LOG_DIR"/*.log; false; }
+	assert_output --partial "ok: 2000 rows equal"
+	# the tasks ran in executor processes the worker started
+	ls "$SPARK_WORKER_DIR"/app-*/0/stderr >/dev/null
+}
