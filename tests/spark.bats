@@ -40,3 +40,14 @@ setup() {
 	# the tasks ran in executor processes the worker started
 	ls "$SPARK_WORKER_DIR"/app-*/0/stderr >/dev/null
 }
+
+@test "the bundled Spark export converts to exactly the values Spark reads from it" {
+	run shard-convert -q --header -s "$(cat "$SRC/examples/spark-export.schema")" -o "$BATS_TEST_TMPDIR/ds" \
+		"$SRC/examples/spark-export"
+	assert_success
+	"$SHARDKIT_PYTHON" "$SRC/tests/spark/export_values.py" "$SRC/examples/spark-export" \
+		"$SRC/examples/spark-export.schema" 2>/dev/null | sort > "$BATS_TEST_TMPDIR/spark.jsonl"
+	shard-cat "$BATS_TEST_TMPDIR/ds" | sort > "$BATS_TEST_TMPDIR/ours.jsonl"
+	[ "$(wc -l < "$BATS_TEST_TMPDIR/spark.jsonl")" -eq 4000 ]
+	diff "$BATS_TEST_TMPDIR/spark.jsonl" "$BATS_TEST_TMPDIR/ours.jsonl"
+}
