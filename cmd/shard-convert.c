@@ -303,6 +303,7 @@ static int convert_file(const struct input *in, const struct shard_csv_opts *co,
 	struct shard_buf vals = {0};
 	struct jline jl = {0};
 	size_t *map = calloc(ncsv + 1, sizeof *map), *offs = calloc(g.ncols + 1, sizeof *offs);
+	size_t *inv = calloc(g.ncols + 1, sizeof *inv);	/* column -> its field in the file, or ncsv */
 	struct shard_field *f = calloc(g.ncols, sizeof *f);
 	const char *name = strcmp(in->path, "-") ? in->path : "<stdin>";
 	int rc, header_pending = g.header;
@@ -312,10 +313,14 @@ static int convert_file(const struct input *in, const struct shard_csv_opts *co,
 	jl.err = &err;
 	jl.jf = calloc(ncsv + 1, sizeof *jl.jf);
 	jl.stroff = calloc(ncsv + 1, sizeof *jl.stroff);
-	if (!map || !offs || !f || !jl.jf || !jl.stroff)
+	if (!map || !offs || !f || !jl.jf || !jl.stroff || !inv)
 		cli_die(CLI_FAIL, "out of memory");
 	for (i = 0; i < ncsv; i++)
 		map[i] = g.filecols[i];	/* file column i -> a column, in schema order unless a header says otherwise */
+	for (k = 0; k < g.ncols; k++)
+		inv[k] = ncsv;
+	for (i = 0; i < ncsv; i++)
+		inv[map[i]] = i;
 	if (strcmp(in->path, "-"))
 		refuse_hadoop(in->path);
 	r.name = name;
@@ -334,6 +339,7 @@ static int convert_file(const struct input *in, const struct shard_csv_opts *co,
 		if (h == ARCHIVE_EOF) {	/* an empty file: no rows */
 			archive_read_free(r.a);
 			free(map);
+			free(inv);
 			free(offs);
 			free(f);
 			if (g.header)
@@ -381,6 +387,10 @@ static int convert_file(const struct input *in, const struct shard_csv_opts *co,
 				}
 				map[i] = k;
 			}
+			for (k = 0; k < g.ncols; k++)
+				inv[k] = ncsv;
+			for (i = 0; i < ncsv; i++)
+				inv[map[i]] = i;
 			continue;
 		}
 		g.rows++;
@@ -410,8 +420,7 @@ static int convert_file(const struct input *in, const struct shard_csv_opts *co,
 				n = strlen((const char *)p);
 				null = j == in->np || strcmp((const char *)p, "__HIVE_DEFAULT_PARTITION__") == 0;
 			} else {
-				for (fi = 0; fi < ncsv && map[fi] != k; fi++)
-					;
+				fi = inv[k];
 				if (fi == ncsv) {
 					shard_sink_abort(sink);
 					cli_die(CLI_FAIL, "%s: the header does not name column '%s'", name, c->name);
@@ -472,6 +481,7 @@ static int convert_file(const struct input *in, const struct shard_csv_opts *co,
 	free(jl.jf);
 	free(jl.stroff);
 	free(map);
+	free(inv);
 	free(offs);
 	free(f);
 	return 0;

@@ -52,68 +52,157 @@ static int bad(struct shard_error *err, const char *what, const uint8_t *p, size
 	return shard_error_set(err, SHARD_EDATA, "'%.*s' is not %s", (int)(n > 60 ? 60 : n), (const char *)p, what);
 }
 
-static int copy_z(const uint8_t *p, size_t n, char *buf, size_t cap)
-{
-	if (n >= cap)
-		return -1;
-	memcpy(buf, p, n);
-	buf[n] = 0;
-	return 0;
-}
-
+/* Decimal integers without a copy: optional sign, digits, nothing else. */
 static int parse_i64(const uint8_t *p, size_t n, int64_t lo, int64_t hi, int64_t *v)
 {
-	char b[32], *end;
-	long long x;
-	if (!n || copy_z(p, n, b, sizeof b) || b[0] == ' ' || b[0] == '\t')
+	size_t i = 0;
+	uint64_t x = 0, lim;
+	int neg = 0;
+	if (n && (p[0] == '-' || p[0] == '+')) {
+		neg = p[0] == '-';
+		i = 1;
+	}
+	if (i == n)
 		return -1;
-	errno = 0;
-	x = strtoll(b, &end, 10);
-	if (errno || *end || x < lo || x > hi)
-		return -1;
-	*v = x;
-	return 0;
+	lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+	for (; i < n; i++) {
+		unsigned d = (unsigned)p[i] - '0';
+		if (d > 9 || x > (lim - d) / 10)
+			return -1;
+		x = x * 10 + d;
+	}
+	if (neg) {
+		if (x == (uint64_t)INT64_MAX + 1)
+			*v = INT64_MIN;
+		else
+			*v = -(int64_t)x;
+	} else {
+		*v = (int64_t)x;
+	}
+	return *v < lo || *v > hi ? -1 : 0;
 }
 
 static int parse_u64(const uint8_t *p, size_t n, uint64_t hi, uint64_t *v)
 {
-	char b[32], *end;
-	unsigned long long x;
-	if (!n || copy_z(p, n, b, sizeof b) || b[0] == '-' || b[0] == ' ' || b[0] == '\t')
+	size_t i = n && p[0] == '+';
+	uint64_t x = 0;
+	if (i == n)
 		return -1;
-	errno = 0;
-	x = strtoull(b, &end, 10);
-	if (errno || *end || x > hi)
+	for (; i < n; i++) {
+		unsigned d = (unsigned)p[i] - '0';
+		if (d > 9 || x > (UINT64_MAX - d) / 10)
+			return -1;
+		x = x * 10 + d;
+	}
+	if (x > hi)
 		return -1;
 	*v = x;
 	return 0;
 }
 
-/* Spark writes NaN, Infinity and -Infinity; strtod's spellings are accepted too. */
-static int parse_f64(const uint8_t *p, size_t n, double *v)
+/* A decimal number as mantissa * 10^exp, when the mantissa fits 19 digits. */
+static int split_decimal(const uint8_t *p, size_t n, uint64_t *mant, int *exp10, int *neg)
 {
-	char b[512], *end;
-	if (!n || copy_z(p, n, b, sizeof b) || b[0] == ' ' || b[0] == '\t')
+	size_t i = 0, digits = 0, sig = 0;
+	uint64_t m = 0;
+	int e = 0;
+	*neg = 0;
+	if (i < n && (p[i] == '-' || p[i] == '+'))
+		*neg = p[i++] == '-';
+	for (; i < n && p[i] >= '0' && p[i] <= '9'; i++, digits++) {
+		if (m == 0 && p[i] == '0')
+			continue;
+		if (++sig > 19)
+			return -1;
+		m = m * 10 + (uint64_t)(p[i] - '0');
+	}
+	if (i < n && p[i] == '.') {
+		for (i++; i < n && p[i] >= '0' && p[i] <= '9'; i++, digits++) {
+			e--;
+			if (m == 0 && p[i] == '0')
+				continue;
+			if (++sig > 19)
+				return -1;
+			m = m * 10 + (uint64_t)(p[i] - '0');
+		}
+	}
+	if (!digits)
 		return -1;
+	if (i < n && (p[i] | 32) == 'e') {
+		int es = 1, ev = 0, ed = 0;
+		i++;
+		if (i < n && (p[i] == '-' || p[i] == '+'))
+			es = p[i++] == '-' ? -1 : 1;
+		for (; i < n && p[i] >= '0' && p[i] <= '9'; i++, ed++)
+			if (ev < 10000)
+				ev = ev * 10 + (p[i] - '0');
+		if (!ed)
+			return -1;
+		e += es * ev;
+	}
+	if (i != n)
+		return -1;
+	*mant = m;
+	*exp10 = e;
+	return 0;
+}
+
+/* Spark writes NaN, Infinity and -Infinity; strtod's spellings are accepted
+ * too. Exact small cases take Clinger's fast path (one correctly rounded IEEE
+ * operation on exact operands); the rest go to strtod/strtof. */
+static int parse_float(const uint8_t *p, size_t n, int single, double *dv, float *fv)
+{
+	static const double p10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+				     1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+	static const float p10f[] = {1e0f, 1e1f, 1e2f, 1e3f, 1e4f, 1e5f, 1e6f, 1e7f, 1e8f, 1e9f, 1e10f};
+	char b[512], *end;
+	uint64_t m;
+	int e, neg;
+
+	if (!n || n >= sizeof b || p[0] == ' ' || p[0] == '\t')
+		return -1;
+	if (split_decimal(p, n, &m, &e, &neg) == 0) {
+		if (single && m <= (1u << 24) && e >= -10 && e <= 10) {
+			float f = (float)m;
+			f = e >= 0 ? f * p10f[e] : f / p10f[-e];
+			*fv = neg ? -f : f;
+			return 0;
+		}
+		if (!single && m <= (1ull << 53) && e >= -22 && e <= 22) {
+			double d = (double)m;
+			d = e >= 0 ? d * p10[e] : d / p10[-e];
+			*dv = neg ? -d : d;
+			return 0;
+		}
+	}
+	memcpy(b, p, n);
+	b[n] = 0;
 	if (strcmp(b, "NaN") == 0) {
-		*v = NAN;
+		*dv = NAN;
+		*fv = NAN;
 		return 0;
 	}
-	if (strcmp(b, "Infinity") == 0 || strcmp(b, "+Infinity") == 0) {
-		*v = INFINITY;
-		return 0;
-	}
-	if (strcmp(b, "-Infinity") == 0) {
-		*v = -INFINITY;
+	if (strcmp(b, "Infinity") == 0 || strcmp(b, "+Infinity") == 0 || strcmp(b, "-Infinity") == 0) {
+		*dv = b[0] == '-' ? -INFINITY : INFINITY;
+		*fv = (float)*dv;
 		return 0;
 	}
 	if ((b[0] == '0' && (b[1] | 32) == 'x') || ((b[0] == '-' || b[0] == '+') && b[1] == '0' && (b[2] | 32) == 'x'))
 		return -1;	/* no hex floats */
 	errno = 0;
-	*v = strtod(b, &end);
-	if (*end)
-		return -1;
-	return 0;
+	if (single) {
+		*fv = strtof(b, &end);
+		*dv = *fv;
+		if (*end)
+			return -1;
+		/* strtof overflows to infinity: only a spelled-out infinity may */
+		if (isinf(*fv) && !(strchr(b, 'i') || strchr(b, 'I')))
+			return -2;
+		return 0;
+	}
+	*dv = strtod(b, &end);
+	*fv = (float)*dv;
+	return *end ? -1 : 0;
 }
 
 uint16_t shard_float_to_half(float f)
@@ -274,18 +363,19 @@ static int put_number(int dtype, const uint8_t *p, size_t n, struct shard_buf *o
 	case 33: if (parse_i64(p, n, INT32_MIN, INT32_MAX, &i)) return bad(err, "an int32", p, n); le(b, (uint64_t)i, 4); break;
 	case 64: if (parse_u64(p, n, UINT64_MAX, &u)) return bad(err, "a uint64", p, n); le(b, u, 8); break;
 	case 65: if (parse_i64(p, n, INT64_MIN, INT64_MAX, &i)) return bad(err, "an int64", p, n); le(b, (uint64_t)i, 8); break;
-	case 18: case 34: case 66:
-		if (parse_f64(p, n, &d))
+	case 18: case 34: case 66: {
+		float fl;
+		int r = parse_float(p, n, dtype == 34, &d, &fl);
+		if (r == -2)
+			return bad(err, "a float32 (out of range)", p, n);
+		if (r)
 			return bad(err, "a number", p, n);
 		if (dtype == 66) {
 			memcpy(&u, &d, 8);
 			le(b, u, 8);
 		} else if (dtype == 34) {
-			float f = (float)d;
 			uint32_t x;
-			if (isinf(f) && !isinf(d))
-				return bad(err, "a float32 (out of range)", p, n);
-			memcpy(&x, &f, 4);
+			memcpy(&x, &fl, 4);
 			le(b, x, 4);
 		} else {
 			uint16_t h = shard_float_to_half((float)d);
@@ -294,6 +384,7 @@ static int put_number(int dtype, const uint8_t *p, size_t n, struct shard_buf *o
 			le(b, h, 2);
 		}
 		break;
+	}
 	default:
 		return shard_error_set(err, SHARD_EARG, "unsupported dtype");
 	}

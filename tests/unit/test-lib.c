@@ -276,6 +276,47 @@ static void test_split(void)
 	CHECK(system(path) == 0, "cleanup");
 }
 
+/* Text to floats: the fast path must agree with strtof/strtod bit for bit. */
+static void test_parse_floats(void)
+{
+	struct shard_coltype f32, f64;
+	struct shard_error err;
+	struct shard_buf b = {0};
+	uint64_t x = 88172645463325252ull;
+	int i, bad32 = 0, bad64 = 0;
+	char s[64];
+
+	shard_coltype_parse("float32", &f32, &err);
+	shard_coltype_parse("float64", &f64, &err);
+	for (i = 0; i < 300000; i++) {
+		double v;
+		float want32, got32;
+		double want64, got64;
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		v = ((double)(x >> 11) / (double)(1ull << 53) - 0.5) * pow(10.0, (double)((int)(x % 40) - 20));
+		snprintf(s, sizeof s, "%.*g", 1 + (int)(x % 17), v);
+		want32 = strtof(s, NULL);
+		want64 = strtod(s, NULL);
+		b.len = 0;
+		if (shard_text_to_value(&f32, (const uint8_t *)s, strlen(s), &b, &err) == 0) {
+			memcpy(&got32, b.p, 4);
+			bad32 += memcmp(&got32, &want32, 4) != 0;
+		}
+		b.len = 0;
+		if (shard_text_to_value(&f64, (const uint8_t *)s, strlen(s), &b, &err) == 0) {
+			memcpy(&got64, b.p, 8);
+			bad64 += memcmp(&got64, &want64, 8) != 0;
+		}
+	}
+	CHECK(bad32 == 0, "%d float32 parses differ from strtof", bad32);
+	CHECK(bad64 == 0, "%d float64 parses differ from strtod", bad64);
+	b.len = 0;
+	CHECK(shard_text_to_value(&f32, (const uint8_t *)"1e39", 4, &b, &err) != 0, "1e39 accepted as float32");
+	CHECK(shard_text_to_value(&f32, (const uint8_t *)"0x1p3", 5, &b, &err) != 0, "hex float accepted");
+	CHECK(shard_text_to_value(&f64, (const uint8_t *)"-Infinity", 9, &b, &err) == 0, "-Infinity refused");
+	shard_buf_free(&b);
+}
+
 static void test_sizes(void)
 {
 	uint64_t v;
@@ -296,6 +337,7 @@ int main(void)
 	test_mds_example();
 	test_split();
 	test_sizes();
+	test_parse_floats();
 	printf("%d checks, %d failed\n", checks, failures);
 	return failures ? 1 : 0;
 }
