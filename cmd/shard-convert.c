@@ -5,6 +5,7 @@
 #include <archive.h>
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -223,20 +224,6 @@ static void refuse_hadoop(const char *path)
 
 /* ---------------------------------------------------------------- rows */
 
-static void reject(const char *file, const struct shard_csv_record *rec, size_t col, const char *why)
-{
-	g.rejected++;
-	if (!g.rejects)
-		return;
-	if (col)
-		fprintf(g.rejects, "# %s:%llu:%zu: %s\n", file, (unsigned long long)rec->line, col, why);
-	else
-		fprintf(g.rejects, "# %s:%llu: %s\n", file, (unsigned long long)rec->line, why);
-	fwrite(rec->raw, 1, rec->raw_len, g.rejects);
-	if (!rec->raw_len || rec->raw[rec->raw_len - 1] != '\n')
-		fputc('\n', g.rejects);
-}
-
 /* JSON Lines: each object's members land in the file-column slots by name;
  * strings are decoded, other values keep their JSON text, a missing member or
  * null is null (Spark's toJSON leaves nulls out). */
@@ -293,34 +280,424 @@ static int jline_parse(struct jline *j, const struct shard_csv_record *line, str
 	return 0;
 }
 
-static int convert_file(const struct input *in, const struct shard_csv_opts *co, struct shard_writer *w,
-			struct shard_sink *sink, size_t ncsv)
+/* ---------------------------------------------------------------- parallel conversion
+ *
+ * The main thread reads a file and cuts it into chunks of whole records (a
+ * quote-aware scan finds where records end); worker threads parse and convert
+ * chunks into MDS sample bytes; the main thread hands the results to the writer
+ * in input order, so the output is the same whatever the thread count. */
+
+#define CHUNK (4u << 20)
+#define INFLIGHT 6
+
+struct filectx {
+	const struct input *in;
+	const char *name;
+	size_t ncsv;
+	size_t *inv;			/* column -> its field in the file, or ncsv */
+	const struct shard_schema *schema;
+	const struct shard_csv_opts *co;
+};
+
+struct chunk {
+	const struct filectx *fc;
+	struct shard_buf data;		/* whole records */
+	uint64_t line0;
+	struct shard_buf samples;	/* results: MDS sample bytes, back to back */
+	uint32_t *lens;
+	size_t nsamples, caplens;
+	struct shard_buf rejects;	/* formatted rejected rows */
+	uint64_t rows, rejected;
+	int failed;
+	char msg[1400];
+	int state;			/* 0 free, 1 queued, 2 taken, 3 done */
+};
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct chunk ring[INFLIGHT];
+	size_t head, tail;		/* ring positions: next to hand out in order, next free */
+	size_t next_work;		/* next queued chunk for a worker */
+	int stop;
+	pthread_t th[8];
+	int nth;
+} P = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
+
+struct mem {
+	const uint8_t *p;
+	size_t n, pos;
+};
+
+static ssize_t mem_read(void *ctx, void *buf, size_t n, struct shard_error *err)
 {
-	struct reader r;
+	struct mem *m = ctx;
+	size_t k = m->n - m->pos;
+	(void)err;
+	if (k > n)
+		k = n;
+	memcpy(buf, m->p + m->pos, k);
+	m->pos += k;
+	return (ssize_t)k;
+}
+
+static void chunk_reject(struct chunk *ch, const struct shard_csv_record *rec, size_t col, const char *why)
+{
+	ch->rejected++;
+	if (col)
+		shard_buf_printf(&ch->rejects, "# %s:%llu:%zu: %s\n", ch->fc->name, (unsigned long long)rec->line, col, why);
+	else
+		shard_buf_printf(&ch->rejects, "# %s:%llu: %s\n", ch->fc->name, (unsigned long long)rec->line, why);
+	shard_buf_append(&ch->rejects, rec->raw, rec->raw_len);
+	if (!rec->raw_len || rec->raw[rec->raw_len - 1] != '\n')
+		shard_buf_putc(&ch->rejects, '\n');
+}
+
+/* A bad row: remembered (fail) or written to the chunk's rejects (skip). */
+static int chunk_bad(struct chunk *ch, const struct shard_csv_record *rec, size_t col, const char *why)
+{
+	if (!g.skip) {
+		if (col)
+			snprintf(ch->msg, sizeof ch->msg, "%s:%llu:%zu: %s", ch->fc->name, (unsigned long long)rec->line,
+				 col, why);
+		else
+			snprintf(ch->msg, sizeof ch->msg, "%s:%llu: %s", ch->fc->name, (unsigned long long)rec->line, why);
+		ch->failed = 1;
+		return -1;
+	}
+	chunk_reject(ch, rec, col, why);
+	return 0;
+}
+
+struct scratch {
+	struct shard_buf vals;
+	size_t *offs;
+	struct shard_field *f;
+	struct jline jl;
+	struct shard_error err;
+};
+
+static void convert_chunk(struct chunk *ch, struct scratch *sc)
+{
+	const struct filectx *fc = ch->fc;
+	struct shard_csv_opts co = *fc->co;
 	struct shard_csv *csv;
 	struct shard_csv_record rec, line;
-	struct shard_error err = {0};
-	struct shard_buf vals = {0};
-	struct jline jl = {0};
-	size_t *map = calloc(ncsv + 1, sizeof *map), *offs = calloc(g.ncols + 1, sizeof *offs);
-	size_t *inv = calloc(g.ncols + 1, sizeof *inv);	/* column -> its field in the file, or ncsv */
-	struct shard_field *f = calloc(g.ncols, sizeof *f);
-	const char *name = strcmp(in->path, "-") ? in->path : "<stdin>";
-	int rc, header_pending = g.header;
-	size_t i, k;
+	struct mem m = {ch->data.p, ch->data.len, 0};
+	struct shard_error *err = &sc->err;
+	int rc;
+	size_t k;
 
-	jl.ncsv = ncsv;
-	jl.err = &err;
-	jl.jf = calloc(ncsv + 1, sizeof *jl.jf);
-	jl.stroff = calloc(ncsv + 1, sizeof *jl.stroff);
-	if (!map || !offs || !f || !jl.jf || !jl.stroff || !inv)
+	co.first_line = ch->line0;
+	co.no_bom = 1;
+	co.keep_raw = g.skip;
+	sc->jl.ncsv = fc->ncsv;
+	sc->jl.err = err;
+	if (shard_csv_new(&csv, &co, mem_read, &m, err)) {
+		snprintf(ch->msg, sizeof ch->msg, "%s", err->msg);
+		ch->failed = 1;
+		return;
+	}
+	while ((rc = shard_csv_next(csv, g.jsonl ? &line : &rec, err)) > 0) {
+		int bad = 0;
+		ch->rows++;
+		if (g.jsonl && jline_parse(&sc->jl, &line, &rec)) {
+			if (chunk_bad(ch, &line, 0, err->msg))
+				break;
+			continue;
+		}
+		if (rec.nfields != fc->ncsv) {
+			char why[128];
+			snprintf(why, sizeof why, "row has %zu fields, expected %zu", rec.nfields, fc->ncsv);
+			if (chunk_bad(ch, &rec, 0, why))
+				break;
+			continue;
+		}
+		sc->vals.len = 0;
+		for (k = 0; k < g.ncols && !bad; k++) {
+			const struct column *c = &g.cols[k];
+			size_t fi = 0, start = sc->vals.len;
+			const uint8_t *p;
+			size_t n;
+			int null;
+			if (c->part) {
+				size_t j;
+				for (j = 0; j < fc->in->np && strcmp(fc->in->pkeys[j], c->name); j++)
+					;
+				p = (const uint8_t *)(j < fc->in->np ? fc->in->pvals[j] : "");
+				n = strlen((const char *)p);
+				null = j == fc->in->np || strcmp((const char *)p, "__HIVE_DEFAULT_PARTITION__") == 0;
+			} else {
+				fi = fc->inv[k];
+				p = rec.fields[fi].p;
+				n = rec.fields[fi].len;
+				null = rec.fields[fi].null;
+			}
+			if (null && c->fill) {
+				p = (const uint8_t *)c->fill;
+				n = strlen(c->fill);
+				null = 0;
+			}
+			if (null && c->type.enc.kind == SHARD_ENC_JSON) {
+				p = (const uint8_t *)"null";
+				n = 4;
+				null = 0;
+			}
+			if (null) {
+				shard_error_set(err, SHARD_EDATA, "column '%s': null, and %s cannot hold a null (use --fill %s=VALUE)",
+						c->name, c->type.enc_name, c->name);
+			} else if (shard_text_to_value(&c->type, p, n, &sc->vals, err) == 0) {
+				sc->offs[c->schema_pos] = start;
+				sc->f[c->schema_pos].len = sc->vals.len - start;
+				continue;
+			} else {
+				shard_error_prefix(err, "column '%s'", c->name);
+			}
+			bad = 1;
+			if (c->part && !g.skip) {
+				char msg[1200];
+				snprintf(msg, sizeof msg, "partition %s", err->msg);
+				snprintf(ch->msg, sizeof ch->msg, "%s: %s", fc->name, msg);
+				ch->failed = 1;
+			} else if (chunk_bad(ch, &rec, c->part ? 0 : fi + 1, err->msg) == 0) {
+				continue;
+			}
+		}
+		if (ch->failed)
+			break;
+		if (bad)
+			continue;
+		for (k = 0; k < g.ncols; k++)
+			sc->f[k].p = sc->vals.p + sc->offs[k];
+		{
+			size_t before = ch->samples.len;
+			if (shard_sample_encode(fc->schema, sc->f, &ch->samples, err)) {
+				if (chunk_bad(ch, &rec, 0, err->msg))
+					break;
+				continue;
+			}
+			if (ch->nsamples == ch->caplens) {
+				size_t nc = ch->caplens ? ch->caplens * 2 : 4096;
+				uint32_t *nl = realloc(ch->lens, nc * sizeof *nl);
+				if (!nl)
+					cli_die(CLI_FAIL, "out of memory");
+				ch->lens = nl;
+				ch->caplens = nc;
+			}
+			ch->lens[ch->nsamples++] = (uint32_t)(ch->samples.len - before);
+		}
+	}
+	if (rc < 0 && !ch->failed) {
+		snprintf(ch->msg, sizeof ch->msg, "%s:%s", fc->name, err->msg + (strncmp(err->msg, "line ", 5) == 0 ? 4 : 0));
+		ch->failed = 1;
+	}
+	shard_csv_free(csv);
+}
+
+static void *worker_main(void *arg)
+{
+	struct scratch sc = {0};
+	(void)arg;
+	sc.offs = calloc(g.ncols + 1, sizeof *sc.offs);
+	sc.f = calloc(g.ncols + 1, sizeof *sc.f);
+	sc.jl.jf = calloc(g.ncols + 1, sizeof *sc.jl.jf);
+	sc.jl.stroff = calloc(g.ncols + 1, sizeof *sc.jl.stroff);
+	if (!sc.offs || !sc.f || !sc.jl.jf || !sc.jl.stroff)
 		cli_die(CLI_FAIL, "out of memory");
+	pthread_mutex_lock(&P.mu);
+	for (;;) {
+		struct chunk *ch;
+		while (!P.stop && (P.next_work == P.tail || P.ring[P.next_work % INFLIGHT].state != 1))
+			pthread_cond_wait(&P.cv, &P.mu);
+		if (P.stop)
+			break;
+		ch = &P.ring[P.next_work++ % INFLIGHT];
+		ch->state = 2;
+		pthread_mutex_unlock(&P.mu);
+		convert_chunk(ch, &sc);
+		pthread_mutex_lock(&P.mu);
+		ch->state = 3;
+		pthread_cond_broadcast(&P.cv);
+	}
+	pthread_mutex_unlock(&P.mu);
+	shard_buf_free(&sc.vals);
+	shard_buf_free(&sc.jl.strs);
+	free(sc.offs);
+	free(sc.f);
+	free(sc.jl.jf);
+	free(sc.jl.stroff);
+	return NULL;
+}
+
+static void workers_start(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	int i;
+	P.nth = n < 1 ? 1 : n > 8 ? 8 : (int)n;
+	for (i = 0; i < P.nth; i++)
+		if (pthread_create(&P.th[i], NULL, worker_main, NULL))
+			cli_die(CLI_FAIL, "cannot start a thread");
+}
+
+static void workers_stop(void)
+{
+	int i;
+	pthread_mutex_lock(&P.mu);
+	P.stop = 1;
+	pthread_cond_broadcast(&P.cv);
+	pthread_mutex_unlock(&P.mu);
+	for (i = 0; i < P.nth; i++)
+		pthread_join(P.th[i], NULL);
+}
+
+/* Hand the oldest chunk's results to the writer (waiting for it), in order. */
+static void retire_one(struct shard_writer *w, struct shard_sink *sink)
+{
+	struct chunk *ch = &P.ring[P.head % INFLIGHT];
+	struct shard_error err;
+	size_t i, off = 0;
+
+	pthread_mutex_lock(&P.mu);
+	while (ch->state != 3)
+		pthread_cond_wait(&P.cv, &P.mu);
+	pthread_mutex_unlock(&P.mu);
+	g.rows += ch->rows;
+	g.rejected += ch->rejected;
+	if (ch->rejects.len && g.rejects)
+		fwrite(ch->rejects.p, 1, ch->rejects.len, g.rejects);
+	if (ch->failed) {
+		shard_sink_abort(sink);
+		cli_die(CLI_FAIL, "%s", ch->msg);
+	}
+	for (i = 0; i < ch->nsamples; i++) {
+		if (shard_writer_add_raw(w, ch->samples.p + off, ch->lens[i], &err)) {
+			shard_sink_abort(sink);
+			cli_die_err(&err);
+		}
+		off += ch->lens[i];
+	}
+	g.written += ch->nsamples;
+	ch->samples.len = ch->rejects.len = ch->data.len = 0;
+	ch->nsamples = 0;
+	ch->rows = ch->rejected = 0;
+	pthread_mutex_lock(&P.mu);
+	ch->state = 0;
+	P.head++;
+	pthread_mutex_unlock(&P.mu);
+}
+
+static void submit(const struct filectx *fc, const uint8_t *p, size_t n, uint64_t line0, struct shard_writer *w,
+		   struct shard_sink *sink)
+{
+	struct chunk *ch;
+	if (P.tail - P.head == INFLIGHT)
+		retire_one(w, sink);
+	ch = &P.ring[P.tail % INFLIGHT];
+	ch->fc = fc;
+	ch->line0 = line0;
+	ch->failed = 0;
+	ch->data.len = 0;
+	if (shard_buf_append(&ch->data, p, n))
+		cli_die(CLI_FAIL, "out of memory");
+	pthread_mutex_lock(&P.mu);
+	ch->state = 1;
+	P.tail++;
+	pthread_cond_broadcast(&P.cv);
+	pthread_mutex_unlock(&P.mu);
+}
+
+/* Scans for record ends outside quotes, as lib/csv.c reads them. */
+struct scan {
+	int in_quotes, field_start;
+	uint64_t lines;		/* line terminators seen */
+};
+
+/* Scan p[0..n) (n-1 when more input follows: the last byte may need a peek);
+ * returns how far it got and sets *cut just past the last record end. */
+static size_t scan(struct scan *st, const struct shard_csv_opts *co, const uint8_t *p, size_t n, int final,
+		   size_t *cut, uint64_t *cut_lines, int stop_first)
+{
+	const uint8_t d = (uint8_t)co->delim, q = (uint8_t)co->quote, e = (uint8_t)co->escape;
+	size_t i, lim = final ? n : (n ? n - 1 : 0);
+
+	/* fast path: no quote and no CR in sight, so records end at the last LF */
+	if (!st->in_quotes && !stop_first && lim && (!q || !memchr(p, q, lim)) && !memchr(p, '\r', lim)) {
+		const uint8_t *lf = memrchr(p, '\n', lim);
+		uint64_t nl = 0;
+		for (i = 0; i < lim; i++)
+			nl += p[i] == '\n';
+		if (lf) {
+			*cut = (size_t)(lf - p) + 1;
+			*cut_lines = st->lines + nl;
+		}
+		st->lines += nl;
+		st->field_start = p[lim - 1] == '\n' || p[lim - 1] == d;
+		return lim;
+	}
+	for (i = 0; i < lim; i++) {
+		uint8_t c = p[i];
+		if (st->in_quotes) {
+			if (c == e && e != q && i + 1 < n && (p[i + 1] == q || p[i + 1] == e)) {
+				i++;
+			} else if (c == q) {
+				if (i + 1 < n && p[i + 1] == q)
+					i++;
+				else
+					st->in_quotes = 0;
+			} else if (c == '\n' || (c == '\r' && !(i + 1 < n && p[i + 1] == '\n'))) {
+				st->lines++;
+			}
+			continue;
+		}
+		if (c == '\n' || c == '\r') {
+			if (c == '\r' && i + 1 < n && p[i + 1] == '\n')
+				i++;
+			st->lines++;
+			st->field_start = 1;
+			*cut = i + 1;
+			*cut_lines = st->lines;
+			if (stop_first)
+				return i + 1;
+			continue;
+		}
+		if (c == d) {
+			st->field_start = 1;
+			continue;
+		}
+		if (c == q && q && st->field_start)
+			st->in_quotes = 1;
+		st->field_start = 0;
+	}
+	return i;
+}
+
+static int convert_file(const struct input *in, const struct shard_csv_opts *co, struct shard_writer *w,
+			struct shard_sink *sink, size_t ncsv, const struct shard_schema *schema)
+{
+	struct reader r;
+	struct filectx *fc = calloc(1, sizeof *fc);
+	size_t *map = calloc(ncsv + 1, sizeof *map), i, k;
+	const char *name = strcmp(in->path, "-") ? in->path : "<stdin>";
+	struct shard_buf buf = {0};
+	struct scan st = {0, 1, 0};
+	uint64_t line_of_buf = 1;	/* line number of buf's first byte */
+	size_t scanned = 0;
+	int header_pending = g.header, eof = 0;
+	struct shard_error err = {0};
+
+	if (!fc || !map || !(fc->inv = calloc(g.ncols + 1, sizeof *fc->inv)))
+		cli_die(CLI_FAIL, "out of memory");
+	fc->in = in;
+	fc->name = name;
+	fc->ncsv = ncsv;
+	fc->schema = schema;
+	fc->co = co;
 	for (i = 0; i < ncsv; i++)
 		map[i] = g.filecols[i];	/* file column i -> a column, in schema order unless a header says otherwise */
 	for (k = 0; k < g.ncols; k++)
-		inv[k] = ncsv;
+		fc->inv[k] = ncsv;
 	for (i = 0; i < ncsv; i++)
-		inv[map[i]] = i;
+		fc->inv[map[i]] = i;
 	if (strcmp(in->path, "-"))
 		refuse_hadoop(in->path);
 	r.name = name;
@@ -336,38 +713,71 @@ static int convert_file(const struct input *in, const struct shard_csv_opts *co,
 	{
 		struct archive_entry *ae;
 		int h = archive_read_next_header(r.a, &ae);
-		if (h == ARCHIVE_EOF) {	/* an empty file: no rows */
-			archive_read_free(r.a);
-			free(map);
-			free(inv);
-			free(offs);
-			free(f);
-			if (g.header)
-				cli_warn("%s: empty file (no header line)", name);
-			return 0;
-		}
-		if (h != ARCHIVE_OK) {
+		if (h == ARCHIVE_EOF)
+			eof = 1;	/* an empty file: no rows */
+		else if (h != ARCHIVE_OK) {
 			shard_sink_abort(sink);
 			cli_die(CLI_FAIL, "%s: %s", name, archive_error_string(r.a));
 		}
 	}
-	if (shard_csv_new(&csv, co, read_archive, &r, &err)) {
-		shard_sink_abort(sink);
-		cli_die_err(&err);
-	}
-	while ((rc = shard_csv_next(csv, g.jsonl ? &line : &rec, &err)) > 0) {
-		int bad = 0;
-		if (g.jsonl && jline_parse(&jl, &line, &rec)) {
-			g.rows++;
-			rec = line;
-			if (!g.skip) {
+	while (!eof || buf.len) {
+		size_t cut = 0;
+		uint64_t cut_lines = 0;
+		/* read until a chunk's worth of whole records is in hand */
+		while (!eof && buf.len - scanned < CHUNK) {
+			ssize_t got;
+			if (shard_buf_reserve(&buf, 1u << 20))
+				cli_die(CLI_FAIL, "out of memory");
+			got = read_archive(&r, buf.p + buf.len, 1u << 20, &err);
+			if (got < 0) {
 				shard_sink_abort(sink);
-				cli_die(CLI_FAIL, "%s:%llu: %s", name, (unsigned long long)line.line, err.msg);
+				cli_die_err(&err);
 			}
-			reject(name, &line, 0, err.msg);
-			continue;
+			if (got == 0)
+				eof = 1;
+			buf.len += (size_t)got;
+			if (line_of_buf == 1 && buf.len >= 3 && scanned == 0 && memcmp(buf.p, "\xEF\xBB\xBF", 3) == 0) {
+				memmove(buf.p, buf.p + 3, buf.len - 3);	/* a BOM opens the file only */
+				buf.len -= 3;
+			}
 		}
-		if (header_pending) {
+		{
+			size_t upto = scan(&st, co, buf.p + scanned, buf.len - scanned, eof, &cut, &cut_lines, 0);
+			if (cut)
+				cut += scanned;
+			scanned += upto;
+		}
+		if (eof) {
+			cut = buf.len;	/* the rest, even without a final newline */
+			cut_lines = st.lines;
+		} else if (!cut) {
+			if (buf.len > co->max_record + CHUNK) {
+				shard_sink_abort(sink);
+				cli_die(CLI_FAIL, "%s:%llu: record longer than %zu bytes", name,
+					(unsigned long long)line_of_buf, co->max_record);
+			}
+			continue;	/* one record longer than a chunk: read more */
+		}
+		if (header_pending && cut) {
+			/* the header is the first record: read it here, map columns by name */
+			struct shard_csv *hc;
+			struct shard_csv_record rec;
+			struct mem m = {buf.p, buf.len, 0};
+			struct shard_csv_opts ho = *co;
+			size_t consumed;
+			int rc;
+			ho.no_bom = 1;
+			if (shard_csv_new(&hc, &ho, mem_read, &m, &err))
+				cli_die_err(&err);
+			rc = shard_csv_next(hc, &rec, &err);
+			if (rc < 0) {
+				shard_sink_abort(sink);
+				cli_die(CLI_FAIL, "%s:%s", name, err.msg + (strncmp(err.msg, "line ", 5) == 0 ? 4 : 0));
+			}
+			if (rc == 0) {
+				shard_csv_free(hc);
+				break;
+			}
 			header_pending = 0;
 			if (rec.nfields != ncsv) {
 				shard_sink_abort(sink);
@@ -387,103 +797,46 @@ static int convert_file(const struct input *in, const struct shard_csv_opts *co,
 				}
 				map[i] = k;
 			}
+			/* the header ends where the first record does */
+			{
+				struct scan hs = {0, 1, 0};
+				size_t hcut = 0;
+				uint64_t hl = 0;
+				scan(&hs, co, buf.p, buf.len, 1, &hcut, &hl, 1);
+				consumed = hcut ? hcut : buf.len;
+				line_of_buf += hl;
+			}
+			shard_csv_free(hc);
+			memmove(buf.p, buf.p + consumed, buf.len - consumed);
+			buf.len -= consumed;
+			st = (struct scan){0, 1, 0};
+			scanned = 0;
 			for (k = 0; k < g.ncols; k++)
-				inv[k] = ncsv;
+				fc->inv[k] = ncsv;
 			for (i = 0; i < ncsv; i++)
-				inv[map[i]] = i;
+				fc->inv[map[i]] = i;
 			continue;
 		}
-		g.rows++;
-		if (rec.nfields != ncsv) {
-			char why[128];
-			snprintf(why, sizeof why, "row has %zu fields, expected %zu", rec.nfields, ncsv);
-			if (!g.skip) {
-				shard_sink_abort(sink);
-				cli_die(CLI_FAIL, "%s:%llu: %s", name, (unsigned long long)rec.line, why);
-			}
-			reject(name, &rec, 0, why);
-			continue;
-		}
-		vals.len = 0;
-		/* values in schema (sorted) order */
-		for (k = 0; k < g.ncols && !bad; k++) {
-			const struct column *c = &g.cols[k];
-			size_t fi = 0, start = vals.len;
-			const uint8_t *p;
-			size_t n;
-			int null;
-			if (c->part) {
-				size_t j;
-				for (j = 0; j < in->np && strcmp(in->pkeys[j], c->name); j++)
-					;
-				p = (const uint8_t *)(j < in->np ? in->pvals[j] : "");
-				n = strlen((const char *)p);
-				null = j == in->np || strcmp((const char *)p, "__HIVE_DEFAULT_PARTITION__") == 0;
-			} else {
-				fi = inv[k];
-				if (fi == ncsv) {
-					shard_sink_abort(sink);
-					cli_die(CLI_FAIL, "%s: the header does not name column '%s'", name, c->name);
-				}
-				p = rec.fields[fi].p;
-				n = rec.fields[fi].len;
-				null = rec.fields[fi].null;
-			}
-			if (null && c->fill) {
-				p = (const uint8_t *)c->fill;
-				n = strlen(c->fill);
-				null = 0;
-			}
-			if (null && c->type.enc.kind == SHARD_ENC_JSON) {
-				p = (const uint8_t *)"null";
-				n = 4;
-				null = 0;
-			}
-			if (null) {
-				shard_error_set(&err, SHARD_EDATA, "column '%s': null, and %s cannot hold a null (use --fill %s=VALUE)",
-						c->name, c->type.enc_name, c->name);
-			} else if (shard_text_to_value(&c->type, p, n, &vals, &err) == 0) {
-				offs[c->schema_pos] = start;
-				f[c->schema_pos].len = vals.len - start;
-				continue;
-			} else {
-				shard_error_prefix(&err, "column '%s'", c->name);
-			}
-			bad = 1;
-			if (!g.skip) {
-				shard_sink_abort(sink);
-				if (c->part)
-					cli_die(CLI_FAIL, "%s: partition %s", name, err.msg);
-				cli_die(CLI_FAIL, "%s:%llu:%zu: %s", name, (unsigned long long)rec.line, fi + 1, err.msg);
-			}
-			reject(name, &rec, c->part ? 0 : fi + 1, err.msg);
-		}
-		if (bad)
-			continue;
-		for (k = 0; k < g.ncols; k++)
-			f[k].p = vals.p + offs[k];
-		if (shard_writer_add(w, f, &err)) {
-			shard_sink_abort(sink);
-			cli_die(CLI_FAIL, "%s:%llu: %s", name, (unsigned long long)rec.line, err.msg);
-		}
-		g.written++;
+		if (cut)
+			submit(fc, buf.p, cut, line_of_buf, w, sink);
+		line_of_buf += cut_lines;
+		memmove(buf.p, buf.p + cut, buf.len - cut);
+		buf.len -= cut;
+		scanned -= scanned >= cut ? cut : scanned;
+		st.lines -= cut_lines;	/* lines past the cut belong to the next chunk */
+		if (eof && !buf.len)
+			break;
 	}
-	if (rc < 0) {
-		shard_sink_abort(sink);
-		cli_die(CLI_FAIL, "%s:%s", name, err.msg + (strncmp(err.msg, "line ", 5) == 0 ? 4 : 0));
-	}
+	/* finish this file's chunks before its context goes away */
+	while (P.head != P.tail)
+		retire_one(w, sink);
 	if (header_pending)
 		cli_warn("%s: empty file (no header line)", name);
-	shard_csv_free(csv);
 	archive_read_free(r.a);
-	shard_buf_free(&vals);
-	shard_buf_free(&jl.strs);
-	free(jl.jf);
-	free(jl.stroff);
+	shard_buf_free(&buf);
 	free(map);
-	free(inv);
-	free(offs);
-	free(f);
+	free(fc->inv);
+	free(fc);
 	return 0;
 }
 
@@ -750,8 +1103,10 @@ int main(int argc, char **argv)
 		}
 		shard_buf_free(&x);
 	}
+	workers_start();
 	for (i = 0; i < g.nin; i++)
-		convert_file(&g.in[i], &co, w, sink, ncsv);
+		convert_file(&g.in[i], &co, w, sink, ncsv, &s);
+	workers_stop();
 	if (shard_writer_finish(w, &err)) {
 		shard_sink_abort(sink);
 		cli_die_err(&err);

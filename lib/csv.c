@@ -51,8 +51,8 @@ int shard_csv_new(struct shard_csv **out, const struct shard_csv_opts *o, shard_
 	c->cap = CSV_CHUNK;
 	c->read = read;
 	c->ctx = ctx;
-	c->line = 1;
-	c->at_start = 1;
+	c->line = o->first_line ? o->first_line : 1;
+	c->at_start = !o->no_bom;
 	*out = c;
 	return 0;
 }

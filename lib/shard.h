@@ -323,6 +323,10 @@ int shard_writer_new(struct shard_writer **w, struct shard_sink *sink,
 /* Add a sample given as its column fields (in schema order). */
 int shard_writer_add(struct shard_writer *w, const struct shard_field *fields,
 		     struct shard_error *err);
+/* Append one sample's bytes in MDS sample layout (size prefixes of variable
+ * columns, then the columns) to out; fixed-size columns are length-checked. */
+int shard_sample_encode(const struct shard_schema *s, const struct shard_field *fields, struct shard_buf *out,
+			struct shard_error *err);
 /* Add a sample already in MDS sample layout. */
 int shard_writer_add_raw(struct shard_writer *w, const void *p, size_t n,
 			 struct shard_error *err);
@@ -375,6 +379,8 @@ struct shard_csv_opts {
 	const char *null_value;		/* an unquoted field equal to this is null ("") */
 	size_t max_record;		/* bytes */
 	int keep_raw;			/* keep each record's raw bytes (for rejects) */
+	uint64_t first_line;		/* line number of the input's first byte (default 1) */
+	int no_bom;			/* the input is not a file's start: never strip a BOM */
 };
 
 struct shard_csv_field {

@@ -1,7 +1,10 @@
 /* Building MDS shards from samples: the size_limit split rule exactly as
- * Mosaic's writer applies it, a samples-per-shard cap, and the 4 GiB guard. */
+ * Mosaic's writer applies it, a samples-per-shard cap, and the 4 GiB guard.
+ * A finished shard is hashed, compressed and handed to the sink on a second
+ * thread while the caller goes on filling the next one. */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,7 +22,19 @@ struct shard_writer {
 	uint64_t cur_size;		/* raw file size if flushed now */
 	uint64_t size_limit, max_samples;
 	struct shard_buf raw, zip, one;
+
+	/* the background stage: one shard in flight */
+	pthread_t th;
+	int started, stop, pending;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct shard_buf job;		/* raw bytes of the shard in flight */
+	uint32_t job_samples;
+	int failed;
+	struct shard_error werr;
 };
+
+static void stop_worker(struct shard_writer *w);
 
 static void wr32(uint8_t *p, uint32_t v)
 {
@@ -104,6 +119,8 @@ void shard_writer_free(struct shard_writer *w)
 {
 	if (!w)
 		return;
+	stop_worker(w);
+	shard_buf_free(&w->job);
 	shard_entry_free(&w->tmpl);
 	shard_buf_free(&w->config);
 	shard_buf_free(&w->samples);
@@ -114,13 +131,85 @@ void shard_writer_free(struct shard_writer *w)
 	free(w);
 }
 
-static int flush(struct shard_writer *w, struct shard_error *err)
+/* Hash, compress and hand one raw shard to the sink. */
+static int emit(struct shard_writer *w, const struct shard_buf *raw, uint32_t nsamples, struct shard_error *err)
 {
 	struct shard_entry e;
+	char base[64];
+	int rc;
+
+	e = w->tmpl;	/* borrow the template's fields; owned parts are set below */
+	e.samples = nsamples;
+	memset(&e.raw, 0, sizeof e.raw);
+	memset(&e.zip, 0, sizeof e.zip);
+	e.has_zip = 0;
+	/* the sink renames shards; these basenames are placeholders */
+	snprintf(base, sizeof base, "shard.mds");
+	rc = shard_fileinfo_fill(&e.raw, (const char *const *)w->tmpl.hashes, w->tmpl.nhashes, base, raw->p, raw->len,
+				 err);
+	if (!rc && w->codec.id) {
+		rc = shard_compress(&w->codec, raw->p, raw->len, &w->zip, err);
+		snprintf(base, sizeof base, "shard.mds.%s", w->codec.ext);
+		if (!rc)
+			rc = shard_fileinfo_fill(&e.zip, (const char *const *)w->tmpl.hashes, w->tmpl.nhashes, base,
+						 w->zip.p, w->zip.len, err);
+		e.has_zip = 1;
+	}
+	if (!rc)
+		rc = shard_sink_put(w->sink, &e, w->codec.id ? w->zip.p : raw->p, w->codec.id ? w->zip.len : raw->len,
+				    w->codec.id != 0, err);
+	/* free only what this function allocated */
+	{
+		struct shard_entry own = {0};
+		own.raw = e.raw;
+		own.zip = e.zip;
+		shard_entry_free(&own);
+	}
+	return rc;
+}
+
+static void *worker(void *arg)
+{
+	struct shard_writer *w = arg;
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		while (!w->pending && !w->stop)
+			pthread_cond_wait(&w->cv, &w->mu);
+		if (!w->pending && w->stop)
+			break;
+		pthread_mutex_unlock(&w->mu);
+		if (!w->failed && emit(w, &w->job, w->job_samples, &w->werr))
+			w->failed = 1;
+		pthread_mutex_lock(&w->mu);
+		w->pending = 0;
+		pthread_cond_broadcast(&w->cv);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+/* Wait until no shard is in flight; report the background stage's failure. */
+static int drain(struct shard_writer *w, struct shard_error *err)
+{
+	if (!w->started)
+		return 0;
+	pthread_mutex_lock(&w->mu);
+	while (w->pending)
+		pthread_cond_wait(&w->cv, &w->mu);
+	pthread_mutex_unlock(&w->mu);
+	if (w->failed) {
+		if (err)
+			*err = w->werr;
+		return w->werr.status ? w->werr.status : SHARD_EIO;
+	}
+	return 0;
+}
+
+static int flush(struct shard_writer *w, struct shard_error *err)
+{
 	uint64_t hdr = 4 + 4 * ((uint64_t)w->nlens + 1) + w->config.len, off;
 	uint8_t *p;
 	size_t i;
-	char base[64];
 	int rc;
 
 	if (w->nlens == 0)
@@ -140,34 +229,28 @@ static int flush(struct shard_writer *w, struct shard_error *err)
 	memcpy(p + hdr, w->samples.p, w->samples.len);
 	w->raw.len = (size_t)hdr + w->samples.len;
 
-	memset(&e, 0, sizeof e);
-	e = w->tmpl;	/* borrow the template's fields; owned parts are set below */
-	e.samples = w->nlens;
-	memset(&e.raw, 0, sizeof e.raw);
-	memset(&e.zip, 0, sizeof e.zip);
-	e.has_zip = 0;
-	/* the sink renames shards; these basenames are placeholders */
-	snprintf(base, sizeof base, "shard.mds");
-	rc = shard_fileinfo_fill(&e.raw, (const char *const *)w->tmpl.hashes, w->tmpl.nhashes, base, w->raw.p, w->raw.len,
-			   err);
-	if (!rc && w->codec.id) {
-		rc = shard_compress(&w->codec, w->raw.p, w->raw.len, &w->zip, err);
-		snprintf(base, sizeof base, "shard.mds.%s", w->codec.ext);
-		if (!rc)
-			rc = shard_fileinfo_fill(&e.zip, (const char *const *)w->tmpl.hashes, w->tmpl.nhashes, base, w->zip.p,
-					   w->zip.len, err);
-		e.has_zip = 1;
+	if (!w->started) {
+		if (pthread_mutex_init(&w->mu, NULL) || pthread_cond_init(&w->cv, NULL) ||
+		    pthread_create(&w->th, NULL, worker, w)) {
+			rc = emit(w, &w->raw, (uint32_t)w->nlens, err);	/* no thread: do it here */
+			goto done;
+		}
+		w->started = 1;
 	}
-	if (!rc)
-		rc = shard_sink_put(w->sink, &e, w->codec.id ? w->zip.p : w->raw.p,
-				    w->codec.id ? w->zip.len : w->raw.len, w->codec.id != 0, err);
-	/* free only what this function allocated */
+	if ((rc = drain(w, err)))
+		return rc;
+	pthread_mutex_lock(&w->mu);
 	{
-		struct shard_entry own = {0};
-		own.raw = e.raw;
-		own.zip = e.zip;
-		shard_entry_free(&own);
+		struct shard_buf t = w->job;
+		w->job = w->raw;
+		w->raw = t;
 	}
+	w->job_samples = (uint32_t)w->nlens;
+	w->pending = 1;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	rc = 0;
+done:
 	w->samples.len = 0;
 	w->nlens = 0;
 	w->cur_size = 8 + w->config.len;
@@ -203,9 +286,9 @@ int shard_writer_add_raw(struct shard_writer *w, const void *p, size_t n, struct
 	return 0;
 }
 
-int shard_writer_add(struct shard_writer *w, const struct shard_field *f, struct shard_error *err)
+int shard_sample_encode(const struct shard_schema *s, const struct shard_field *f, struct shard_buf *out,
+			struct shard_error *err)
 {
-	const struct shard_schema *s = &w->tmpl.schema;
 	size_t i, v = 0, total = 4 * s->nvar;
 	uint8_t *p;
 
@@ -217,10 +300,9 @@ int shard_writer_add(struct shard_writer *w, const struct shard_field *f, struct
 			return shard_error_set(err, SHARD_ELIMIT, "column '%s': value over 4 GiB", s->names[i]);
 		total += f[i].len;
 	}
-	w->one.len = 0;
-	if (shard_buf_reserve(&w->one, total))
+	if (shard_buf_reserve(out, total))
 		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
-	p = w->one.p;
+	p = out->p + out->len;
 	for (i = 0; i < s->ncols; i++)
 		if (!s->enc[i].size)
 			wr32(p + 4 * v++, (uint32_t)f[i].len);
@@ -230,10 +312,38 @@ int shard_writer_add(struct shard_writer *w, const struct shard_field *f, struct
 			memcpy(p, f[i].p, f[i].len);
 		p += f[i].len;
 	}
-	return shard_writer_add_raw(w, w->one.p, total, err);
+	out->len += total;
+	return 0;
+}
+
+int shard_writer_add(struct shard_writer *w, const struct shard_field *f, struct shard_error *err)
+{
+	int rc;
+	w->one.len = 0;
+	if ((rc = shard_sample_encode(&w->tmpl.schema, f, &w->one, err)))
+		return rc;
+	return shard_writer_add_raw(w, w->one.p, w->one.len, err);
+}
+
+static void stop_worker(struct shard_writer *w)
+{
+	if (!w->started)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->stop = 1;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->th, NULL);
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->cv);
+	w->started = 0;
 }
 
 int shard_writer_finish(struct shard_writer *w, struct shard_error *err)
 {
-	return flush(w, err);
+	int rc = flush(w, err);
+	if (!rc)
+		rc = drain(w, err);
+	stop_worker(w);
+	return rc;
 }
