@@ -109,7 +109,20 @@ static struct {
 	FILE *rejects;
 	uint64_t rows, written, rejected;
 	size_t *filecols;	/* the columns the files hold, in file order (indices into cols) */
+	char **owned;		/* partition key and value strings, shared by inputs and columns */
+	size_t nowned;
+	char **schema_parts;	/* --schema split in place: column names point into it */
 } g;
+
+static char *own(char *s)
+{
+	char **o = realloc(g.owned, (g.nowned + 1) * sizeof *o);
+	if (!s || !o)
+		cli_die(CLI_FAIL, "out of memory");
+	g.owned = o;
+	g.owned[g.nowned++] = s;
+	return s;
+}
 
 static void add_input(const char *path, char **pk, char **pv, size_t np)
 {
@@ -172,11 +185,15 @@ static void walk(const char *dir, char **pk, char **pv, size_t np)
 			v2 = calloc(np + 1, sizeof *v2);
 			if (!k2 || !v2)
 				cli_die(CLI_FAIL, "out of memory");
-			memcpy(k2, pk, np * sizeof *pk);
-			memcpy(v2, pv, np * sizeof *pv);
-			k2[np] = strndup(names[i], (size_t)(eq - names[i]));
-			v2[np] = strdup(eq + 1);
+			if (np) {
+				memcpy(k2, pk, np * sizeof *pk);
+				memcpy(v2, pv, np * sizeof *pv);
+			}
+			k2[np] = own(strndup(names[i], (size_t)(eq - names[i])));
+			v2[np] = own(strdup(eq + 1));
 			walk(path, k2, v2, np + 1);
+			free(k2);	/* add_input kept copies of the pointers */
+			free(v2);
 		} else {
 			add_input(path, pk, pv, np);
 		}
@@ -952,7 +969,7 @@ int main(int argc, char **argv)
 	/* the schema: columns in file order; "ndarray:float32:2,3" keeps its shape's commas */
 	{
 		size_t np;
-		char **parts = cli_split(schema, &np);
+		char **parts = g.schema_parts = cli_split(schema, &np);
 		g.cols = calloc(np, sizeof *g.cols);
 		if (!g.cols)
 			cli_die(CLI_FAIL, "out of memory");
@@ -1130,5 +1147,27 @@ int main(int argc, char **argv)
 		}
 	}
 	shard_writer_free(w);
+	/* everything back, so leak checkers see a clean exit */
+	shard_schema_free(&s);
+	free(names);
+	free(encs);
+	if (hl) {
+		free(hl[0]);
+		free(hl);
+	}
+	for (i = 0; i < g.nin; i++) {
+		free(g.in[i].path);
+		free(g.in[i].pkeys);
+		free(g.in[i].pvals);
+	}
+	free(g.in);
+	for (i = 0; i < g.nowned; i++)
+		free(g.owned[i]);
+	free(g.owned);
+	free(g.schema_parts[0]);
+	free(g.schema_parts);
+	free(g.cols);
+	free(g.filecols);
+	free(fills);
 	return 0;
 }
