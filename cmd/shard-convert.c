@@ -410,7 +410,8 @@ static void convert_chunk(struct chunk *ch, struct scratch *sc)
 	co.keep_raw = g.skip;
 	sc->jl.ncsv = fc->ncsv;
 	sc->jl.err = err;
-	if (shard_csv_new(&csv, &co, mem_read, &m, err)) {
+	(void)m;
+	if (shard_csv_new_mem(&csv, &co, ch->data.p, ch->data.len, err)) {
 		snprintf(ch->msg, sizeof ch->msg, "%s", err->msg);
 		ch->failed = 1;
 		return;

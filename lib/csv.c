@@ -21,6 +21,10 @@ struct shard_csv {
 	uint64_t line;		/* physical line of the next byte */
 	struct shard_buf arena;	/* field bytes of the current record */
 	size_t *offs;		/* arena offsets: field i is offs[i]..offs[i+1] */
+	size_t *src, *srclen;	/* in memory mode: a field taken straight from the input */
+	const uint8_t *mem;	/* memory mode: the whole input, read in place */
+	size_t direct_off, direct_len;	/* the current field, when direct */
+	int direct;
 	uint8_t *flags;		/* per field: quoted */
 	size_t nf, capf;
 	struct shard_csv_field *fields;
@@ -57,12 +61,34 @@ int shard_csv_new(struct shard_csv **out, const struct shard_csv_opts *o, shard_
 	return 0;
 }
 
+int shard_csv_new_mem(struct shard_csv **out, const struct shard_csv_opts *o, const void *p, size_t n,
+		      struct shard_error *err)
+{
+	struct shard_csv *c = calloc(1, sizeof *c);
+	*out = NULL;
+	if (!c)
+		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	c->o = *o;
+	c->mem = p;
+	c->buf = (uint8_t *)p;	/* never written: fill() does not read in memory mode */
+	c->len = n;
+	c->eof = 1;
+	c->line = o->first_line ? o->first_line : 1;
+	if (!o->no_bom && n >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
+		c->pos = 3;
+	*out = c;
+	return 0;
+}
+
 void shard_csv_free(struct shard_csv *c)
 {
 	if (!c)
 		return;
-	free(c->buf);
+	if (!c->mem)
+		free(c->buf);
 	free(c->offs);
+	free(c->src);
+	free(c->srclen);
 	free(c->flags);
 	free(c->fields);
 	shard_buf_free(&c->arena);
@@ -101,11 +127,19 @@ static int end_field(struct shard_csv *c, int quoted)
 {
 	if (c->nf + 2 > c->capf) {
 		size_t n = c->capf ? c->capf * 2 : 64;
-		size_t *o = realloc(c->offs, n * sizeof *o);
+		size_t *o = realloc(c->offs, n * sizeof *o), *sr, *sl;
 		uint8_t *f;
 		if (!o)
 			return -1;
 		c->offs = o;
+		sr = realloc(c->src, n * sizeof *sr);
+		if (!sr)
+			return -1;
+		c->src = sr;
+		sl = realloc(c->srclen, n * sizeof *sl);
+		if (!sl)
+			return -1;
+		c->srclen = sl;
 		f = realloc(c->flags, n);
 		if (!f)
 			return -1;
@@ -113,6 +147,9 @@ static int end_field(struct shard_csv *c, int quoted)
 		c->capf = n;
 	}
 	c->flags[c->nf] = (uint8_t)quoted;
+	c->src[c->nf] = c->direct ? c->direct_off : SIZE_MAX;
+	c->srclen[c->nf] = c->direct_len;
+	c->direct = 0;
 	c->nf++;
 	c->offs[c->nf] = c->arena.len;
 	return 0;
@@ -135,6 +172,7 @@ int shard_csv_next(struct shard_csv *c, struct shard_csv_record *rec, struct sha
 
 again:
 	c->nf = 0;
+	c->direct = 0;
 	c->arena.len = 0;
 	c->raw.len = 0;
 	if (!c->offs && end_field(c, 0) == 0)
@@ -167,8 +205,17 @@ again:
 				x++;
 			if (x > b) {
 				size_t k = (size_t)(x - b);
-				if (shard_buf_append(&c->arena, b, k) || (c->o.keep_raw && shard_buf_append(&c->raw, b, k)))
+				if (c->mem && field_start) {
+					/* a whole unquoted field, used where it lies */
+					c->direct = 1;
+					c->direct_off = c->pos;
+					c->direct_len = k;
+					if (c->o.keep_raw && shard_buf_append(&c->raw, b, k))
+						return -shard_error_set(err, SHARD_ENOMEM, "out of memory");
+				} else if (shard_buf_append(&c->arena, b, k) ||
+					   (c->o.keep_raw && shard_buf_append(&c->raw, b, k))) {
 					return -shard_error_set(err, SHARD_ENOMEM, "out of memory");
+				}
 				c->pos += k;
 				field_start = 0;
 				if (c->arena.len > c->o.max_record)
@@ -245,7 +292,7 @@ again:
 				}
 			}
 			c->line++;
-			if (c->nf == 0 && c->arena.len == 0 && !quoted)
+			if (c->nf == 0 && c->arena.len == 0 && !quoted && !c->direct)
 				goto again;	/* an empty line */
 			break;
 		}
@@ -269,11 +316,18 @@ again:
 	}
 	for (i = 0; i < c->nf; i++) {
 		size_t a = c->offs[i], b = c->offs[i + 1];
-		c->fields[i].p = c->arena.p ? c->arena.p + a : (const uint8_t *)"";
-		c->fields[i].len = b - a;
+		if (c->src[i] != SIZE_MAX) {
+			c->fields[i].p = c->mem + c->src[i];
+			c->fields[i].len = c->srclen[i];
+		} else {
+			c->fields[i].p = c->arena.p ? c->arena.p + a : (const uint8_t *)"";
+			c->fields[i].len = b - a;
+		}
+		a = 0;
+		b = c->fields[i].len;
 		c->fields[i].quoted = c->flags[i];
-		c->fields[i].null = !c->flags[i] && b - a == strlen(c->o.null_value) &&
-				    memcmp(c->fields[i].p, c->o.null_value, b - a) == 0;
+		c->fields[i].null = !c->flags[i] && b == strlen(c->o.null_value) &&
+				    memcmp(c->fields[i].p, c->o.null_value, b) == 0;
 	}
 	rec->nfields = c->nf;
 	rec->fields = c->fields;

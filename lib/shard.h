@@ -401,6 +401,10 @@ struct shard_csv;
 void shard_csv_opts_default(struct shard_csv_opts *o);
 int shard_csv_new(struct shard_csv **c, const struct shard_csv_opts *o, shard_read_fn read, void *ctx,
 		  struct shard_error *err);
+/* Read a whole input held in memory in place (it must outlive the reader):
+ * unquoted fields point straight into it. */
+int shard_csv_new_mem(struct shard_csv **c, const struct shard_csv_opts *o, const void *p, size_t n,
+		      struct shard_error *err);
 /* 1: a record; 0: end of input; <0: -status with err set (message starts "line N: "). */
 int shard_csv_next(struct shard_csv *c, struct shard_csv_record *rec, struct shard_error *err);
 void shard_csv_free(struct shard_csv *c);
