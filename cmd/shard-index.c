@@ -563,6 +563,18 @@ static int cmd_verify(const char *dir)
 
 /* ---------------------------------------------------------------- info */
 
+/* The logical type index.json records for a column ("bool", "date", ...), or NULL. */
+static const char *logical_type(const struct shard_index *ix, const char *col, json_t **keep)
+{
+	json_t *x;
+	if (!ix->extra)
+		return NULL;
+	if (!*keep)
+		*keep = json_loads(ix->extra, 0, NULL);
+	x = json_object_get(json_object_get(*keep, "logical_types"), col);
+	return json_string_value(x);
+}
+
 static int cmd_info(const char *dir)
 {
 	struct shard_index ix;
@@ -571,6 +583,7 @@ static int cmd_info(const char *dir)
 	uint64_t raw = 0, zip = 0;
 	size_t i, k;
 	const struct shard_entry *e0;
+	json_t *lt = NULL;
 
 	snprintf(path, sizeof path, "%s/index.json", dir);
 	if (shard_index_load(&ix, path, &err))
@@ -583,11 +596,16 @@ static int cmd_info(const char *dir)
 	if (opt.json) {
 		json_t *cols = json_array(), *hashes = json_array(), *o;
 		char *s;
-		for (k = 0; e0 && k < e0->schema.ncols; k++)
-			json_array_append_new(cols, json_pack("{s:s, s:s, s:o}", "name", e0->schema.names[k], "encoding",
-							      e0->schema.enc_names[k], "size",
-							      e0->schema.enc[k].size ? json_integer((json_int_t)e0->schema.enc[k].size)
-										     : json_null()));
+		for (k = 0; e0 && k < e0->schema.ncols; k++) {
+			const char *l = logical_type(&ix, e0->schema.names[k], &lt);
+			json_t *c = json_pack("{s:s, s:s, s:o}", "name", e0->schema.names[k], "encoding",
+					      e0->schema.enc_names[k], "size",
+					      e0->schema.enc[k].size ? json_integer((json_int_t)e0->schema.enc[k].size)
+								     : json_null());
+			if (l)
+				json_object_set_new(c, "logical_type", json_string(l));
+			json_array_append_new(cols, c);
+		}
 		for (k = 0; e0 && k < e0->nhashes; k++)
 			json_array_append_new(hashes, json_string(e0->hashes[k]));
 		o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:o, s:o, s:o}", "dataset", dir, "samples",
@@ -618,16 +636,19 @@ static int cmd_info(const char *dir)
 		if (e0 && e0->nhashes)
 			cli_out_str("columns:\n");
 		for (k = 0; e0 && k < e0->schema.ncols; k++) {
+			const char *l = logical_type(&ix, e0->schema.names[k], &lt);
+			char enc[128];
+			snprintf(enc, sizeof enc, "%s%s%s%s", e0->schema.enc_names[k], l ? " (" : "", l ? l : "", l ? ")" : "");
 			if (e0->schema.enc[k].size)
-				snprintf(line, sizeof line, "  %-24s %-20s %zu bytes\n", e0->schema.names[k],
-					 e0->schema.enc_names[k], e0->schema.enc[k].size);
+				snprintf(line, sizeof line, "  %-24s %-20s %zu bytes\n", e0->schema.names[k], enc,
+					 e0->schema.enc[k].size);
 			else
-				snprintf(line, sizeof line, "  %-24s %-20s variable\n", e0->schema.names[k],
-					 e0->schema.enc_names[k]);
+				snprintf(line, sizeof line, "  %-24s %-20s variable\n", e0->schema.names[k], enc);
 			cli_out_str(line);
 		}
 	}
 	cli_out_flush();
+	json_decref(lt);
 	shard_index_free(&ix);
 	return 0;
 }

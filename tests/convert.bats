@@ -38,6 +38,10 @@ lines",-Infinity,true,2000-02-29,2024-01-02 00:00:00,"[7,8,9]"' > a.csv
 	run shard-cat -f csv --no-header -c day,ok -r 2:3 ds
 	assert_output '2000-02-29,true'
 	grep -q '"shardkit": {"logical_types": {"day": "date", "ok": "bool", "ts": "timestamp"}}' ds/index.json
+	run shard-index info ds
+	assert_line --regexp '^  ok +uint8 \(bool\) +1 bytes$'
+	run shard-index info --json ds
+	assert_output --partial '{"name":"day","encoding":"int32","size":4,"logical_type":"date"}'
 }
 
 @test "unquoted empty is null, quoted empty is the empty string" {
