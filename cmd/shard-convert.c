@@ -18,7 +18,8 @@
 #include "shard.h"
 
 static const char usage[] =
-	"Usage: shard-convert -o DEST --schema NAME:TYPE,... [--header] [-f csv|tsv|jsonl]\n"
+	"Usage: shard-convert -o DEST (--schema NAME:TYPE,... | --schema-from SPEC) [--header]\n"
+	"                     [-f csv|tsv|jsonl] [--pack NAME=COL,...:DTYPE]\n"
 	"                     [--delimiter C] [--quote C] [--escape C] [--null STR]\n"
 	"                     [--compression C] [--hashes LIST] [--size-limit SIZE]\n"
 	"                     [--samples-per-shard N] [--on-error fail|skip] [--rejects FILE]\n"
@@ -46,6 +47,9 @@ static void __attribute__((noreturn)) help(void)
 	       "      --rejects FILE         write each rejected row with its location and reason\n"
 	       "      --fill COL=VALUE       use VALUE for nulls in COL (repeatable)\n"
 	       "      --json                 print the summary as JSON\n"
+	       "      --schema-from SPEC     the schema from Spark: a DDL string or df.schema.json(),\n"
+	       "                             or a file holding either\n"
+	       "      --pack NAME=COLS:DTYPE write columns COLS (a,b,c) as one ndarray:DTYPE:N column\n"
 	       "      --entries              for Spark's RDD.pipe(): write under a fresh DEST/part-*/\n"
 	       "                             directory, print each shard's index entry on stdout\n"
 	       "                             and leave index.json to 'shard-index merge -o DEST -'\n"
@@ -57,7 +61,7 @@ static void __attribute__((noreturn)) help(void)
 	exit(0);
 }
 
-enum { OPT_ENTRIES = 300 };
+enum { OPT_ENTRIES = 300, OPT_SCHEMA_FROM, OPT_PACK };
 enum { OPT_DELIM = 256, OPT_QUOTE, OPT_ESCAPE, OPT_NULL, OPT_HASHES, OPT_SIZE, OPT_SPS, OPT_ONERR, OPT_REJECTS,
        OPT_FILL, OPT_JSON };
 
@@ -79,6 +83,8 @@ static const struct option longopts[] = {
 	{"fill", required_argument, NULL, OPT_FILL},
 	{"json", no_argument, NULL, OPT_JSON},
 	{"entries", no_argument, NULL, OPT_ENTRIES},
+	{"schema-from", required_argument, NULL, OPT_SCHEMA_FROM},
+	{"pack", required_argument, NULL, OPT_PACK},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
@@ -97,7 +103,10 @@ struct column {
 	struct shard_coltype type;
 	char *fill;		/* text used for nulls, or NULL */
 	int part;		/* 1 when the value comes from a key=value directory */
-	int schema_pos;		/* index in the MDS (sorted) schema */
+	int schema_pos;		/* index in the MDS (sorted) schema; -1 when not written */
+	int packed;		/* read from the files, written only inside a --pack column */
+	size_t *pack, npack;	/* a --pack column: the columns it packs, in order */
+	struct shard_coltype elem;	/* their element type */
 };
 
 static struct {
@@ -438,6 +447,38 @@ static void convert_chunk(struct chunk *ch, struct scratch *sc)
 			const uint8_t *p;
 			size_t n;
 			int null;
+			if (c->packed)
+				continue;
+			if (c->npack) {
+				/* the packed columns' values, in order, as one fixed-shape ndarray */
+				size_t j;
+				for (j = 0; j < c->npack && !bad; j++) {
+					const struct column *src = &g.cols[c->pack[j]];
+					fi = fc->inv[c->pack[j]];
+					p = rec.fields[fi].p;
+					n = rec.fields[fi].len;
+					if (rec.fields[fi].null && src->fill) {
+						p = (const uint8_t *)src->fill;
+						n = strlen(src->fill);
+					} else if (rec.fields[fi].null) {
+						shard_error_set(err, SHARD_EDATA, "column '%s' (packed into '%s'): null (use --fill %s=VALUE)",
+								src->name, c->name, src->name);
+						bad = 1;
+					}
+					if (!bad && shard_text_to_value(&c->elem, p, n, &sc->vals, err)) {
+						shard_error_prefix(err, "column '%s' (packed into '%s')", src->name, c->name);
+						bad = 1;
+					}
+				}
+				if (!bad) {
+					sc->offs[c->schema_pos] = start;
+					sc->f[c->schema_pos].len = sc->vals.len - start;
+					continue;
+				}
+				if (chunk_bad(ch, &rec, fi + 1, err->msg) == 0)
+					continue;
+				break;
+			}
 			if (c->part) {
 				size_t j;
 				for (j = 0; j < fc->in->np && strcmp(fc->in->pkeys[j], c->name); j++)
@@ -485,7 +526,7 @@ static void convert_chunk(struct chunk *ch, struct scratch *sc)
 			break;
 		if (bad)
 			continue;
-		for (k = 0; k < g.ncols; k++)
+		for (k = 0; k < fc->schema->ncols; k++)
 			sc->f[k].p = sc->vals.p + sc->offs[k];
 		{
 			size_t before = ch->samples.len;
@@ -897,8 +938,11 @@ int main(int argc, char **argv)
 	struct shard_schema s;
 	struct shard_error err = {0};
 	char **hl = NULL, **names, **encs;
-	size_t nh = 0;
+	size_t nh = 0, npacks = 0;
 	int c, entries = 0;
+	const char *schema_from = NULL;
+	char **packs = NULL;
+	struct shard_buf spark_schema = {0};
 
 	cli_init(argv[0]);
 	while ((c = getopt_long(argc, argv, "o:s:Hf:c:qhV", longopts, NULL)) != -1) {
@@ -932,6 +976,13 @@ int main(int argc, char **argv)
 			break;
 		case OPT_JSON: g.json = 1; break;
 		case OPT_ENTRIES: entries = 1; break;
+		case OPT_SCHEMA_FROM: schema_from = optarg; break;
+		case OPT_PACK:
+			packs = realloc(packs, (npacks + 1) * sizeof *packs);
+			if (!packs)
+				cli_die(CLI_FAIL, "out of memory");
+			packs[npacks++] = optarg;
+			break;
 		case 'h': help();
 		case 'V': cli_version();
 		default: cli_usage_error(usage, "invalid option");
@@ -939,8 +990,26 @@ int main(int argc, char **argv)
 	}
 	if (!dest)
 		cli_usage_error(usage, "-o DEST is required ('-' for a shard stream on stdout)");
+	if (schema && schema_from)
+		cli_usage_error(usage, "--schema and --schema-from cannot be combined");
+	if (schema_from) {
+		/* a file holding the schema, or the schema itself */
+		struct shard_buf text = {0};
+		struct stat st;
+		if (stat(schema_from, &st) == 0 && S_ISREG(st.st_mode)) {
+			if (shard_read_file(schema_from, &text, 16u << 20, &err))
+				cli_die_err(&err);
+		} else {
+			shard_buf_append(&text, schema_from, strlen(schema_from));
+		}
+		shard_buf_putc(&text, 0);
+		if (shard_schema_from_spark((const char *)text.p, &spark_schema, &err))
+			cli_usage_error(usage, "--schema-from: %s", err.msg);
+		shard_buf_free(&text);
+		schema = (const char *)spark_schema.p;
+	}
 	if (!schema)
-		cli_usage_error(usage, "--schema is required");
+		cli_usage_error(usage, "--schema (or --schema-from) is required");
 	if (strcmp(format, "csv") && strcmp(format, "tsv") && strcmp(format, "jsonl"))
 		cli_usage_error(usage, "unknown format '%s' (expected csv, tsv or jsonl)", format);
 	g.jsonl = strcmp(format, "jsonl") == 0;
@@ -1015,6 +1084,59 @@ int main(int argc, char **argv)
 		}
 	}
 
+	/* --pack NAME=a,b,c:DTYPE: the columns a, b, c are read from the files and
+	 * written as one ndarray:DTYPE:3 column NAME, in that order */
+	for (i = 0; i < npacks; i++) {
+		char *spec = strdup(packs[i]), *eq = strchr(spec, '='), *colon = strrchr(spec, ':'), *p;
+		struct column *pc;
+		size_t np = 0, j;
+		char enc[64];
+		if (!eq || eq == spec || !colon || colon < eq)
+			cli_usage_error(usage, "--pack takes NAME=COL,COL,...:DTYPE");
+		*eq = 0;
+		*colon = 0;
+		if (shard_dtype_from_name(colon + 1) < 0)
+			cli_usage_error(usage, "--pack %s: unknown dtype '%s'", spec, colon + 1);
+		for (k = 0; k < g.ncols; k++)
+			if (strcmp(g.cols[k].name, spec) == 0)
+				cli_usage_error(usage, "--pack %s: a column of that name exists already", spec);
+		pc = realloc(g.cols, (g.ncols + 1) * sizeof *pc);
+		if (!pc)
+			cli_die(CLI_FAIL, "out of memory");
+		g.cols = pc;
+		pc = &g.cols[g.ncols];
+		memset(pc, 0, sizeof *pc);
+		pc->name = own(strdup(spec));
+		pc->pack = calloc(g.ncols + 1, sizeof *pc->pack);
+		if (!pc->pack)
+			cli_die(CLI_FAIL, "out of memory");
+		for (p = strtok(eq + 1, ","); p; p = strtok(NULL, ",")) {
+			for (k = 0; k < g.ncols && strcmp(g.cols[k].name, p); k++)
+				;
+			if (k == g.ncols)
+				cli_usage_error(usage, "--pack %s: no column '%s' in the schema", spec, p);
+			if (g.cols[k].packed)
+				cli_usage_error(usage, "--pack %s: column '%s' is packed twice", spec, p);
+			for (j = 0; j < np; j++)
+				if (pc->pack[j] == k)
+					cli_usage_error(usage, "--pack %s: column '%s' listed twice", spec, p);
+			pc->pack[np++] = k;
+		}
+		if (!np)
+			cli_usage_error(usage, "--pack %s: no columns", spec);
+		pc->npack = np;
+		snprintf(enc, sizeof enc, "%s", colon + 1);
+		if (shard_coltype_parse(enc, &pc->elem, &err))
+			cli_usage_error(usage, "--pack %s: %s", spec, err.msg);
+		snprintf(enc, sizeof enc, "ndarray:%s:%zu", colon + 1, np);
+		if (shard_coltype_parse(enc, &pc->type, &err))
+			cli_usage_error(usage, "--pack %s: %s", spec, err.msg);
+		for (j = 0; j < np; j++)
+			g.cols[pc->pack[j]].packed = 1;
+		g.ncols++;
+		free(spec);
+	}
+
 	/* inputs, and the partition columns their directories add */
 	if (optind == argc)
 		add_input("-", NULL, NULL, 0);
@@ -1056,20 +1178,22 @@ int main(int argc, char **argv)
 	if (!g.filecols)
 		cli_die(CLI_FAIL, "out of memory");
 	for (i = 0, ncsv = 0; i < g.ncols; i++)
-		if (!g.cols[i].part)
+		if (!g.cols[i].part && !g.cols[i].npack)
 			g.filecols[ncsv++] = i;
 	if (!ncsv)
 		cli_usage_error(usage, "--schema names no column that the files hold");
 	names = calloc(g.ncols, sizeof *names);
 	encs = calloc(g.ncols, sizeof *encs);
-	for (i = 0; i < g.ncols; i++) {
-		names[i] = g.cols[i].name;
-		encs[i] = g.cols[i].type.enc_name;
+	for (i = 0, k = 0; i < g.ncols; i++) {
+		if (g.cols[i].packed)
+			continue;	/* only inside its --pack column */
+		names[k] = g.cols[i].name;
+		encs[k++] = g.cols[i].type.enc_name;
 	}
-	if (shard_schema_init(&s, g.ncols, (const char *const *)names, (const char *const *)encs, 1, &err))
+	if (shard_schema_init(&s, k, (const char *const *)names, (const char *const *)encs, 1, &err))
 		cli_usage_error(usage, "--schema: %s", err.msg);
 	for (i = 0; i < g.ncols; i++)
-		g.cols[i].schema_pos = shard_schema_index(&s, g.cols[i].name);
+		g.cols[i].schema_pos = g.cols[i].packed ? -1 : shard_schema_index(&s, g.cols[i].name);
 
 	if (strcmp(hashes, "none"))
 		hl = cli_split(hashes, &nh);
@@ -1104,7 +1228,7 @@ int main(int argc, char **argv)
 		int any = 0;
 		shard_buf_printf(&x, "{\"logical_types\":{");
 		for (i = 0; i < g.ncols; i++)
-			if (g.cols[i].type.ltype) {
+			if (g.cols[i].type.ltype && !g.cols[i].packed) {
 				shard_buf_printf(&x, "%s\"%s\":\"%s\"", any ? "," : "", g.cols[i].name,
 						 shard_ltype_name(g.cols[i].type.ltype));
 				any = 1;
@@ -1167,8 +1291,12 @@ int main(int argc, char **argv)
 	free(g.owned);
 	free(g.schema_parts[0]);
 	free(g.schema_parts);
+	for (i = 0; i < g.ncols; i++)
+		free(g.cols[i].pack);
 	free(g.cols);
 	free(g.filecols);
 	free(fills);
+	free(packs);
+	shard_buf_free(&spark_schema);
 	return 0;
 }

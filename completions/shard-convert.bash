@@ -21,14 +21,14 @@ _shard_convert()
 	--on-error)
 		COMPREPLY=($(compgen -W 'fail skip' -- "$cur"))
 		return ;;
-	--rejects)
+	--rejects|--schema-from)
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return ;;
-	-s|--schema|--delimiter|--quote|--escape|--null|--size-limit|--samples-per-shard|--fill)
+	-s|--schema|--pack|--delimiter|--quote|--escape|--null|--size-limit|--samples-per-shard|--fill)
 		return ;;
 	esac
 	if [[ $cur == -* ]]; then
-		COMPREPLY=($(compgen -W '-o --output -s --schema -H --header -f --format --delimiter --quote
+		COMPREPLY=($(compgen -W '-o --output -s --schema --schema-from --pack -H --header -f --format --delimiter --quote
 			--escape --null -c --compression --hashes --size-limit --samples-per-shard --on-error
 			--rejects --fill --json --entries -q --quiet -h --help -V --version' -- "$cur"))
 		return

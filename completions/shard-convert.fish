@@ -3,6 +3,8 @@
 set -l __sc_types 'int8 int16 int32 int64 uint8 uint16 uint32 uint64 int float16 float32 float64 str bytes json str_int str_float str_decimal bool date timestamp ndarray:'
 complete -c shard-convert -s o -l output -x -a '- (__fish_complete_directories)' -d 'Dataset directory, or - for a shard stream'
 complete -c shard-convert -s s -l schema -x -d 'Columns as NAME:TYPE,...'
+complete -c shard-convert -l schema-from -r -F -d 'Schema from Spark: DDL, df.schema.json() or a file'
+complete -c shard-convert -l pack -x -d 'NAME=COL,COL,...:DTYPE as one ndarray column'
 complete -c shard-convert -s H -l header -d 'Every input file starts with a header line'
 complete -c shard-convert -s f -l format -x -a 'csv tsv jsonl' -d 'Input format'
 complete -c shard-convert -l delimiter -x -d 'Field delimiter'

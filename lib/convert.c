@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <jansson.h>
 
 #include "shard.h"
 
@@ -582,4 +583,178 @@ int shard_ltype_from_name(const char *name)
 		if (strcmp(ltype_names[i], name) == 0)
 			return i;
 	return 0;
+}
+
+/* ---------------------------------------------------------------- Spark schemas */
+
+/* A Spark SQL type name (lower-cased, parameters stripped) as a shard-convert type. */
+static const char *spark_type(const char *t, const char *elem)
+{
+	static const struct { const char *spark, *ours; } m[] = {
+		{"long", "int64"}, {"bigint", "int64"}, {"integer", "int32"}, {"int", "int32"},
+		{"short", "int16"}, {"smallint", "int16"}, {"byte", "int8"}, {"tinyint", "int8"},
+		{"float", "float32"}, {"real", "float32"}, {"double", "float64"}, {"string", "str"},
+		{"varchar", "str"}, {"char", "str"}, {"boolean", "bool"}, {"date", "date"},
+		{"timestamp", "timestamp"}, {"timestamp_ntz", "timestamp"}, {"timestamp_ltz", "timestamp"},
+		{"binary", "bytes"}, {"decimal", "str_decimal"}, {"dec", "str_decimal"}, {"numeric", "str_decimal"},
+	};
+	static const struct { const char *spark, *ours; } nd[] = {
+		{"float", "ndarray:float32"}, {"real", "ndarray:float32"}, {"double", "ndarray:float64"},
+		{"integer", "ndarray:int32"}, {"int", "ndarray:int32"}, {"long", "ndarray:int64"},
+		{"bigint", "ndarray:int64"}, {"short", "ndarray:int16"}, {"smallint", "ndarray:int16"},
+		{"byte", "ndarray:int8"}, {"tinyint", "ndarray:int8"},
+	};
+	size_t i;
+	if (strcmp(t, "array") == 0) {
+		for (i = 0; elem && i < sizeof nd / sizeof nd[0]; i++)
+			if (strcmp(nd[i].spark, elem) == 0)
+				return nd[i].ours;
+		return "json";
+	}
+	if (strcmp(t, "map") == 0 || strcmp(t, "struct") == 0)
+		return "json";
+	for (i = 0; i < sizeof m / sizeof m[0]; i++)
+		if (strcmp(m[i].spark, t) == 0)
+			return m[i].ours;
+	return NULL;
+}
+
+/* Lower-case the leading identifier of s into buf (type names like "decimal(10,2)"
+ * or "array<float>" keep only their head); *rest points past it. */
+static void type_head(const char *s, char *buf, size_t n, const char **rest)
+{
+	size_t k = 0;
+	while (*s == ' ')
+		s++;
+	while (*s && (((*s | 32) >= 'a' && (*s | 32) <= 'z') || (*s >= '0' && *s <= '9') || *s == '_') && k + 1 < n)
+		buf[k++] = (char)(*s++ | 32);
+	buf[k] = 0;
+	if (rest)
+		*rest = s;
+}
+
+static int add_col(struct shard_buf *out, const char *name, size_t nlen, const char *type, struct shard_error *err)
+{
+	if (!nlen || memchr(name, ',', nlen) || memchr(name, ':', nlen) || memchr(name, '=', nlen))
+		return shard_error_set(err, SHARD_EARG, "column name '%.*s' cannot be used (',', ':' and '=' are reserved)",
+				       (int)nlen, name);
+	if ((out->len && shard_buf_putc(out, ',')) || shard_buf_append(out, name, nlen) || shard_buf_putc(out, ':') ||
+	    shard_buf_append(out, type, strlen(type)))
+		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	return 0;
+}
+
+static int from_spark_json(const char *text, struct shard_buf *out, struct shard_error *err)
+{
+	json_error_t je;
+	json_t *o = json_loads(text, 0, &je), *fields;
+	size_t i;
+	int rc = 0;
+	if (!o)
+		return shard_error_set(err, SHARD_EARG, "Spark schema JSON: %s (line %d)", je.text, je.line);
+	fields = json_object_get(o, "fields");
+	if (!json_is_array(fields)) {
+		json_decref(o);
+		return shard_error_set(err, SHARD_EARG, "Spark schema JSON: no \"fields\" list (expected df.schema.json())");
+	}
+	for (i = 0; i < json_array_size(fields) && !rc; i++) {
+		json_t *f = json_array_get(fields, i), *t = json_object_get(f, "type");
+		const char *name = json_string_value(json_object_get(f, "name")), *ours;
+		char head[64], elem[64] = "";
+		if (!name)
+			rc = shard_error_set(err, SHARD_EARG, "Spark schema JSON: field %zu has no name", i);
+		else {
+			if (json_is_string(t)) {
+				type_head(json_string_value(t), head, sizeof head, NULL);
+			} else if (json_is_object(t)) {
+				type_head(json_string_value(json_object_get(t, "type")) ? json_string_value(json_object_get(t, "type")) : "",
+					  head, sizeof head, NULL);
+				if (json_is_string(json_object_get(t, "elementType")))
+					type_head(json_string_value(json_object_get(t, "elementType")), elem, sizeof elem, NULL);
+			} else {
+				head[0] = 0;
+			}
+			ours = spark_type(head, elem[0] ? elem : NULL);
+			if (!ours)
+				rc = shard_error_set(err, SHARD_EARG, "Spark schema: column '%s': type '%s' has no MDS encoding",
+						     name, head);
+			else
+				rc = add_col(out, name, strlen(name), ours, err);
+		}
+	}
+	json_decref(o);
+	return rc;
+}
+
+/* "id BIGINT, tags ARRAY<FLOAT>, price DECIMAL(10,2) NOT NULL, `odd name` STRING COMMENT 'x'" */
+static int from_spark_ddl(const char *s, struct shard_buf *out, struct shard_error *err)
+{
+	while (*s) {
+		const char *name, *p, *rest;
+		size_t nlen;
+		char head[64], elem[64] = "";
+		const char *ours;
+		int depth = 0, rc;
+		while (*s == ' ' || *s == ',' || *s == '\n' || *s == '\t')
+			s++;
+		if (!*s)
+			break;
+		if (*s == '`') {
+			name = ++s;
+			while (*s && *s != '`')
+				s++;
+			nlen = (size_t)(s - name);
+			if (*s)
+				s++;
+		} else {
+			name = s;
+			while (*s && *s != ' ' && *s != ':' && *s != ',')
+				s++;
+			nlen = (size_t)(s - name);
+		}
+		while (*s == ' ' || *s == ':')
+			s++;
+		type_head(s, head, sizeof head, &rest);
+		if (!head[0])
+			return shard_error_set(err, SHARD_EARG, "Spark DDL: column '%.*s' has no type", (int)nlen, name);
+		if (*rest == '<')
+			type_head(rest + 1, elem, sizeof elem, NULL);
+		ours = spark_type(head, elem[0] ? elem : NULL);
+		if (!ours)
+			return shard_error_set(err, SHARD_EARG, "Spark DDL: column '%.*s': type '%s' has no MDS encoding",
+					       (int)nlen, name, head);
+		if ((rc = add_col(out, name, nlen, ours, err)))
+			return rc;
+		/* skip the rest of this column: parameters, NOT NULL, COMMENT '...' */
+		for (p = rest; *p; p++) {
+			if (*p == '<' || *p == '(')
+				depth++;
+			else if (*p == '>' || *p == ')')
+				depth--;
+			else if (*p == '\'' || *p == '"') {
+				char qc = *p;
+				for (p++; *p && *p != qc; p++)
+					if (*p == '\\' && p[1])
+						p++;
+				if (!*p)
+					break;
+			} else if (*p == ',' && depth == 0)
+				break;
+		}
+		s = p;
+	}
+	if (!out->len)
+		return shard_error_set(err, SHARD_EARG, "Spark DDL: no columns");
+	return 0;
+}
+
+int shard_schema_from_spark(const char *text, struct shard_buf *out, struct shard_error *err)
+{
+	const char *p = text;
+	out->len = 0;
+	while (*p == ' ' || *p == '\n' || *p == '\t')
+		p++;
+	if (*p == '{' ? from_spark_json(p, out, err) : from_spark_ddl(p, out, err))
+		return err->status;
+	return shard_buf_putc(out, 0) ? shard_error_set(err, SHARD_ENOMEM, "out of memory") : 0;
 }

@@ -357,6 +357,10 @@ int shard_ltype_format(int ltype, const struct shard_field *f, enum shard_text h
 int shard_text_to_value(const struct shard_coltype *t, const uint8_t *p, size_t n, struct shard_buf *out,
 			struct shard_error *err);
 uint16_t shard_float_to_half(float f);
+/* A Spark schema, as a DDL string ("id BIGINT, x ARRAY<FLOAT>") or the JSON of
+ * df.schema.json(), as a shard-convert column list "id:int64,x:ndarray:float32"
+ * (NUL-terminated in out). */
+int shard_schema_from_spark(const char *text, struct shard_buf *out, struct shard_error *err);
 
 /* ---------------------------------------------------------------- JSON Lines */
 

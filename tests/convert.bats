@@ -230,3 +230,41 @@ lines",-Infinity,true,2000-02-29,2024-01-02 00:00:00,"[7,8,9]"' > a.csv
 	run shard-cat -r 3499: pd
 	assert_output '{"b":false,"n":3500}'
 }
+
+@test "--pack: columns into one fixed-shape ndarray, the features/label split" {
+	printf 'a,b,c,y\n1,2,3,0\n4.5,,6,1\n' > p.csv
+	run shard-convert -q --header -s a:float32,b:float32,c:float32,y:int32 --pack feats=a,b,c:float32 -o ds p.csv
+	assert_failure 1
+	assert_output --partial "p.csv:3:2: column 'b' (packed into 'feats'): null"
+	run shard-convert -q --header -s a:float32,b:float32,c:float32,y:int32 --pack feats=c,a,b:float32 \
+		--fill b=NaN -o ds p.csv
+	assert_success
+	run shard-cat ds
+	assert_output "$(printf '{"feats":[3.0,1.0,2.0],"y":0}\n{"feats":[6.0,4.5,NaN],"y":1}')"
+	run shard-index info --json ds
+	assert_output --partial '{"name":"feats","encoding":"ndarray:float32:3","size":12}'
+	run shard-convert -q -s a:float32 --pack f=a,zz:float32 -o ds2 p.csv
+	assert_failure 2
+	assert_output --partial "no column 'zz'"
+}
+
+@test "--schema-from: a Spark DDL string, df.schema.json(), or a file of either" {
+	printf '1,x,2.5,true,2024-01-02,"[1.5,2.5]",9.99\n' > s.csv
+	run shard-convert -q --schema-from 'id BIGINT, `name` STRING COMMENT "n, m", x DOUBLE NOT NULL, ok BOOLEAN, d DATE, v ARRAY<FLOAT>, price DECIMAL(10,2)' -o ds s.csv
+	assert_success
+	run shard-index info --json ds
+	assert_output --partial '"encoding":"int64"'
+	assert_output --partial '{"name":"v","encoding":"ndarray:float32","size":null}'
+	assert_output --partial '{"name":"price","encoding":"str_decimal","size":null}'
+	run shard-cat ds
+	assert_output '{"d":"2024-01-02","id":1,"name":"x","ok":true,"price":"9.99","v":[1.5,2.5],"x":2.5}'
+	cat > schema.json <<'JSON'
+{"type":"struct","fields":[{"name":"id","type":"long","nullable":true,"metadata":{}},{"name":"name","type":"string","nullable":true,"metadata":{}},{"name":"x","type":"double","nullable":true,"metadata":{}},{"name":"ok","type":"boolean","nullable":true,"metadata":{}},{"name":"d","type":"date","nullable":true,"metadata":{}},{"name":"v","type":{"type":"array","elementType":"float","containsNull":true},"nullable":true,"metadata":{}},{"name":"price","type":"decimal(10,2)","nullable":true,"metadata":{}}]}
+JSON
+	run shard-convert -q --schema-from schema.json -o ds2 s.csv
+	assert_success
+	diff <(shard-cat ds) <(shard-cat ds2)
+	run shard-convert -q --schema-from 'm MAP<STRING,INT>, c CALENDAR' -o ds3 s.csv
+	assert_failure 2
+	assert_output --partial "type 'calendar' has no MDS encoding"
+}
