@@ -153,6 +153,17 @@ int fuzz_csv(const uint8_t *data, size_t size)
 		}
 	}
 	shard_csv_free(c);
+	/* the same bytes as a Spark schema (DDL or JSON) */
+	{
+		char *z = malloc(size + 1);
+		if (z) {
+			memcpy(z, data, size);
+			z[size] = 0;
+			out.len = 0;
+			shard_schema_from_spark(z, &out, &err);
+			free(z);
+		}
+	}
 	/* the in-place reader must split the same input the same way */
 	if (shard_csv_new_mem(&c, &o, data, size, &err) == 0) {
 		while (shard_csv_next(c, &rec, &err) > 0)
