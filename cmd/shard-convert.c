@@ -899,6 +899,160 @@ static int convert_file(const struct input *in, const struct shard_csv_opts *co,
 	return 0;
 }
 
+/* ---------------------------------------------------------------- inference */
+
+#define INFER_ROWS 1000
+
+/* The narrowest type every non-null sample fits, in this order; str otherwise. */
+enum { T_INT, T_FLOAT, T_BOOL, T_DATE, T_TS, T_STR, T_NONE };
+static const char *const tnames[] = {"int64", "float64", "bool", "date", "timestamp", "str"};
+
+static int fits(int t, const uint8_t *p, size_t n)
+{
+	static struct shard_coltype ct[5];
+	static int ready;
+	struct shard_buf b = {0};
+	struct shard_error err;
+	int ok;
+	if (!ready) {
+		shard_coltype_parse("int64", &ct[0], &err);
+		shard_coltype_parse("float64", &ct[1], &err);
+		shard_coltype_parse("bool", &ct[2], &err);
+		shard_coltype_parse("date", &ct[3], &err);
+		shard_coltype_parse("timestamp", &ct[4], &err);
+		ready = 1;
+	}
+	if (t == T_BOOL && n == 1)
+		return 0;	/* 0 and 1 are numbers first */
+	ok = shard_text_to_value(&ct[t], p, n, &b, &err) == 0;
+	shard_buf_free(&b);
+	return ok;
+}
+
+struct infer_col {
+	char *name;
+	int t;		/* the current guess; T_NONE until a non-null value */
+	int json;	/* JSON Lines: an object or an array that is not all numbers */
+	int array;	/* JSON Lines: arrays of numbers */
+};
+
+static struct infer_col *icols;
+static size_t nicols;
+
+static struct infer_col *icol(const char *name, size_t n)
+{
+	size_t i;
+	for (i = 0; i < nicols; i++)
+		if (strlen(icols[i].name) == n && memcmp(icols[i].name, name, n) == 0)
+			return &icols[i];
+	icols = realloc(icols, (nicols + 1) * sizeof *icols);
+	if (!icols || !(icols[nicols].name = strndup(name, n)))
+		cli_die(CLI_FAIL, "out of memory");
+	icols[nicols].t = T_NONE;
+	icols[nicols].json = icols[nicols].array = 0;
+	return &icols[nicols++];
+}
+
+static void observe(struct infer_col *c, const uint8_t *p, size_t n)
+{
+	if (c->t == T_NONE)
+		c->t = T_INT;
+	while (c->t < T_STR && !fits(c->t, p, n))
+		c->t = c->t == T_INT ? T_FLOAT : c->t == T_FLOAT ? T_BOOL : c->t + 1;
+}
+
+static int infer_member(void *ctx, const char *key, const uint8_t *val, size_t vlen)
+{
+	struct infer_col *c = icol(key, strlen(key));
+	(void)ctx;
+	if (vlen == 4 && memcmp(val, "null", 4) == 0)
+		return 0;
+	if (val[0] == '{') {
+		c->json = 1;
+	} else if (val[0] == '[') {
+		size_t i;
+		int numeric = 1;
+		for (i = 1; i + 1 < vlen && numeric; i++)
+			numeric = strchr("0123456789+-.eE, \tNaInfity", val[i]) != NULL;
+		if (numeric)
+			c->array = 1;
+		else
+			c->json = 1;
+	} else if (val[0] == '"') {
+		c->t = T_STR;	/* JSON strings stay strings, as Spark infers them */
+	} else {
+		observe(c, val, vlen);
+	}
+	return 0;
+}
+
+/* Read the first INFER_ROWS records of path and write a --schema list to out. */
+static void infer_schema(const char *path, const struct shard_csv_opts *co, struct shard_buf *out)
+{
+	struct reader r;
+	struct shard_csv *csv;
+	struct shard_csv_record rec;
+	struct shard_error err = {0};
+	struct archive_entry *ae;
+	size_t rows = 0, i;
+	int rc, header = g.header;
+
+	refuse_hadoop(path);
+	r.name = path;
+	r.a = archive_read_new();
+	archive_read_support_filter_all(r.a);
+	archive_read_support_format_raw(r.a);
+	archive_read_support_format_empty(r.a);
+	if (archive_read_open_filename(r.a, path, 1 << 20) != ARCHIVE_OK ||
+	    archive_read_next_header(r.a, &ae) != ARCHIVE_OK)
+		cli_die(CLI_FAIL, "%s: cannot infer a schema: %s", path,
+			archive_error_string(r.a) ? archive_error_string(r.a) : "empty file");
+	if (shard_csv_new(&csv, co, read_archive, &r, &err))
+		cli_die_err(&err);
+	while (rows < INFER_ROWS && (rc = shard_csv_next(csv, &rec, &err)) > 0) {
+		if (g.jsonl) {
+			if (shard_json_object_scan(rec.fields[0].p, rec.fields[0].len, infer_member, NULL, &err))
+				cli_die(CLI_FAIL, "%s:%llu: %s", path, (unsigned long long)rec.line, err.msg);
+			rows++;
+			continue;
+		}
+		if (header) {
+			for (i = 0; i < rec.nfields; i++)
+				icol((const char *)rec.fields[i].p, rec.fields[i].len);
+			header = 0;
+			continue;
+		}
+		for (i = nicols; i < rec.nfields; i++) {
+			char nm[32];
+			snprintf(nm, sizeof nm, "_c%zu", i);	/* Spark's names for unnamed columns */
+			icol(nm, strlen(nm));
+		}
+		for (i = 0; i < rec.nfields && i < nicols; i++)
+			if (!rec.fields[i].null)
+				observe(&icols[i], rec.fields[i].p, rec.fields[i].len);
+		rows++;
+	}
+	if (rc < 0 && rows < INFER_ROWS)
+		cli_die(CLI_FAIL, "%s:%s", path, err.msg + (strncmp(err.msg, "line ", 5) == 0 ? 4 : 0));
+	if (!nicols)
+		cli_die(CLI_FAIL, "%s: no rows to infer a schema from; give --schema", path);
+	out->len = 0;
+	for (i = 0; i < nicols; i++) {
+		const struct infer_col *c = &icols[i];
+		const char *t = c->json ? "json" : c->array ? "ndarray:float64" : tnames[c->t == T_NONE ? T_STR : c->t];
+		if (strpbrk(c->name, ",:="))
+			cli_die(CLI_FAIL, "%s: column name '%s' cannot be used; give --schema", path, c->name);
+		shard_buf_printf(out, "%s%s:%s", i ? "," : "", c->name, t);
+		free(icols[i].name);
+	}
+	shard_buf_putc(out, 0);
+	free(icols);
+	icols = NULL;
+	nicols = 0;
+	shard_csv_free(csv);
+	archive_read_free(r.a);
+}
+
 /* --entries: each finished shard's index entry on stdout, one JSON line, for
  * `shard-index merge -o DEST -` to join (how a Spark job collects them). */
 static void print_entry(void *ctx, const struct shard_entry *e)
@@ -1008,8 +1162,6 @@ int main(int argc, char **argv)
 		shard_buf_free(&text);
 		schema = (const char *)spark_schema.p;
 	}
-	if (!schema)
-		cli_usage_error(usage, "--schema (or --schema-from) is required");
 	if (strcmp(format, "csv") && strcmp(format, "tsv") && strcmp(format, "jsonl"))
 		cli_usage_error(usage, "unknown format '%s' (expected csv, tsv or jsonl)", format);
 	g.jsonl = strcmp(format, "jsonl") == 0;
@@ -1035,6 +1187,31 @@ int main(int argc, char **argv)
 	}
 	co.null_value = nullv;
 	co.keep_raw = rejects != NULL;
+
+	/* the inputs; the partition columns their directories add come later */
+	if (optind == argc)
+		add_input("-", NULL, NULL, 0);
+	for (; optind < argc; optind++) {
+		struct stat st;
+		if (strcmp(argv[optind], "-") == 0) {
+			add_input("-", NULL, NULL, 0);
+			continue;
+		}
+		if (stat(argv[optind], &st) != 0)
+			cli_die(CLI_FAIL, "%s: %s", argv[optind], strerror(errno));
+		if (S_ISDIR(st.st_mode))
+			walk(argv[optind], NULL, NULL, 0);
+		else
+			add_input(argv[optind], NULL, NULL, 0);
+	}
+	if (!schema) {
+		if (strcmp(g.in[0].path, "-") == 0)
+			cli_usage_error(usage, "no --schema: inferring one needs a file to read twice, not stdin");
+		infer_schema(g.in[0].path, &co, &spark_schema);
+		schema = (const char *)spark_schema.p;
+		if (!g.quiet)
+			cli_warn("no schema given; inferred from %s: --schema '%s'", g.in[0].path, schema);
+	}
 
 	/* the schema: columns in file order; "ndarray:float32:2,3" keeps its shape's commas */
 	{
@@ -1137,22 +1314,6 @@ int main(int argc, char **argv)
 		free(spec);
 	}
 
-	/* inputs, and the partition columns their directories add */
-	if (optind == argc)
-		add_input("-", NULL, NULL, 0);
-	for (; optind < argc; optind++) {
-		struct stat st;
-		if (strcmp(argv[optind], "-") == 0) {
-			add_input("-", NULL, NULL, 0);
-			continue;
-		}
-		if (stat(argv[optind], &st) != 0)
-			cli_die(CLI_FAIL, "%s: %s", argv[optind], strerror(errno));
-		if (S_ISDIR(st.st_mode))
-			walk(argv[optind], NULL, NULL, 0);
-		else
-			add_input(argv[optind], NULL, NULL, 0);
-	}
 	/* Spark drops partition columns from the rows and puts them in key=value
 	 * directory names: a schema column of that name takes its type from the
 	 * schema, any other key becomes a str column. */

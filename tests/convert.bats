@@ -268,3 +268,24 @@ JSON
 	assert_failure 2
 	assert_output --partial "type 'calendar' has no MDS encoding"
 }
+
+@test "no schema: inferred from the first rows of the first file, and said" {
+	printf 'id,x,ok,d,ts,name,n\n1,2.5,true,2024-01-01,2024-01-01T00:00:00Z,a,\n2,3,false,2024-01-02,2024-01-02 01:02:03,b,7\n' > inf.csv
+	run shard-convert --header --fill n=0 -o ds inf.csv
+	assert_success
+	assert_line --partial "inferred from inf.csv: --schema 'id:int64,x:float64,ok:bool,d:date,ts:timestamp,name:str,n:int64'"
+	run shard-cat -c id,x,ok,d ds
+	assert_line --index 1 '{"id":2,"x":3.0,"ok":false,"d":"2024-01-02"}'
+	printf '1,a\n2,b\n' > nohdr.csv
+	run shard-convert -q -o ds2 nohdr.csv
+	assert_success
+	run shard-cat ds2
+	assert_output "$(printf '{"_c0":1,"_c1":"a"}\n{"_c0":2,"_c1":"b"}')"
+	printf '{"a":1,"b":"x","c":[1,2],"d":{"k":1}}\n{"a":2,"b":"y","c":[3],"d":null}\n' > inf.jsonl
+	run shard-convert -f jsonl -o ds3 inf.jsonl
+	assert_success
+	assert_line --partial "--schema 'a:int64,b:str,c:ndarray:float64,d:json'"
+	run shard-convert -o ds4 < nohdr.csv
+	assert_failure 2
+	assert_output --partial "not stdin"
+}
