@@ -156,7 +156,7 @@ lines",-Infinity,true,2000-02-29,2024-01-02 00:00:00,"[7,8,9]"' > a.csv
 @test "usage errors exit 2" {
 	run shard-convert -s a:int8 a.csv
 	assert_failure 2
-	run shard-convert -o ds a.csv
+	run shard-convert -o ds -s a:int8 --schema-from 'a INT' a.csv
 	assert_failure 2
 	run shard-convert -o ds -s a:frob a.csv
 	assert_failure 2
