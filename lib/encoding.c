@@ -739,41 +739,6 @@ int shard_format_float(float v, char *buf, size_t n)
 	return python_style(sci, buf, n);
 }
 
-static uint16_t float_to_half_rne(float f)
-{
-	/* used only to test round trips of float16 text */
-	uint32_t x;
-	uint32_t sign, mant;
-	int ex;
-	memcpy(&x, &f, 4);
-	sign = (x >> 16) & 0x8000;
-	ex = (int)((x >> 23) & 255) - 127 + 15;
-	mant = x & 0x7FFFFF;
-	if (((x >> 23) & 255) == 255)
-		return (uint16_t)(sign | 0x7C00 | (mant ? 0x200 : 0));
-	if (ex >= 31)
-		return (uint16_t)(sign | 0x7C00);
-	if (ex <= 0) {
-		uint32_t m, half, r;
-		int sh;
-		if (ex < -10)
-			return (uint16_t)sign;
-		m = mant | 0x800000;
-		sh = 14 - ex;
-		half = 1u << (sh - 1);
-		r = m >> sh;
-		if ((m & ((1u << sh) - 1)) > half || ((m & ((1u << sh) - 1)) == half && (r & 1)))
-			r++;
-		return (uint16_t)(sign | r);
-	} else {
-		uint32_t r = (uint32_t)ex << 10 | mant >> 13;
-		uint32_t rest = mant & 0x1FFF;
-		if (rest > 0x1000 || (rest == 0x1000 && (r & 1)))
-			r++;
-		return (uint16_t)(sign | r);
-	}
-}
-
 static int format_half(uint16_t h, char *buf, size_t n)
 {
 	char sci[48];
@@ -783,7 +748,7 @@ static int format_half(uint16_t h, char *buf, size_t n)
 		return special(v, buf, n);
 	for (p = 1; p < 9; p++) {
 		snprintf(sci, sizeof sci, "%.*e", p - 1, (double)v);
-		if (float_to_half_rne(strtof(sci, NULL)) == h)
+		if (shard_float_to_half(strtof(sci, NULL)) == h)
 			break;
 	}
 	if (v == 0)
