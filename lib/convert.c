@@ -491,7 +491,7 @@ int shard_text_to_value(const struct shard_coltype *t, const uint8_t *p, size_t 
 	}
 	case SHARD_LT_TIMESTAMP:
 		if (parse_timestamp(p, n, &v))
-			return bad(err, "a timestamp (yyyy-MM-ddTHH:mm:ss[.SSSSSS][XXX])", p, n);
+			return bad(err, "a timestamp (yyyy-MM-ddTHH:mm:ss[.ffffff][Z|+HH:MM])", p, n);
 		le(b, (uint64_t)v, 8);
 		return shard_buf_append(out, b, 8) ? shard_error_set(err, SHARD_ENOMEM, "out of memory") : 0;
 	default:
