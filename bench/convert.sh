@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# shard-convert against its peers, in one run, on one generated Spark-style CSV
+# export (part files with headers, 20 float columns and an integer label):
+#   (a) Mosaic's MDSWriter fed row by row as dataframe_to_mds does it,
+#   (b) dataframe_to_mds itself on pyspark local[2],
+#   (c) zstd -3 -T1 over the same CSV bytes (the ceiling: just compressing them).
+# Also peak RSS of shard-convert on ~100 MB and on the full input (it must stay flat).
+#
+#   SHARDKIT_BUILD=build SHARDKIT_PYTHON=/path/to/venv/bin/python bench/convert.sh
+#
+# BENCH_ROWS (default 10000000, ~2 GB), BENCH_PY_ROWS (rows MDSWriter converts before
+# its rate is taken, default 200000), BENCH_SPARK_FILES (part files dataframe_to_mds
+# converts, default 1 of 16), SHARDKIT_BENCH_DIR (cache, default /tmp/shardkit-bench).
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=$(cd "${SHARDKIT_BUILD:-$top/build}" && pwd)
+py=${SHARDKIT_PYTHON:-python3}
+dir=${SHARDKIT_BENCH_DIR:-/tmp/shardkit-bench}
+rows=${BENCH_ROWS:-10000000}
+py_rows=${BENCH_PY_ROWS:-200000}
+spark_files=${BENCH_SPARK_FILES:-1}
+parts=16
+mkdir -p "$dir"
+[ -x /usr/bin/time ] || apt-get install -y -qq time >/dev/null
+cc -O2 -o "$dir/gen-csv" "$top/bench/gen-csv.c" -lm
+
+csv=$dir/csv-$rows
+small=$dir/csv-small-$rows
+if [ ! -f "$csv/_SUCCESS" ]; then
+	rm -rf "$csv" && mkdir -p "$csv"
+	echo "generating $csv ($rows rows in $parts part files)"
+	"$dir/gen-csv" "$csv" "$rows" "$parts"
+fi
+if [ ! -f "$small/_SUCCESS" ]; then
+	rm -rf "$small" && mkdir -p "$small"
+	"$dir/gen-csv" "$small" "$((rows / 20))" 1
+fi
+bytes=$(cat "$csv"/part-*.csv | wc -c)
+sbytes=$(cat "$small"/part-*.csv | wc -c)
+schema=$(printf 'f%02d:float32,' $(seq 0 19))label:int64
+work=$(mktemp -d "$dir/convert.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+# seconds and peak RSS (KiB) of a command, into $secs and $rss
+measure() {
+	/usr/bin/time -f '%e %M' -o "$work/time" "$@" >"$work/out" 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
+	read -r secs rss < "$work/time"
+}
+
+echo "input: $rows rows, $bytes bytes of CSV in $parts part files; machine: $(nproc) cores"
+measure "$build/shard-convert" -q --header -s "$schema" -o "$work/ours" "$csv"
+ours_s=$secs ours_rss=$rss
+"$build/shard-index" verify -q "$work/ours"
+measure "$build/shard-convert" -q --header -s "$schema" -o "$work/ours-small" "$small"
+small_s=$secs small_rss=$rss
+measure sh -c "cat '$csv'/part-*.csv | zstd -3 -T1 -q -c"
+zstd_s=$secs zstd_rss=$rss
+measure "$py" "$top/bench/convert_peers.py" mdswriter "$csv" "$work/mdswriter" "$py_rows"
+read -r mw_rows mw_s < <(tail -n 1 "$work/out")
+mw_rss=$rss
+measure "$py" "$top/bench/convert_peers.py" spark "$csv" "$work/spark" "$spark_files"
+read -r sp_rows sp_s < <(tail -n 1 "$work/out")
+sp_rss=$rss
+
+"$py" - "$rows" "$bytes" "$ours_s" "$ours_rss" "$zstd_s" "$mw_rows" "$mw_s" "$mw_rss" "$sp_rows" "$sp_s" "$sp_rss" \
+	"$sbytes" "$small_s" "$small_rss" <<'PY'
+import sys
+a = sys.argv[1:]
+rows, nbytes = int(a[0]), int(a[1])
+ours_s, ours_rss, zstd_s = float(a[2]), int(a[3]), float(a[4])
+mw_rows, mw_s, mw_rss = int(a[5]), float(a[6]), int(a[7])
+sp_rows, sp_s, sp_rss = int(a[8]), float(a[9]), int(a[10])
+sbytes, small_s, small_rss = int(a[11]), float(a[12]), int(a[13])
+ours = rows / ours_s
+mw = mw_rows / mw_s
+sp = sp_rows / sp_s
+zs = rows / zstd_s
+print(f"{'':34s}{'rows/s':>12s}{'MB/s':>9s}{'peak RSS MiB':>14s}{'shard-convert is':>20s}")
+def line(name, rps, rss):
+    print(f"{name:34s}{rps:12,.0f}{rps * nbytes / rows / 1e6:9.1f}{rss / 1024:14.0f}{ours / rps:18.1f} x")
+line('shard-convert', ours, ours_rss)
+line('zstd -3 -T1 (CSV bytes, ceiling)', zs, 0)
+line(f'MDSWriter row by row ({mw_rows:,} rows)', mw, mw_rss)
+line(f'dataframe_to_mds local[2] ({sp_rows:,})', sp, sp_rss)
+print(f"shard-convert peak RSS: {small_rss / 1024:.0f} MiB on {sbytes / 1e6:.0f} MB, "
+      f"{ours_rss / 1024:.0f} MiB on {nbytes / 1e6:.0f} MB")
+PY
