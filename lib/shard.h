@@ -266,6 +266,9 @@ int shard_source_open(struct shard_source **src, const char *path, int flags,
 int shard_source_next(struct shard_source *src, struct shard_item *item,
 		      struct shard_error *err);
 void shard_source_close(struct shard_source *src);
+/* Pass over the next shard: a dataset's is not even read; a stream's must be.
+ * Same returns as shard_source_next; it may or may not fill it. */
+int shard_source_skip(struct shard_source *src, struct shard_item *it, struct shard_error *err);
 /* Index of the dataset when the source has one (NULL for streams). */
 const struct shard_index *shard_source_index(const struct shard_source *src);
 /* The dataset's extra metadata (the index's "shardkit" object as JSON text,
@@ -372,6 +375,20 @@ int shard_json_object_scan(const uint8_t *p, size_t n,
 			   struct shard_error *err);
 /* Decode a JSON string literal (with its quotes) to UTF-8. */
 int shard_json_string_value(const uint8_t *p, size_t n, struct shard_buf *out);
+
+/* ---------------------------------------------------------------- shuffling */
+
+/* xoshiro256** seeded by SplitMix64 from (seed, epoch): documented in
+ * shard-shuffle(1), the same on every machine. */
+struct shard_rng {
+	uint64_t s[4];
+};
+void shard_rng_seed(struct shard_rng *r, uint64_t seed, uint64_t epoch);
+uint64_t shard_rng_next(struct shard_rng *r);
+/* Uniform in [0, n), unbiased. */
+uint64_t shard_rng_below(struct shard_rng *r, uint64_t n);
+/* Fisher-Yates: a uniformly random permutation of a[0..n). */
+void shard_permute(struct shard_rng *r, uint64_t *a, size_t n);
 
 /* ---------------------------------------------------------------- CSV */
 

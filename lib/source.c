@@ -394,6 +394,17 @@ int shard_source_next(struct shard_source *s, struct shard_item *it, struct shar
 	}
 }
 
+int shard_source_skip(struct shard_source *s, struct shard_item *it, struct shard_error *err)
+{
+	if (s->kind == SRC_DIR) {
+		if (s->next >= s->ix.nshards)
+			return 0;
+		s->next++;	/* not even opened */
+		return 1;
+	}
+	return shard_source_next(s, it, err);
+}
+
 int shard_item_load_raw(struct shard_item *it, int verify, struct shard_error *err)
 {
 	int rc;

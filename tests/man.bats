@@ -12,7 +12,7 @@ load helpers
 }
 
 @test "every long option is documented in its page" {
-	for prog in shard-index shard-cat shard-convert; do
+	for prog in shard-index shard-cat shard-convert shard-shuffle; do
 		for o in $("$prog" --help | grep -oE -- '--[a-z][a-z-]+' | sort -u); do
 			grep -qE -- "(Fl |\\\\-)-?${o#--}|Fl -${o#--}" "$SRC/man/$prog.1" || { echo "$prog.1 lacks $o"; false; }
 		done

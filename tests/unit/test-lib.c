@@ -317,6 +317,69 @@ static void test_parse_floats(void)
 	shard_buf_free(&b);
 }
 
+/* The shuffle's guarantees, statistically: over many seeds every element is
+ * equally likely at every position (chi-square, 9 degrees of freedom, critical
+ * value 27.88 at p = 0.001), and the end of an epoch is as mixed as its start
+ * (Mosaic Streaming's issue #796: where tail positions draw from is uniform). */
+static void test_shuffle(void)
+{
+	enum { N = 10, SEEDS = 50000, BIG = 1000 };
+	static uint64_t count[N][N], tail[N], head[N];
+	struct shard_rng r, r2;
+	uint64_t a[BIG], s, i;
+	double chi_worst = 0, chi_tail = 0, chi_head = 0, e;
+	int p, v;
+
+	for (s = 0; s < SEEDS; s++) {
+		for (i = 0; i < N; i++)
+			a[i] = i;
+		shard_rng_seed(&r, s, 0);
+		shard_permute(&r, a, N);
+		for (p = 0; p < N; p++)
+			count[p][a[p]]++;
+	}
+	e = (double)SEEDS / N;
+	for (p = 0; p < N; p++) {
+		double chi = 0;
+		for (v = 0; v < N; v++)
+			chi += (count[p][v] - e) * (count[p][v] - e) / e;
+		if (chi > chi_worst)
+			chi_worst = chi;
+	}
+	CHECK(chi_worst < 27.88, "position %s not uniform: chi-square %.1f >= 27.88", "distribution", chi_worst);
+	/* tail and head of a 1000-sample epoch: which tenth of the input they come from */
+	for (s = 0; s < 2000; s++) {
+		for (i = 0; i < BIG; i++)
+			a[i] = i;
+		shard_rng_seed(&r, s, 1);
+		shard_permute(&r, a, BIG);
+		for (i = 0; i < 10; i++) {
+			head[a[i] * N / BIG]++;
+			tail[a[BIG - 1 - i] * N / BIG]++;
+		}
+	}
+	e = 2000.0 * 10 / N;
+	for (v = 0; v < N; v++) {
+		chi_tail += (tail[v] - e) * (tail[v] - e) / e;
+		chi_head += (head[v] - e) * (head[v] - e) / e;
+	}
+	CHECK(chi_tail < 27.88, "end of epoch not uniform: chi-square %.1f", chi_tail);
+	CHECK(chi_head < 27.88, "start of epoch not uniform: chi-square %.1f", chi_head);
+	/* determinism and independence of epochs */
+	shard_rng_seed(&r, 42, 3);
+	shard_rng_seed(&r2, 42, 3);
+	CHECK(shard_rng_next(&r) == shard_rng_next(&r2), "same seed and epoch, different streams");
+	shard_rng_seed(&r2, 42, 4);
+	CHECK(shard_rng_next(&r) != shard_rng_next(&r2), "epochs 3 and 4 share a stream");
+	/* pinned values: a change here changes every saved order and resumption point */
+	shard_rng_seed(&r, 0, 0);
+	CHECK(shard_rng_next(&r) == 0xfb5405f7bd79c540ull, "the generator changed (seed 0, epoch 0)");
+	shard_rng_seed(&r, 7, 3);
+	CHECK(shard_rng_next(&r) == 0xba124e8710dff1c2ull, "the generator changed (seed 7, epoch 3)");
+	for (i = 0; i < 1000; i++)
+		CHECK(shard_rng_below(&r, 7) < 7, "below out of range");
+}
+
 static void test_sizes(void)
 {
 	uint64_t v;
@@ -338,6 +401,7 @@ int main(void)
 	test_split();
 	test_sizes();
 	test_parse_floats();
+	test_shuffle();
 	printf("%d checks, %d failed\n", checks, failures);
 	return failures ? 1 : 0;
 }

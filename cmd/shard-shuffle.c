@@ -1,0 +1,614 @@
+/* shard-shuffle: a deterministic, seeded order of a dataset's samples for one
+ * epoch, one rank's share of it, written as shards (sample bytes copied, never
+ * re-encoded). Full shuffles scale past memory through temporary bucket files. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "shard.h"
+
+static const char usage[] =
+	"Usage: shard-shuffle -o DEST [--seed S] [--epoch E] [--rank R --world W]\n"
+	"                     [--batch B [--pad]] [--skip N] [--block | --buffer N]\n"
+	"                     [--memory SIZE] [--tmpdir DIR] [--compression C] [--hashes LIST]\n"
+	"                     [--size-limit SIZE] [-q] DIR|-\n";
+
+static void __attribute__((noreturn)) help(void)
+{
+	printf("%s\n"
+	       "Write the samples of a dataset (DIR) or a shard stream (-) in a seeded random\n"
+	       "order: by default a uniform permutation of all samples.\n\n"
+	       "  -o, --output DEST      '-' for a shard stream on stdout, else a dataset directory\n"
+	       "      --seed S           the seed (default 0)\n"
+	       "      --epoch E          the epoch: each gives an independent order (default 0)\n"
+	       "      --rank R           this rank's share only (default 0) ...\n"
+	       "      --world W          ... of W ranks (default 1)\n"
+	       "      --batch B          share whole batches of B samples between ranks\n"
+	       "      --pad              with --batch: repeat samples to fill the last batches\n"
+	       "                         instead of dropping them\n"
+	       "      --skip N           resume: leave out this rank's first N samples\n"
+	       "      --block            shuffle shard order, then samples within each shard\n"
+	       "      --buffer N         windowed shuffle through a buffer of N samples (streams)\n"
+	       "      --memory SIZE      memory for samples before spilling to disk (default 1GiB)\n"
+	       "      --tmpdir DIR       where spill files go (default $TMPDIR or /tmp)\n"
+	       "  -c, --compression C    output compression (default: the input's)\n"
+	       "      --hashes LIST      output hashes (default: the input's)\n"
+	       "      --size-limit SIZE  output shard size (default: the input's)\n"
+	       "  -q, --quiet            no summary\n"
+	       "  -h, --help             show this help\n"
+	       "  -V, --version          show the version\n\n"
+	       "Exit status: 0 success, 1 bad data or failure, 2 usage error.\n",
+	       usage);
+	exit(0);
+}
+
+enum { OPT_SEED = 256, OPT_EPOCH, OPT_RANK, OPT_WORLD, OPT_BATCH, OPT_PAD, OPT_SKIP, OPT_BLOCK, OPT_BUFFER,
+       OPT_MEMORY, OPT_TMPDIR, OPT_HASHES, OPT_SIZE };
+
+static const struct option longopts[] = {
+	{"output", required_argument, NULL, 'o'},
+	{"seed", required_argument, NULL, OPT_SEED},
+	{"epoch", required_argument, NULL, OPT_EPOCH},
+	{"rank", required_argument, NULL, OPT_RANK},
+	{"world", required_argument, NULL, OPT_WORLD},
+	{"batch", required_argument, NULL, OPT_BATCH},
+	{"pad", no_argument, NULL, OPT_PAD},
+	{"skip", required_argument, NULL, OPT_SKIP},
+	{"block", no_argument, NULL, OPT_BLOCK},
+	{"buffer", required_argument, NULL, OPT_BUFFER},
+	{"memory", required_argument, NULL, OPT_MEMORY},
+	{"tmpdir", required_argument, NULL, OPT_TMPDIR},
+	{"compression", required_argument, NULL, 'c'},
+	{"hashes", required_argument, NULL, OPT_HASHES},
+	{"size-limit", required_argument, NULL, OPT_SIZE},
+	{"quiet", no_argument, NULL, 'q'},
+	{"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, 'V'},
+	{NULL, 0, NULL, 0},
+};
+
+static struct {
+	uint64_t seed, epoch, rank, world, batch, skip, buffer, memory;
+	int pad, block, quiet;
+	const char *tmpbase;
+} o = {0, 0, 0, 1, 0, 0, 0, 1ull << 30, 0, 0, 0, NULL};
+
+/* ---------------------------------------------------------------- temporary files */
+
+/* Paths are kept in fixed storage so the signal handler can remove them with
+ * async-signal-safe calls only. */
+#define MAX_TMP 4096
+static char tmpdir[PATH_MAX];
+static char tmpfiles[MAX_TMP][64];	/* names inside tmpdir */
+static volatile sig_atomic_t ntmp;
+static struct shard_sink *out_sink;
+
+static char tmpsuffix[32];	/* ".tmp.PID": what an interrupted atomic write leaves */
+
+static void remove_tmp(void)
+{
+	char path[PATH_MAX + 120];
+	int i;
+	if (!tmpdir[0])
+		return;
+	/* newest first, so files go before the directories that hold them */
+	for (i = ntmp - 1; i >= 0; i--) {
+		size_t n = strlen(tmpdir), k = strlen(tmpfiles[i]);
+		memcpy(path, tmpdir, n);
+		path[n] = '/';
+		memcpy(path + n + 1, tmpfiles[i], k + 1);
+		if (unlink(path) != 0)
+			rmdir(path);
+		memcpy(path + n + 1 + k, tmpsuffix, strlen(tmpsuffix) + 1);
+		unlink(path);
+	}
+	rmdir(tmpdir);
+}
+
+static void on_signal(int sig)
+{
+	remove_tmp();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void cleanup(void)
+{
+	remove_tmp();
+	tmpdir[0] = 0;
+}
+
+static void make_tmpdir(void)
+{
+	const char *base = o.tmpbase ? o.tmpbase : getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	if (tmpdir[0])
+		return;
+	snprintf(tmpdir, sizeof tmpdir, "%s/shard-shuffle.XXXXXX", base);
+	snprintf(tmpsuffix, sizeof tmpsuffix, ".tmp.%ld", (long)getpid());
+	if (!mkdtemp(tmpdir)) {
+		int e = errno;
+		tmpdir[0] = 0;
+		cli_die(CLI_FAIL, "%s: cannot make a temporary directory: %s", base, strerror(e));
+	}
+}
+
+/* A new temporary file path inside tmpdir, registered for removal. */
+static const char *tmp_path(const char *fmt, unsigned long long k, char *buf, size_t n)
+{
+	make_tmpdir();
+	if (ntmp >= MAX_TMP)
+		cli_die(CLI_FAIL, "too many temporary files: raise --memory");
+	snprintf(tmpfiles[ntmp], sizeof tmpfiles[0], fmt, k);
+	snprintf(buf, n, "%s/%s", tmpdir, tmpfiles[ntmp]);
+	ntmp++;
+	return buf;
+}
+
+static void die(const struct shard_error *err)
+{
+	shard_sink_abort(out_sink);
+	out_sink = NULL;
+	cleanup();
+	cli_die_err(err);
+}
+
+/* ---------------------------------------------------------------- the order */
+
+struct plan {
+	uint64_t n;		/* samples in the input */
+	uint64_t *order;	/* this rank's positions: global sample indices, in output order */
+	uint64_t norder;
+};
+
+/* Deal the epoch's order to ranks: by sample (position p to rank p mod W), or
+ * by whole batches (batch j to rank j mod W), dropping or padding the
+ * remainder so every rank gets as many; then leave out the first --skip. */
+static void deal(const uint64_t *perm, uint64_t n, struct plan *pl)
+{
+	uint64_t i, k = 0, total = n;
+	if (o.batch) {
+		uint64_t round = o.batch * o.world;
+		total = o.pad ? (n + round - 1) / round * round : n / round * round;
+		if (o.pad && n == 0)
+			total = 0;
+	}
+	pl->order = malloc(((total + o.world - 1) / o.world + 1) * sizeof *pl->order);
+	if (!pl->order)
+		cli_die(CLI_FAIL, "out of memory");
+	for (i = 0; i < total; i++) {
+		uint64_t owner = o.batch ? (i / o.batch) % o.world : i % o.world;
+		if (owner == o.rank)
+			pl->order[k++] = perm[i % n];
+	}
+	if (o.skip > k)
+		o.skip = k;
+	memmove(pl->order, pl->order + o.skip, (k - o.skip) * sizeof *pl->order);
+	pl->norder = k - o.skip;
+}
+
+/* ---------------------------------------------------------------- output */
+
+static struct shard_writer *writer;
+
+static void open_writer(const char *dest, const struct shard_entry *e, const char *comp, const char *hashes,
+			uint64_t size_limit)
+{
+	struct shard_writer_opts wo = {0};
+	struct shard_error err;
+	char **hl = NULL;
+	size_t nh = 0;
+
+	if (hashes && strcmp(hashes, "none"))
+		hl = cli_split(hashes, &nh);
+	wo.compression = comp ? (strcmp(comp, "none") ? comp : NULL) : e->compression;
+	wo.hashes = hl ? (const char *const *)hl : (const char *const *)e->hashes;
+	wo.nhashes = hl ? nh : hashes ? 0 : e->nhashes;
+	wo.size_limit = size_limit ? size_limit : e->size_limit;
+	if (strcmp(dest, "-") == 0) {
+		if (isatty(1))
+			cli_die(CLI_USAGE, "refusing to write a binary shard stream to a terminal");
+		if (shard_sink_open_fd(&out_sink, 1, &err))
+			die(&err);
+	} else if (shard_sink_open_dir(&out_sink, dest, &err)) {
+		die(&err);
+	}
+	if (shard_writer_new(&writer, out_sink, &e->schema, &wo, &err))
+		die(&err);
+	if (hl) {
+		free(hl[0]);
+		free(hl);
+	}
+}
+
+/* Samples must share one schema to be mixed into the same shards. */
+static void same_schema(const struct shard_entry *a, const struct shard_entry *b, const char *name)
+{
+	size_t i;
+	if (a->schema.ncols != b->schema.ncols)
+		goto bad;
+	for (i = 0; i < a->schema.ncols; i++)
+		if (strcmp(a->schema.names[i], b->schema.names[i]) || strcmp(a->schema.enc_names[i], b->schema.enc_names[i]))
+			goto bad;
+	return;
+bad:
+	cli_die(CLI_FAIL, "%s: its columns differ from the first shard's; shards of one dataset must agree", name);
+}
+
+static void emit(const uint8_t *p, size_t n)
+{
+	struct shard_error err;
+	if (shard_writer_add_raw(writer, p, n, &err))
+		die(&err);
+}
+
+/* ---------------------------------------------------------------- full and block shuffles */
+
+/* Read the shards, keep the samples this window needs, emit them in order.
+ * Windows split this rank's order so each one's samples fit --memory. */
+static void run_windows(const char *path, const struct shard_index *ix, const struct plan *pl)
+{
+	uint64_t *first = calloc(ix->nshards + 1, sizeof *first), *where, i, w0;
+	size_t s;
+	struct shard_error err;
+
+	if (!first)
+		cli_die(CLI_FAIL, "out of memory");
+	for (s = 0; s < ix->nshards; s++)
+		first[s + 1] = first[s] + ix->shards[s].samples;
+	/* where[g]: index in this rank's order + 1 (0: not needed); with --pad a
+	 * sample may be needed twice, so repeats are resolved below */
+	where = calloc(first[ix->nshards] + 1, sizeof *where);
+	if (!where)
+		cli_die(CLI_FAIL, "out of memory");
+
+	for (w0 = 0; w0 < pl->norder;) {
+		/* grow the window until its samples' estimated bytes reach the budget */
+		uint64_t w1 = w0, bytes = 0;
+		struct shard_buf arena = {0};
+		uint64_t *off, *len;
+		struct shard_source *src;
+		struct shard_item it = {0};
+		int r = 1;
+		while (w1 < pl->norder && (w1 == w0 || bytes < o.memory)) {
+			uint64_t g = pl->order[w1];
+			size_t lo = 0, hi = ix->nshards;
+			while (lo + 1 < hi) {	/* the shard holding g */
+				size_t mid = (lo + hi) / 2;
+				if (first[mid] <= g)
+					lo = mid;
+				else
+					hi = mid;
+			}
+			bytes += ix->shards[lo].samples ? ix->shards[lo].raw.bytes / ix->shards[lo].samples + 8 : 8;
+			w1++;
+		}
+		for (i = w0; i < w1; i++)
+			if (!where[pl->order[i]])
+				where[pl->order[i]] = i + 1;
+		off = malloc((w1 - w0 + 1) * sizeof *off);
+		len = malloc((w1 - w0 + 1) * sizeof *len);
+		if (!off || !len)
+			cli_die(CLI_FAIL, "out of memory");
+		for (i = 0; i < w1 - w0; i++)
+			len[i] = UINT64_MAX;
+		if (shard_source_open(&src, path, SHARD_SRC_VERIFY_HASHES, &err))
+			die(&err);
+		for (s = 0; s < ix->nshards; s++) {
+			uint64_t j;
+			int wanted = 0;
+			for (j = first[s]; j < first[s + 1] && !wanted; j++)
+				wanted = where[j] > w0 && where[j] <= w1;
+			if (!wanted) {
+				/* shards with nothing for this window are not read */
+				if ((r = shard_source_skip(src, &it, &err)) <= 0)
+					break;
+				continue;
+			}
+			if ((r = shard_source_next(src, &it, &err)) <= 0)
+				break;
+			if (shard_item_load_raw(&it, 1, &err))
+				die(&err);
+			for (j = first[s]; j < first[s + 1]; j++) {
+				const uint8_t *p;
+				size_t n;
+				if (!(where[j] > w0 && where[j] <= w1))
+					continue;
+				shard_mds_sample(&it.mds, (uint32_t)(j - first[s]), &p, &n);
+				off[where[j] - 1 - w0] = arena.len;
+				len[where[j] - 1 - w0] = n;
+				if (shard_buf_append(&arena, p, n))
+					cli_die(CLI_FAIL, "out of memory");
+			}
+		}
+		if (r == 0 && s < ix->nshards)
+			cli_die(CLI_FAIL, "%s: fewer shards than its index lists", path);
+		if (r < 0)
+			die(&err);
+		shard_item_free(&it);
+		shard_source_close(src);
+		for (i = w0; i < w1; i++) {
+			uint64_t k = where[pl->order[i]] - 1;	/* where the bytes of a repeat were put */
+			emit(arena.p + off[k - w0], len[k - w0]);
+		}
+		for (i = w0; i < w1; i++)
+			where[pl->order[i]] = 0;
+		shard_buf_free(&arena);
+		free(off);
+		free(len);
+		w0 = w1;
+	}
+	free(first);
+	free(where);
+}
+
+/* A stream cannot be read twice: it is spooled to a temporary dataset first. */
+static char *spool(void)
+{
+	static char dir[PATH_MAX + 80];
+	struct shard_source *src;
+	struct shard_sink *sk;
+	struct shard_item it = {0};
+	struct shard_error err;
+	int r;
+
+	tmp_path("spool", 0, dir, sizeof dir);
+	if (shard_source_open(&src, "-", SHARD_SRC_VERIFY_HASHES, &err) || shard_sink_open_dir(&sk, dir, &err))
+		die(&err);
+	while ((r = shard_source_next(src, &it, &err)) > 0) {
+		struct shard_codec cd = {0};
+		/* register the name the sink will give this shard before it writes it,
+		 * so an interrupted run removes it */
+		if (it.stored_is_zip && shard_codec_parse(it.entry.compression, &cd, &err))
+			die(&err);
+		if (ntmp >= MAX_TMP)
+			cli_die(CLI_FAIL, "too many shards to spool");
+		snprintf(tmpfiles[ntmp], sizeof tmpfiles[0], "spool/shard.%05llu.mds%s%s",
+			 (unsigned long long)shard_sink_shards(sk), it.stored_is_zip ? "." : "", it.stored_is_zip ? cd.ext : "");
+		ntmp++;
+		shard_sink_set_extra(sk, shard_source_extra(src));	/* logical types travel */
+		if (shard_sink_put(sk, &it.entry, it.stored.p, it.stored.len, it.stored_is_zip, &err))
+			die(&err);
+	}
+	if (r < 0)
+		die(&err);
+	shard_item_free(&it);
+	shard_source_close(src);
+	if (ntmp < MAX_TMP)
+		snprintf(tmpfiles[ntmp++], sizeof tmpfiles[0], "spool/index.json");
+	if (shard_sink_close(sk, &err))
+		die(&err);
+	return dir;
+}
+
+static void run_permuted(const char *path, const char *dest, const char *comp, const char *hashes, uint64_t sl)
+{
+	struct shard_index ix;
+	struct shard_error err;
+	struct shard_rng rng;
+	struct plan pl = {0};
+	char ipath[PATH_MAX + 16];
+	uint64_t n = 0, *perm, i;
+	size_t s;
+
+	snprintf(ipath, sizeof ipath, "%s/index.json", path);
+	if (shard_index_load(&ix, ipath, &err))
+		die(&err);
+	if (!ix.nshards)
+		cli_die(CLI_FAIL, "%s: the dataset has no shards", path);
+	for (s = 0; s < ix.nshards; s++) {
+		same_schema(&ix.shards[0], &ix.shards[s], path);
+		n += ix.shards[s].samples;
+	}
+	perm = malloc((n + 1) * sizeof *perm);
+	if (!perm)
+		cli_die(CLI_FAIL, "out of memory");
+	shard_rng_seed(&rng, o.seed, o.epoch);
+	if (o.block) {
+		/* shard order shuffled, then samples within each shard */
+		uint64_t *so = malloc((ix.nshards + 1) * sizeof *so), *first = calloc(ix.nshards + 1, sizeof *first), k = 0;
+		if (!so || !first)
+			cli_die(CLI_FAIL, "out of memory");
+		for (s = 0; s < ix.nshards; s++) {
+			so[s] = s;
+			first[s + 1] = first[s] + ix.shards[s].samples;
+		}
+		shard_permute(&rng, so, ix.nshards);
+		for (s = 0; s < ix.nshards; s++) {
+			uint64_t a = first[so[s]], b = first[so[s] + 1];
+			for (i = a; i < b; i++)
+				perm[k + i - a] = i;
+			shard_permute(&rng, perm + k, b - a);
+			k += b - a;
+		}
+		free(so);
+		free(first);
+	} else {
+		for (i = 0; i < n; i++)
+			perm[i] = i;
+		shard_permute(&rng, perm, n);
+	}
+	deal(perm, n, &pl);
+	free(perm);
+	open_writer(dest, &ix.shards[0], comp, hashes, sl);
+	if (ix.extra)
+		shard_sink_set_extra(out_sink, ix.extra);
+	run_windows(path, &ix, &pl);
+	free(pl.order);
+	shard_index_free(&ix);
+}
+
+/* ---------------------------------------------------------------- buffer shuffle */
+
+/* A window of N samples: each incoming sample replaces a random one, which goes
+ * out. Memory holds N samples; the order is local (a sample moves about N
+ * places), which is what a stream read once allows. */
+static void run_buffer(const char *path, const char *dest, const char *comp, const char *hashes, uint64_t sl)
+{
+	struct shard_source *src;
+	struct shard_item it = {0};
+	struct shard_error err;
+	struct shard_rng rng;
+	struct shard_buf *slots = calloc(o.buffer, sizeof *slots);
+	struct shard_entry first = {0};
+	uint64_t fill = 0, pos = 0, kept = 0, i;
+	int r, have_first = 0;
+
+	if (!slots)
+		cli_die(CLI_FAIL, "out of memory");
+	if (o.batch)
+		cli_usage_error(usage, "--batch needs the epoch's length: use it without --buffer");
+	shard_rng_seed(&rng, o.seed, o.epoch);
+	if (shard_source_open(&src, path, SHARD_SRC_VERIFY_HASHES, &err))
+		die(&err);
+#define OUT(p, n)                                                            \
+	do {                                                                 \
+		if (pos++ % o.world == o.rank && kept++ >= o.skip)           \
+			emit((p), (n));                                      \
+	} while (0)
+	while ((r = shard_source_next(src, &it, &err)) > 0) {
+		uint32_t k;
+		if (shard_item_load_raw(&it, 1, &err))
+			die(&err);
+		if (!have_first) {
+			if (shard_entry_copy(&first, &it.entry))
+				cli_die(CLI_FAIL, "out of memory");
+			open_writer(dest, &first, comp, hashes, sl);
+			if (shard_source_extra(src))
+				shard_sink_set_extra(out_sink, shard_source_extra(src));
+			have_first = 1;
+		}
+		same_schema(&first, &it.entry, it.name);
+		for (k = 0; k < it.mds.nsamples; k++) {
+			const uint8_t *p;
+			size_t n;
+			shard_mds_sample(&it.mds, k, &p, &n);
+			if (fill < o.buffer) {
+				slots[fill].len = 0;
+				if (shard_buf_append(&slots[fill++], p, n))
+					cli_die(CLI_FAIL, "out of memory");
+				continue;
+			}
+			i = shard_rng_below(&rng, o.buffer);
+			OUT(slots[i].p, slots[i].len);
+			slots[i].len = 0;
+			if (shard_buf_append(&slots[i], p, n))
+				cli_die(CLI_FAIL, "out of memory");
+		}
+	}
+	if (r < 0)
+		die(&err);
+	if (!have_first)
+		cli_die(CLI_FAIL, "%s: no shards", path);
+	/* drain the buffer in random order */
+	{
+		uint64_t *idx = malloc((fill + 1) * sizeof *idx);
+		if (!idx)
+			cli_die(CLI_FAIL, "out of memory");
+		for (i = 0; i < fill; i++)
+			idx[i] = i;
+		shard_permute(&rng, idx, fill);
+		for (i = 0; i < fill; i++)
+			OUT(slots[idx[i]].p, slots[idx[i]].len);
+		free(idx);
+	}
+#undef OUT
+	for (i = 0; i < o.buffer; i++)
+		shard_buf_free(&slots[i]);
+	free(slots);
+	shard_entry_free(&first);
+	shard_item_free(&it);
+	shard_source_close(src);
+}
+
+static uint64_t num(const char *opt, const char *v)
+{
+	uint64_t x;
+	if (cli_parse_u64(v, &x))
+		cli_usage_error(usage, "%s takes a non-negative number, not '%s'", opt, v);
+	return x;
+}
+
+int main(int argc, char **argv)
+{
+	const char *dest = NULL, *comp = NULL, *hashes = NULL, *input;
+	uint64_t size_limit = 0;
+	struct shard_error err;
+	int c, world_set = 0;
+
+	cli_init(argv[0]);
+	while ((c = getopt_long(argc, argv, "o:c:qhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o': dest = optarg; break;
+		case 'c': comp = optarg; break;
+		case 'q': o.quiet = 1; break;
+		case OPT_SEED: o.seed = num("--seed", optarg); break;
+		case OPT_EPOCH: o.epoch = num("--epoch", optarg); break;
+		case OPT_RANK: o.rank = num("--rank", optarg); break;
+		case OPT_WORLD: o.world = num("--world", optarg); world_set = 1; break;
+		case OPT_BATCH: o.batch = num("--batch", optarg); break;
+		case OPT_PAD: o.pad = 1; break;
+		case OPT_SKIP: o.skip = num("--skip", optarg); break;
+		case OPT_BLOCK: o.block = 1; break;
+		case OPT_BUFFER: o.buffer = num("--buffer", optarg); break;
+		case OPT_MEMORY:
+			if (shard_parse_size(optarg, &o.memory) || !o.memory)
+				cli_usage_error(usage, "invalid --memory '%s'", optarg);
+			break;
+		case OPT_TMPDIR: o.tmpbase = optarg; break;
+		case OPT_HASHES: hashes = optarg; break;
+		case OPT_SIZE:
+			if (shard_parse_size(optarg, &size_limit))
+				cli_usage_error(usage, "invalid --size-limit '%s'", optarg);
+			break;
+		case 'h': help();
+		case 'V': cli_version();
+		default: cli_usage_error(usage, "invalid option");
+		}
+	}
+	(void)world_set;
+	if (!dest)
+		cli_usage_error(usage, "-o DEST is required ('-' for a shard stream on stdout)");
+	if (optind != argc - 1)
+		cli_usage_error(usage, optind == argc ? "missing input (a dataset directory, or - for a stream)"
+						       : "one input at a time");
+	if (o.world == 0 || o.rank >= o.world)
+		cli_usage_error(usage, "--rank must be below --world (and --world at least 1)");
+	if (o.batch == 0 && o.pad)
+		cli_usage_error(usage, "--pad needs --batch");
+	if (o.block && o.buffer)
+		cli_usage_error(usage, "--block and --buffer are different shuffles: choose one");
+	input = argv[optind];
+	atexit(cleanup);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
+
+	if (o.buffer)
+		run_buffer(input, dest, comp, hashes, size_limit);
+	else
+		run_permuted(strcmp(input, "-") ? input : spool(), dest, comp, hashes, size_limit);
+
+	if (shard_writer_finish(writer, &err))
+		die(&err);
+	if (!o.quiet)
+		fprintf(stderr, "%s: %llu samples (rank %llu of %llu, seed %llu, epoch %llu)\n", cli_prog,
+			(unsigned long long)shard_sink_samples(out_sink), (unsigned long long)o.rank,
+			(unsigned long long)o.world, (unsigned long long)o.seed, (unsigned long long)o.epoch);
+	if (shard_sink_close(out_sink, &err)) {
+		out_sink = NULL;
+		die(&err);
+	}
+	out_sink = NULL;
+	shard_writer_free(writer);
+	cleanup();
+	return 0;
+}

@@ -1,0 +1,21 @@
+# fish completion for shard-shuffle(1): options, their values, and the input.
+
+complete -c shard-shuffle -s o -l output -x -a '- (__fish_complete_directories)' -d 'Dataset directory, or - for a shard stream'
+complete -c shard-shuffle -l seed -x -d 'The seed'
+complete -c shard-shuffle -l epoch -x -d 'The epoch'
+complete -c shard-shuffle -l rank -x -d 'This rank'
+complete -c shard-shuffle -l world -x -d 'The number of ranks'
+complete -c shard-shuffle -l batch -x -d 'Deal whole batches of B samples'
+complete -c shard-shuffle -l pad -d 'Repeat samples to fill the last batches'
+complete -c shard-shuffle -l skip -x -d "Leave out this rank's first N samples"
+complete -c shard-shuffle -l block -d 'Shuffle shard order, then within shards'
+complete -c shard-shuffle -l buffer -x -d 'Windowed shuffle through N samples'
+complete -c shard-shuffle -l memory -x -d 'Memory for samples (K, M, G, KiB, MiB, GiB)'
+complete -c shard-shuffle -l tmpdir -x -a '(__fish_complete_directories)' -d 'Where spill files go'
+complete -c shard-shuffle -s c -l compression -x -a 'zstd gz bz2 br snappy none' -d 'Output compression'
+complete -c shard-shuffle -l hashes -x -a 'xxh64 xxh3_64 xxh128 xxh32 md5 sha1 sha256 sha512 blake2b blake2s none' -d 'Output hashes'
+complete -c shard-shuffle -l size-limit -x -d 'Output shard size'
+complete -c shard-shuffle -s q -l quiet -d 'No summary'
+complete -c shard-shuffle -s h -l help -d 'Show help'
+complete -c shard-shuffle -s V -l version -d 'Show the version'
+complete -c shard-shuffle -a '- (__fish_complete_directories)' -d 'dataset, or - for a stream'
