@@ -1,0 +1,30 @@
+"""StreamingDataset with shuffle=True over a local MDS dataset: iterates the first
+LIMIT samples of epoch 0 (0: all) and prints 'samples seconds_iterating total'.
+usage: sd_shuffle.py DATASET_DIR LIMIT"""
+import shutil
+import sys
+import tempfile
+import time
+
+from streaming import StreamingDataset
+
+
+def main():
+    remote, limit = sys.argv[1], int(sys.argv[2])
+    local = tempfile.mkdtemp()
+    ds = StreamingDataset(remote=remote, local=local, shuffle=True, shuffle_seed=7, batch_size=1,
+                          predownload=1000)
+    t = time.perf_counter()
+    n = 0
+    for sample in ds:
+        n += len(sample) > 0
+        if n == limit:
+            break
+    secs = time.perf_counter() - t
+    print(n, secs, len(ds))
+    sys.stdout.flush()
+    shutil.rmtree(local, ignore_errors=True)
+
+
+if __name__ == '__main__':
+    main()

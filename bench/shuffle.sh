@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# shard-shuffle on 10 million tabular samples (20 float32 columns and a label,
+# zstd): full shuffle in memory and out of it (windows under --memory), block
+# shuffle, against a plain sequential copy with shard-cat and against Mosaic's
+# StreamingDataset(shuffle=True) iterating the same dataset (a subset, scaled).
+#
+#   SHARDKIT_BUILD=build SHARDKIT_PYTHON=/path/to/venv/bin/python bench/shuffle.sh
+#
+# BENCH_ROWS (default 10000000), BENCH_PY_SAMPLES (default 300000),
+# BENCH_SMALL_MEMORY (default 256MiB), SHARDKIT_BENCH_DIR (default /tmp/shardkit-bench).
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=$(cd "${SHARDKIT_BUILD:-$top/build}" && pwd)
+py=${SHARDKIT_PYTHON:-python3}
+dir=${SHARDKIT_BENCH_DIR:-/tmp/shardkit-bench}
+rows=${BENCH_ROWS:-10000000}
+py_n=${BENCH_PY_SAMPLES:-300000}
+small_mem=${BENCH_SMALL_MEMORY:-256MiB}
+mkdir -p "$dir"
+[ -x /usr/bin/time ] || apt-get install -y -qq time >/dev/null
+cc -O2 -o "$dir/gen-csv" "$top/bench/gen-csv.c" -lm
+csv=$dir/csv-$rows
+ds=$dir/mds-shuffle-$rows
+if [ ! -f "$csv/_SUCCESS" ]; then
+	rm -rf "$csv" && mkdir -p "$csv" && "$dir/gen-csv" "$csv" "$rows" 16
+fi
+if [ ! -f "$ds/index.json" ]; then
+	rm -rf "$ds"
+	"$build/shard-convert" -q --header -s "$(printf 'f%02d:float32,' $(seq 0 19))label:int64" -o "$ds" "$csv"
+fi
+work=$(mktemp -d "$dir/shuffle.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+measure() {	# label command...: prints seconds and peak RSS
+	local label=$1
+	shift
+	/usr/bin/time -f '%e %M' -o "$work/time" "$@" >"$work/out" 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
+	read -r secs rss < "$work/time"
+	printf '%-44s %9.2f s %10.0f samples/s %8.0f MiB\n' "$label" "$secs" "$(echo "$rows / $secs" | bc -l)" \
+		"$(echo "$rss / 1024" | bc -l)"
+	echo "$label|$secs|$rss" >> "$work/table"
+}
+
+raw=$("$build/shard-index" info --json "$ds" | grep -o '"bytes_raw":[0-9]*' | cut -d: -f2)
+echo "dataset: $rows samples, $raw bytes raw; machine: $(nproc) cores"
+measure "shard-cat -o - (sequential copy)" "$build/shard-cat" -q "$ds" -o -
+measure "shard-cat -o - | shard-cat - -o DIR" sh -c "'$build/shard-cat' -q '$ds' -o - | '$build/shard-cat' -q - -o '$work/copy'"
+measure "shard-shuffle (full, in memory)" "$build/shard-shuffle" -q --seed 7 -o "$work/full" "$ds"
+measure "shard-shuffle --memory $small_mem (windows)" "$build/shard-shuffle" -q --seed 7 --memory "$small_mem" -o "$work/ext" "$ds"
+cmp "$work/full/index.json" "$work/ext/index.json" && echo "  (same order and bytes as the in-memory run)"
+measure "shard-shuffle --block" "$build/shard-shuffle" -q --block --seed 7 -o "$work/block" "$ds"
+rm -rf "$work/full" "$work/ext" "$work/block" "$work/copy"
+/usr/bin/time -f '%e %M' -o "$work/time" "$py" "$top/bench/sd_shuffle.py" "$ds" "$py_n" > "$work/out" 2>"$work/err" ||
+	{ cat "$work/err" >&2; exit 1; }
+read -r n it total < <(tail -n 1 "$work/out")
+read -r secs rss < "$work/time"
+est=$(echo "$it * $total / $n" | bc -l)
+printf '%-44s %9.2f s %10.0f samples/s %8.0f MiB   (%d samples iterated, scaled)\n' \
+	"StreamingDataset(shuffle=True)" "$est" "$(echo "$n / $it" | bc -l)" "$(echo "$rss / 1024" | bc -l)" "$n"
