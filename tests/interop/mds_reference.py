@@ -77,6 +77,20 @@ _ESCAPES = {'"': '\\"', '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t'}
 _NEEDS_ESCAPE = re.compile('["\\\\\x00-\x1f\x7f\ud800-\udfff]')
 
 
+
+def streaming_dataset(cls, **kwargs):
+    """StreamingDataset, retried: it names its shared memory by probing for a
+    free prefix, and another process creating one at the same moment (tests run
+    in parallel) can take it between the probe and the creation."""
+    import time
+    for attempt in range(20):
+        try:
+            return cls(**kwargs)
+        except FileExistsError:
+            if attempt == 19:
+                raise
+            time.sleep(0.2 + 0.1 * attempt)
+
 def _escape_char(m):
     ch = m.group(0)
     return _ESCAPES.get(ch) or '\\u%04x' % ord(ch)
@@ -560,9 +574,10 @@ class Dataset:
         # Streaming may print; keep stdout for our own output.
         saved, sys.stdout = sys.stdout, sys.stderr
         try:
-            self.ds = StreamingDataset(remote=self.dirname, local=os.path.join(self.tmp, 'local'),
-                                       shuffle=False, batch_size=None, validate_hash=self.hash,
-                                       allow_unsafe_types=unsafe)
+            self.ds = streaming_dataset(StreamingDataset, remote=self.dirname,
+                                        local=os.path.join(self.tmp, 'local'), shuffle=False,
+                                        batch_size=None, validate_hash=self.hash,
+                                        allow_unsafe_types=unsafe)
         finally:
             sys.stdout = saved
 

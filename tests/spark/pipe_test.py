@@ -11,6 +11,7 @@ import math
 import os
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', 'examples'))
 
@@ -76,7 +77,14 @@ def main():
     assert index.get('shardkit', {}).get('logical_types') == {'day': 'date', 'flag': 'bool', 'ts': 'timestamp'}
 
     local = tempfile.mkdtemp()
-    ds = StreamingDataset(remote=dest, local=local, shuffle=False, batch_size=100, validate_hash='xxh64')
+    for attempt in range(20):  # shared-memory names race with other processes creating datasets
+        try:
+            ds = StreamingDataset(remote=dest, local=local, shuffle=False, batch_size=100, validate_hash='xxh64')
+            break
+        except FileExistsError:
+            if attempt == 19:
+                raise
+            time.sleep(0.2 + 0.1 * attempt)
     assert len(ds) == len(expected), (len(ds), len(expected))
     loader = DataLoader(ds, batch_size=100, num_workers=0)
     got = []
