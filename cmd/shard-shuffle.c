@@ -252,45 +252,193 @@ static void emit(const uint8_t *p, size_t n)
 
 /* ---------------------------------------------------------------- full and block shuffles */
 
+/* Which shard holds global sample g (first[] is the prefix sum of counts). */
+static size_t shard_of(const uint64_t *first, size_t nshards, uint64_t g)
+{
+	size_t lo = 0, hi = nshards;
+	while (lo + 1 < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (first[mid] <= g)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Cut this rank's order into windows whose samples' estimated bytes fit --memory. */
+static uint64_t *plan_windows(const struct shard_index *ix, const uint64_t *first, const struct plan *pl,
+			      size_t *nwin)
+{
+	uint64_t *bounds = malloc(2 * sizeof *bounds), w0 = 0;
+	size_t n = 0;
+	if (!bounds)
+		cli_die(CLI_FAIL, "out of memory");
+	bounds[n++] = 0;
+	while (w0 < pl->norder) {
+		uint64_t w1 = w0, bytes = 0;
+		while (w1 < pl->norder && (w1 == w0 || bytes < o.memory)) {
+			size_t sh = shard_of(first, ix->nshards, pl->order[w1]);
+			bytes += ix->shards[sh].samples ? ix->shards[sh].raw.bytes / ix->shards[sh].samples + 8 : 8;
+			w1++;
+		}
+		bounds = realloc(bounds, (n + 2) * sizeof *bounds);
+		if (!bounds)
+			cli_die(CLI_FAIL, "out of memory");
+		bounds[n++] = w1;
+		w0 = w1;
+	}
+	*nwin = n - 1;
+	return bounds;
+}
+
+/* Emit one window's samples from bytes at off/len (indexed by order position - w0). */
+static void emit_window(const struct plan *pl, uint64_t w0, uint64_t w1, const uint64_t *where, const uint8_t *arena,
+			const uint64_t *off, const uint64_t *len)
+{
+	uint64_t i;
+	for (i = w0; i < w1; i++) {
+		uint64_t k = where[pl->order[i]] - 1;	/* where the bytes of a repeat were put */
+		emit(arena + off[k - w0], len[k - w0]);
+	}
+}
+
+/* External shuffle: one pass over the input scatters every needed sample into
+ * the bucket file of its window (a temporary file under --tmpdir), once per
+ * position it takes (--pad may repeat one); then each bucket, which fits
+ * --memory, is read back and emitted in order. */
+struct gpos {
+	uint64_t g, pos;
+};
+
+static int cmp_gpos(const void *a, const void *b)
+{
+	const struct gpos *x = a, *y = b;
+	return x->g < y->g ? -1 : x->g > y->g ? 1 : x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+static void run_buckets(const char *path, const struct shard_index *ix, const struct plan *pl, const uint64_t *first,
+			const uint64_t *bounds, size_t nwin)
+{
+	struct gpos *gp = malloc((pl->norder + 1) * sizeof *gp);
+	FILE **files = calloc(nwin, sizeof *files);
+	char (*names)[PATH_MAX + 80] = calloc(nwin, sizeof *names);
+	struct shard_source *src;
+	struct shard_item it = {0};
+	struct shard_error err;
+	uint64_t i, k = 0;
+	size_t w, s;
+	int r = 1;
+
+	if (!gp || !files || !names)
+		cli_die(CLI_FAIL, "out of memory");
+	for (i = 0; i < pl->norder; i++) {
+		gp[i].g = pl->order[i];
+		gp[i].pos = i;
+	}
+	qsort(gp, pl->norder, sizeof *gp, cmp_gpos);	/* input order, to merge with the read */
+	for (w = 0; w < nwin; w++) {
+		tmp_path("bucket.%05llu", w, names[w], sizeof names[w]);
+		if (!(files[w] = fopen(names[w], "w+b")))
+			cli_die(CLI_FAIL, "%s: %s", names[w], strerror(errno));
+	}
+	if (shard_source_open(&src, path, SHARD_SRC_VERIFY_HASHES, &err))
+		die(&err);
+	for (s = 0; s < ix->nshards; s++) {
+		if (k >= pl->norder || gp[k].g >= first[s + 1]) {
+			/* nothing needed from this shard: not read */
+			if ((r = shard_source_skip(src, &it, &err)) <= 0)
+				break;
+			continue;
+		}
+		if ((r = shard_source_next(src, &it, &err)) <= 0)
+			break;
+		if (shard_item_load_raw(&it, 1, &err))
+			die(&err);
+		for (; k < pl->norder && gp[k].g < first[s + 1]; k++) {
+			const uint8_t *p;
+			size_t n, lo = 0, hi = nwin;
+			uint64_t rec[2];
+			while (lo + 1 < hi) {	/* the window holding this position */
+				size_t mid = (lo + hi) / 2;
+				if (bounds[mid] <= gp[k].pos)
+					lo = mid;
+				else
+					hi = mid;
+			}
+			shard_mds_sample(&it.mds, (uint32_t)(gp[k].g - first[s]), &p, &n);
+			rec[0] = gp[k].pos;
+			rec[1] = n;
+			if (fwrite(rec, sizeof rec, 1, files[lo]) != 1 || (n && fwrite(p, n, 1, files[lo]) != 1))
+				cli_die(CLI_FAIL, "%s: %s", names[lo], strerror(errno));
+		}
+	}
+	if (r < 0)
+		die(&err);
+	if (r == 0 && s < ix->nshards)
+		cli_die(CLI_FAIL, "%s: fewer shards than its index lists", path);
+	shard_item_free(&it);
+	shard_source_close(src);
+	free(gp);
+	for (w = 0; w < nwin; w++) {
+		uint64_t w0 = bounds[w], w1 = bounds[w + 1], rec[2];
+		uint64_t *off = malloc((w1 - w0 + 1) * sizeof *off), *len = malloc((w1 - w0 + 1) * sizeof *len);
+		struct shard_buf arena = {0};
+		if (!off || !len)
+			cli_die(CLI_FAIL, "out of memory");
+		if (fflush(files[w]) != 0 || fseek(files[w], 0, SEEK_SET) != 0)
+			cli_die(CLI_FAIL, "%s: %s", names[w], strerror(errno));
+		while (fread(rec, sizeof rec, 1, files[w]) == 1) {
+			if (rec[0] < w0 || rec[0] >= w1 || shard_buf_reserve(&arena, (size_t)rec[1]))
+				cli_die(CLI_FAIL, "%s: corrupt temporary file", names[w]);
+			if (rec[1] && fread(arena.p + arena.len, (size_t)rec[1], 1, files[w]) != 1)
+				cli_die(CLI_FAIL, "%s: short read", names[w]);
+			off[rec[0] - w0] = arena.len;
+			len[rec[0] - w0] = rec[1];
+			arena.len += (size_t)rec[1];
+		}
+		for (i = w0; i < w1; i++)
+			emit(arena.p + off[i - w0], len[i - w0]);
+		shard_buf_free(&arena);
+		free(off);
+		free(len);
+		fclose(files[w]);
+		unlink(names[w]);
+	}
+	free(files);
+	free(names);
+}
+
 /* Read the shards, keep the samples this window needs, emit them in order.
  * Windows split this rank's order so each one's samples fit --memory. */
 static void run_windows(const char *path, const struct shard_index *ix, const struct plan *pl)
 {
-	uint64_t *first = calloc(ix->nshards + 1, sizeof *first), *where, i, w0;
-	size_t s;
+	uint64_t *first = calloc(ix->nshards + 1, sizeof *first), *where, *bounds;
+	size_t s, nwin, w;
 	struct shard_error err;
 
 	if (!first)
 		cli_die(CLI_FAIL, "out of memory");
 	for (s = 0; s < ix->nshards; s++)
 		first[s + 1] = first[s] + ix->shards[s].samples;
+	bounds = plan_windows(ix, first, pl, &nwin);
+	if (nwin > 1) {
+		run_buckets(path, ix, pl, first, bounds, nwin);
+		free(bounds);
+		free(first);
+		return;
+	}
 	/* where[g]: index in this rank's order + 1 (0: not needed); with --pad a
-	 * sample may be needed twice, so repeats are resolved below */
+	 * sample may be needed twice, and the repeat takes the first one's bytes */
 	where = calloc(first[ix->nshards] + 1, sizeof *where);
 	if (!where)
 		cli_die(CLI_FAIL, "out of memory");
-
-	for (w0 = 0; w0 < pl->norder;) {
-		/* grow the window until its samples' estimated bytes reach the budget */
-		uint64_t w1 = w0, bytes = 0;
+	for (w = 0; w < nwin; w++) {
+		uint64_t w0 = bounds[w], w1 = bounds[w + 1], i, *off, *len;
 		struct shard_buf arena = {0};
-		uint64_t *off, *len;
 		struct shard_source *src;
 		struct shard_item it = {0};
 		int r = 1;
-		while (w1 < pl->norder && (w1 == w0 || bytes < o.memory)) {
-			uint64_t g = pl->order[w1];
-			size_t lo = 0, hi = ix->nshards;
-			while (lo + 1 < hi) {	/* the shard holding g */
-				size_t mid = (lo + hi) / 2;
-				if (first[mid] <= g)
-					lo = mid;
-				else
-					hi = mid;
-			}
-			bytes += ix->shards[lo].samples ? ix->shards[lo].raw.bytes / ix->shards[lo].samples + 8 : 8;
-			w1++;
-		}
 		for (i = w0; i < w1; i++)
 			if (!where[pl->order[i]])
 				where[pl->order[i]] = i + 1;
@@ -298,8 +446,6 @@ static void run_windows(const char *path, const struct shard_index *ix, const st
 		len = malloc((w1 - w0 + 1) * sizeof *len);
 		if (!off || !len)
 			cli_die(CLI_FAIL, "out of memory");
-		for (i = 0; i < w1 - w0; i++)
-			len[i] = UINT64_MAX;
 		if (shard_source_open(&src, path, SHARD_SRC_VERIFY_HASHES, &err))
 			die(&err);
 		for (s = 0; s < ix->nshards; s++) {
@@ -329,23 +475,20 @@ static void run_windows(const char *path, const struct shard_index *ix, const st
 					cli_die(CLI_FAIL, "out of memory");
 			}
 		}
-		if (r == 0 && s < ix->nshards)
-			cli_die(CLI_FAIL, "%s: fewer shards than its index lists", path);
 		if (r < 0)
 			die(&err);
+		if (r == 0 && s < ix->nshards)
+			cli_die(CLI_FAIL, "%s: fewer shards than its index lists", path);
 		shard_item_free(&it);
 		shard_source_close(src);
-		for (i = w0; i < w1; i++) {
-			uint64_t k = where[pl->order[i]] - 1;	/* where the bytes of a repeat were put */
-			emit(arena.p + off[k - w0], len[k - w0]);
-		}
+		emit_window(pl, w0, w1, where, arena.p, off, len);
 		for (i = w0; i < w1; i++)
 			where[pl->order[i]] = 0;
 		shard_buf_free(&arena);
 		free(off);
 		free(len);
-		w0 = w1;
 	}
+	free(bounds);
 	free(first);
 	free(where);
 }

@@ -54,6 +54,14 @@ ids() { shard-cat -c id "$1" | tr -dc '0-9\n'; }
 	[ "$(cat p0 p1 p2 | sort -u | wc -l)" -eq 1000 ]
 }
 
+@test "through temporary buckets (small --memory) the order is the same, --pad repeats included" {
+	shard-shuffle -q --seed 11 --batch 64 --pad --rank 1 --world 3 -o inmem ds
+	mkdir tmp
+	shard-shuffle -q --seed 11 --batch 64 --pad --rank 1 --world 3 --memory 2KiB --tmpdir tmp -o buckets ds
+	cmp inmem/index.json buckets/index.json
+	[ -z "$(ls -A tmp)" ]
+}
+
 @test "--skip resumes a rank where it stopped" {
 	shard-shuffle -q --seed 5 --epoch 1 --rank 1 --world 4 -o - ds | shard-cat -c id > all
 	shard-shuffle -q --seed 5 --epoch 1 --rank 1 --world 4 --skip 100 -o - ds | shard-cat -c id > rest
@@ -101,6 +109,8 @@ ids() { shard-cat -c id "$1" | tr -dc '0-9\n'; }
 	/usr/bin/time -f %M -o rss.whole shard-shuffle -q --seed 9 --memory 1GiB --size-limit 256KiB -o whole big
 	cmp small/index.json whole/index.json
 	echo "raw $raw; peak RSS KiB: $(cat rss.small) with --memory $limit, $(cat rss.whole) with 1GiB"
+	# AddressSanitizer keeps freed memory in quarantine: its RSS says nothing here
+	[ -z "${SHARDKIT_SANITIZED:-}" ] || return 0
 	# the samples held stay within --memory (plus the program's own ~10 MiB) ...
 	[ $(( $(cat rss.small) * 1024 )) -le $((limit + 12 * 1048576)) ]
 	# ... where holding them all costs the whole dataset
