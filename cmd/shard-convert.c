@@ -1363,6 +1363,17 @@ int main(int argc, char **argv)
 	wo.nhashes = nh;
 	wo.size_limit = size_limit;
 	wo.max_samples = sps;
+	/* settle everything a usage error could be about before creating DEST */
+	{
+		struct shard_codec cd;
+		if (shard_codec_parse(wo.compression, &cd, &err))
+			cli_usage_error(usage, "%s", err.msg);
+		for (i = 0; i < nh; i++)
+			if (!shard_hash_known(hl[i]) || (i && strcmp(hl[i - 1], hl[i]) >= 0))
+				cli_usage_error(usage, "--hashes: '%s' is unknown or out of order (sorted, unique MDS names)", hl[i]);
+		if (wo.size_limit > 0xFFFFFFFFull)
+			cli_usage_error(usage, "--size-limit must stay under 4 GiB (MDS offsets are 32-bit)");
+	}
 	if (rejects && !(g.rejects = fopen(rejects, "w")))
 		cli_die(CLI_FAIL, "%s: %s", rejects, strerror(errno));
 	if (entries) {

@@ -174,25 +174,9 @@ struct plan {
  * remainder so every rank gets as many; then leave out the first --skip. */
 static void deal(const uint64_t *perm, uint64_t n, struct plan *pl)
 {
-	uint64_t i, k = 0, total = n;
-	if (o.batch) {
-		uint64_t round = o.batch * o.world;
-		total = o.pad ? (n + round - 1) / round * round : n / round * round;
-		if (o.pad && n == 0)
-			total = 0;
-	}
-	pl->order = malloc(((total + o.world - 1) / o.world + 1) * sizeof *pl->order);
+	pl->order = shard_deal(perm, n, o.rank, o.world, o.batch, o.pad, o.skip, &pl->norder);
 	if (!pl->order)
 		cli_die(CLI_FAIL, "out of memory");
-	for (i = 0; i < total; i++) {
-		uint64_t owner = o.batch ? (i / o.batch) % o.world : i % o.world;
-		if (owner == o.rank)
-			pl->order[k++] = perm[i % n];
-	}
-	if (o.skip > k)
-		o.skip = k;
-	memmove(pl->order, pl->order + o.skip, (k - o.skip) * sizeof *pl->order);
-	pl->norder = k - o.skip;
 }
 
 /* ---------------------------------------------------------------- output */

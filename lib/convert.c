@@ -203,7 +203,12 @@ static int parse_float(const uint8_t *p, size_t n, int single, double *dv, float
 	}
 	*dv = strtod(b, &end);
 	*fv = (float)*dv;
-	return *end ? -1 : 0;
+	if (*end)
+		return -1;
+	/* strtod overflows to infinity: only a spelled-out infinity may */
+	if (isinf(*dv) && !(strchr(b, 'i') || strchr(b, 'I')))
+		return -3;
+	return 0;
 }
 
 uint16_t shard_float_to_half(float f)
@@ -369,6 +374,8 @@ static int put_number(int dtype, const uint8_t *p, size_t n, struct shard_buf *o
 		int r = parse_float(p, n, dtype == 34, &d, &fl);
 		if (r == -2)
 			return bad(err, "a float32 (out of range)", p, n);
+		if (r == -3)
+			return bad(err, dtype == 66 ? "a float64 (out of range)" : "a float16 (out of range)", p, n);
 		if (r)
 			return bad(err, "a number", p, n);
 		if (dtype == 66) {

@@ -389,6 +389,12 @@ uint64_t shard_rng_next(struct shard_rng *r);
 uint64_t shard_rng_below(struct shard_rng *r, uint64_t n);
 /* Fisher-Yates: a uniformly random permutation of a[0..n). */
 void shard_permute(struct shard_rng *r, uint64_t *a, size_t n);
+/* One rank's share of an epoch's order perm[0..n): position p to rank p mod
+ * world, or with batch > 0 batch j to rank j mod world, the remainder dropped
+ * (or, with pad, filled by wrapping around); then the first skip left out.
+ * Returns a malloc'd list of *count sample indices, or NULL. */
+uint64_t *shard_deal(const uint64_t *perm, uint64_t n, uint64_t rank, uint64_t world, uint64_t batch, int pad,
+		     uint64_t skip, uint64_t *count);
 
 /* ---------------------------------------------------------------- CSV */
 

@@ -4,6 +4,9 @@
  * give the same stream on every machine and build; see shard-shuffle(1). */
 #include "config.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 #include "shard.h"
 
 static uint64_t splitmix64(uint64_t *x)
@@ -69,4 +72,29 @@ void shard_permute(struct shard_rng *r, uint64_t *a, size_t n)
 		a[i - 1] = a[j];
 		a[j] = t;
 	}
+}
+
+uint64_t *shard_deal(const uint64_t *perm, uint64_t n, uint64_t rank, uint64_t world, uint64_t batch, int pad,
+		     uint64_t skip, uint64_t *count)
+{
+	uint64_t i, k = 0, total = n, *out;
+	if (batch) {
+		uint64_t round = batch * world;
+		total = pad ? (n + round - 1) / round * round : n / round * round;
+		if (n == 0)
+			total = 0;
+	}
+	out = malloc(((total + world - 1) / world + 1) * sizeof *out);
+	if (!out)
+		return NULL;
+	for (i = 0; i < total; i++) {
+		uint64_t owner = batch ? (i / batch) % world : i % world;
+		if (owner == rank)
+			out[k++] = perm[i % n];
+	}
+	if (skip > k)
+		skip = k;
+	memmove(out, out + skip, (k - skip) * sizeof *out);
+	*count = k - skip;
+	return out;
 }

@@ -121,6 +121,13 @@ lines",-Infinity,true,2000-02-29,2024-01-02 00:00:00,"[7,8,9]"' > a.csv
 	run shard-convert -q -s a:int8,b:str -o ds u.csv
 	assert_failure 1
 	assert_output --partial "u.csv:1:2: column 'b': invalid UTF-8"
+	printf '1e999\n' > big.csv
+	run shard-convert -q -s a:float64 -o ds big.csv
+	assert_failure 1
+	assert_output --partial "'1e999' is not a float64 (out of range)"
+	run shard-convert -q -s a:float64 -c frob -o nodir big.csv
+	assert_failure 2
+	[ ! -e nodir ]
 	printf '2023-02-29\n' > d.csv
 	run shard-convert -q -s d:date -o ds d.csv
 	assert_failure 1

@@ -380,6 +380,69 @@ static void test_shuffle(void)
 		CHECK(shard_rng_below(&r, 7) < 7, "below out of range");
 }
 
+/* Dealing to ranks: for every world size from 1 to 64, the shares are disjoint,
+ * cover the epoch and differ by at most one; with batches, whole batches, equal
+ * counts, and a dropped or padded remainder. */
+static void test_deal(void)
+{
+	enum { N = 1000 };
+	static uint64_t perm[N], seen[N];
+	uint64_t w, r, i, cnt, lo, hi, *share;
+	for (i = 0; i < N; i++)
+		perm[i] = (i * 7919) % N;	/* any permutation */
+	for (w = 1; w <= 64; w++) {
+		memset(seen, 0, sizeof seen);
+		lo = UINT64_MAX;
+		hi = 0;
+		for (r = 0; r < w; r++) {
+			share = shard_deal(perm, N, r, w, 0, 0, 0, &cnt);
+			for (i = 0; i < cnt; i++)
+				seen[share[i]]++;
+			lo = cnt < lo ? cnt : lo;
+			hi = cnt > hi ? cnt : hi;
+			free(share);
+		}
+		for (i = 0; i < N; i++)
+			if (seen[i] != 1)
+				break;
+		CHECK(i == N, "world %llu: sample %llu dealt %llu times", (unsigned long long)w, (unsigned long long)i,
+		      (unsigned long long)(i < N ? seen[i] : 0));
+		CHECK(hi - lo <= 1, "world %llu: shares from %llu to %llu", (unsigned long long)w, (unsigned long long)lo,
+		      (unsigned long long)hi);
+		/* batches of 16: equal whole-batch shares, dropped remainder, no repeats */
+		memset(seen, 0, sizeof seen);
+		for (r = 0; r < w; r++) {
+			share = shard_deal(perm, N, r, w, 16, 0, 0, &cnt);
+			CHECK(cnt == N / (16 * w) * 16, "world %llu: batch share %llu", (unsigned long long)w,
+			      (unsigned long long)cnt);
+			for (i = 0; i < cnt; i++)
+				seen[share[i]]++;
+			free(share);
+		}
+		for (i = 0; i < N; i++)
+			CHECK(seen[i] <= 1, "world %llu: a sample dealt twice with batches", (unsigned long long)w);
+		/* padded: every sample at least once, equal shares */
+		memset(seen, 0, sizeof seen);
+		for (r = 0; r < w; r++) {
+			share = shard_deal(perm, N, r, w, 16, 1, 0, &cnt);
+			CHECK(cnt == (N + 16 * w - 1) / (16 * w) * 16, "world %llu: padded share %llu", (unsigned long long)w,
+			      (unsigned long long)cnt);
+			for (i = 0; i < cnt; i++)
+				seen[share[i]]++;
+			free(share);
+		}
+		for (i = 0; i < N; i++)
+			CHECK(seen[i] >= 1, "world %llu: padding lost a sample", (unsigned long long)w);
+	}
+	/* skip drops a prefix of the share */
+	{
+		uint64_t c1, c2, *a = shard_deal(perm, N, 2, 5, 0, 0, 0, &c1), *b = shard_deal(perm, N, 2, 5, 0, 0, 37, &c2);
+		CHECK(c2 == c1 - 37 && memcmp(a + 37, b, c2 * sizeof *a) == 0, "skip is not a suffix");
+		free(a);
+		free(b);
+	}
+}
+
 static void test_sizes(void)
 {
 	uint64_t v;
@@ -402,6 +465,7 @@ int main(void)
 	test_sizes();
 	test_parse_floats();
 	test_shuffle();
+	test_deal();
 	printf("%d checks, %d failed\n", checks, failures);
 	return failures ? 1 : 0;
 }
