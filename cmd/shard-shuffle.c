@@ -250,6 +250,16 @@ static size_t shard_of(const uint64_t *first, size_t nshards, uint64_t g)
 	return lo;
 }
 
+/* The next shard of src: loaded and decompressed when wanted, otherwise
+ * passed over without being read. Returns as shard_source_next does. */
+static int next_shard(struct shard_source *src, struct shard_item *it, int wanted, struct shard_error *err)
+{
+	int r = wanted ? shard_source_next(src, it, err) : shard_source_skip(src, it, err);
+	if (r > 0 && wanted && shard_item_load_raw(it, 1, err))
+		die(err);
+	return r;
+}
+
 /* Cut this rank's order into windows whose samples' estimated bytes fit --memory. */
 static uint64_t *plan_windows(const struct shard_index *ix, const uint64_t *first, const struct plan *pl,
 			      size_t *nwin)
@@ -329,17 +339,10 @@ static void run_buckets(const char *path, const struct shard_index *ix, const st
 	if (shard_source_open(&src, path, SHARD_SRC_VERIFY_HASHES, &err))
 		die(&err);
 	for (s = 0; s < ix->nshards; s++) {
-		if (k >= pl->norder || gp[k].g >= first[s + 1]) {
-			/* nothing needed from this shard: not read */
-			if ((r = shard_source_skip(src, &it, &err)) <= 0)
-				break;
-			continue;
-		}
-		if ((r = shard_source_next(src, &it, &err)) <= 0)
+		int wanted = k < pl->norder && gp[k].g < first[s + 1];
+		if ((r = next_shard(src, &it, wanted, &err)) <= 0)
 			break;
-		if (shard_item_load_raw(&it, 1, &err))
-			die(&err);
-		for (; k < pl->norder && gp[k].g < first[s + 1]; k++) {
+		for (; wanted && k < pl->norder && gp[k].g < first[s + 1]; k++) {
 			const uint8_t *p;
 			size_t n, lo = 0, hi = nwin;
 			uint64_t rec[2];
@@ -437,17 +440,10 @@ static void run_windows(const char *path, const struct shard_index *ix, const st
 			int wanted = 0;
 			for (j = first[s]; j < first[s + 1] && !wanted; j++)
 				wanted = where[j] > w0 && where[j] <= w1;
-			if (!wanted) {
-				/* shards with nothing for this window are not read */
-				if ((r = shard_source_skip(src, &it, &err)) <= 0)
-					break;
-				continue;
-			}
-			if ((r = shard_source_next(src, &it, &err)) <= 0)
+			/* shards with nothing for this window are not read */
+			if ((r = next_shard(src, &it, wanted, &err)) <= 0)
 				break;
-			if (shard_item_load_raw(&it, 1, &err))
-				die(&err);
-			for (j = first[s]; j < first[s + 1]; j++) {
+			for (j = first[s]; wanted && j < first[s + 1]; j++) {
 				const uint8_t *p;
 				size_t n;
 				if (!(where[j] > w0 && where[j] <= w1))
