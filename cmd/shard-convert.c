@@ -158,6 +158,30 @@ static int cmp_name(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Spark escapes partition values in directory names as %XX (its
+ * escapePathName); undo that so the column holds the value itself. */
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+static char *unescape_path(const char *s)
+{
+	char *out = malloc(strlen(s) + 1), *o = out;
+	if (!out)
+		return NULL;
+	while (*s) {
+		if (s[0] == '%' && hexval(s[1]) >= 0 && hexval(s[2]) >= 0) {
+			*o++ = (char)(hexval(s[1]) << 4 | hexval(s[2]));
+			s += 3;
+		} else {
+			*o++ = *s++;
+		}
+	}
+	*o = 0;
+	return out;
+}
+
 /* A Spark output directory: part files in name order; _* and .* (the _SUCCESS
  * marker, .crc files) skipped; key=value subdirectories become columns. */
 static void walk(const char *dir, char **pk, char **pv, size_t np)
@@ -199,7 +223,7 @@ static void walk(const char *dir, char **pk, char **pv, size_t np)
 				memcpy(v2, pv, np * sizeof *pv);
 			}
 			k2[np] = own(strndup(names[i], (size_t)(eq - names[i])));
-			v2[np] = own(strdup(eq + 1));
+			v2[np] = own(unescape_path(eq + 1));
 			walk(path, k2, v2, np + 1);
 			free(k2);	/* add_input kept copies of the pointers */
 			free(v2);

@@ -51,3 +51,16 @@ setup() {
 	[ "$(wc -l < "$BATS_TEST_TMPDIR/spark.jsonl")" -eq 4000 ]
 	diff "$BATS_TEST_TMPDIR/spark.jsonl" "$BATS_TEST_TMPDIR/ours.jsonl"
 }
+
+@test "a Spark export with nulls, NaN, CR, bzip2, no header and partitionBy converts to Spark's values" {
+	"$SHARDKIT_PYTHON" "$SRC/tests/spark/export_edge.py" "$BATS_TEST_TMPDIR/export" "$BATS_TEST_TMPDIR/spark.jsonl" 2>/dev/null
+	ls "$BATS_TEST_TMPDIR"/export/part=*/*.csv.bz2 >/dev/null
+	ls -d "$BATS_TEST_TMPDIR"/export/part=δ%2Fε >/dev/null	# Spark escapes the slash
+	run shard-convert -q -s 'id:int64,s:str,x:float64,f:float32,b:bool,d:date,ts:timestamp' \
+		--fill s='<null>' --fill x=-1 --fill b=false -o "$BATS_TEST_TMPDIR/ds" "$BATS_TEST_TMPDIR/export"
+	assert_success
+	sort "$BATS_TEST_TMPDIR/spark.jsonl" > "$BATS_TEST_TMPDIR/want"
+	shard-cat "$BATS_TEST_TMPDIR/ds" | sort > "$BATS_TEST_TMPDIR/got"
+	[ "$(wc -l < "$BATS_TEST_TMPDIR/want")" -eq 400 ]
+	diff "$BATS_TEST_TMPDIR/want" "$BATS_TEST_TMPDIR/got"
+}
