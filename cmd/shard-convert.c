@@ -669,19 +669,26 @@ static void retire_one(struct shard_writer *w, struct shard_sink *sink)
 	pthread_mutex_unlock(&P.mu);
 }
 
-static void submit(const struct filectx *fc, const uint8_t *p, size_t n, uint64_t line0, struct shard_writer *w,
+/* Hand buf[0..cut) to a worker without copying it: the chunk takes buf's
+ * memory, and buf gets the chunk's old buffer holding the bytes past cut. */
+static void submit(const struct filectx *fc, struct shard_buf *buf, size_t cut, uint64_t line0, struct shard_writer *w,
 		   struct shard_sink *sink)
 {
 	struct chunk *ch;
+	struct shard_buf t;
 	if (P.tail - P.head == INFLIGHT)
 		retire_one(w, sink);
 	ch = &P.ring[P.tail % INFLIGHT];
 	ch->fc = fc;
 	ch->line0 = line0;
 	ch->failed = 0;
-	ch->data.len = 0;
-	if (shard_buf_append(&ch->data, p, n))
+	t = ch->data;
+	ch->data = *buf;
+	*buf = t;
+	buf->len = 0;
+	if (shard_buf_append(buf, ch->data.p + cut, ch->data.len - cut))
 		cli_die(CLI_FAIL, "out of memory");
+	ch->data.len = cut;
 	pthread_mutex_lock(&P.mu);
 	ch->state = 1;
 	P.tail++;
@@ -900,11 +907,10 @@ static int convert_file(const struct input *in, const struct shard_csv_opts *co,
 				fc->inv[map[i]] = i;
 			continue;
 		}
-		if (cut)
-			submit(fc, buf.p, cut, line_of_buf, w, sink);
+		if (cut) {
+			submit(fc, &buf, cut, line_of_buf, w, sink);	/* buf keeps the rest */
+		}
 		line_of_buf += cut_lines;
-		memmove(buf.p, buf.p + cut, buf.len - cut);
-		buf.len -= cut;
 		scanned -= scanned >= cut ? cut : scanned;
 		st.lines -= cut_lines;	/* lines past the cut belong to the next chunk */
 		if (eof && !buf.len)

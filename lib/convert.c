@@ -13,6 +13,8 @@
 
 static const char *const ltype_names[] = {"", "bool", "date", "timestamp"};
 
+static int kind_dtype(enum shard_enc_kind k);
+
 int shard_coltype_parse(const char *name, struct shard_coltype *t, struct shard_error *err)
 {
 	memset(t, 0, sizeof *t);
@@ -29,6 +31,7 @@ int shard_coltype_parse(const char *name, struct shard_coltype *t, struct shard_
 	snprintf(t->enc_name, sizeof t->enc_name, "%s", name);
 	if (shard_encoding_parse(name, &t->enc, err))
 		return err->status;
+	t->dtype = kind_dtype(t->enc.kind);
 	switch (t->enc.kind) {
 	case SHARD_ENC_PIL: case SHARD_ENC_JPEG: case SHARD_ENC_PNG: case SHARD_ENC_LIST_PIL:
 	case SHARD_ENC_LIST_JPEG: case SHARD_ENC_LIST_PNG: case SHARD_ENC_JPEG_ARRAY: case SHARD_ENC_PKL:
@@ -104,29 +107,26 @@ static int parse_u64(const uint8_t *p, size_t n, uint64_t hi, uint64_t *v)
 /* A decimal number as mantissa * 10^exp, when the mantissa fits 19 digits. */
 static int split_decimal(const uint8_t *p, size_t n, uint64_t *mant, int *exp10, int *neg)
 {
-	size_t i = 0, digits = 0, sig = 0;
+	size_t i = 0, digits = 0, start;
 	uint64_t m = 0;
 	int e = 0;
+	unsigned d;
 	*neg = 0;
 	if (i < n && (p[i] == '-' || p[i] == '+'))
 		*neg = p[i++] == '-';
-	for (; i < n && p[i] >= '0' && p[i] <= '9'; i++, digits++) {
-		if (m == 0 && p[i] == '0')
-			continue;
-		if (++sig > 19)
-			return -1;
-		m = m * 10 + (uint64_t)(p[i] - '0');
-	}
+	/* every digit goes into m; more than 19 (leading zeros included) is left
+	 * to strtod, which is rare and only slower */
+	for (start = i; i < n && (d = (unsigned)p[i] - '0') <= 9; i++)
+		m = m * 10 + d;
+	digits = i - start;
 	if (i < n && p[i] == '.') {
-		for (i++; i < n && p[i] >= '0' && p[i] <= '9'; i++, digits++) {
-			e--;
-			if (m == 0 && p[i] == '0')
-				continue;
-			if (++sig > 19)
-				return -1;
-			m = m * 10 + (uint64_t)(p[i] - '0');
-		}
+		for (start = ++i; i < n && (d = (unsigned)p[i] - '0') <= 9; i++)
+			m = m * 10 + d;
+		e = -(int)(i - start);
+		digits += i - start;
 	}
+	if (digits > 19)
+		return -1;
 	if (!digits)
 		return -1;
 	if (i < n && (p[i] | 32) == 'e') {
@@ -504,7 +504,7 @@ int shard_text_to_value(const struct shard_coltype *t, const uint8_t *p, size_t 
 	default:
 		break;
 	}
-	dt = kind_dtype(e->kind);
+	dt = t->dtype;
 	if (dt >= 0)
 		return put_number(dt, p, n, out, err);
 	if (e->kind == SHARD_ENC_NDARRAY)

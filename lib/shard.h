@@ -345,6 +345,7 @@ enum { SHARD_LT_NONE = 0, SHARD_LT_BOOL, SHARD_LT_DATE, SHARD_LT_TIMESTAMP };
 
 struct shard_coltype {
 	int ltype;
+	int dtype;		/* scalar dtype code of a numeric encoding, else -1 */
 	char enc_name[64];
 	struct shard_encoding enc;
 };
