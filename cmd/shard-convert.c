@@ -638,7 +638,6 @@ static void retire_one(struct shard_writer *w, struct shard_sink *sink)
 {
 	struct chunk *ch = &P.ring[P.head % INFLIGHT];
 	struct shard_error err;
-	size_t i, off = 0;
 
 	pthread_mutex_lock(&P.mu);
 	while (ch->state != 3)
@@ -652,12 +651,9 @@ static void retire_one(struct shard_writer *w, struct shard_sink *sink)
 		shard_sink_abort(sink);
 		cli_die(CLI_FAIL, "%s", ch->msg);
 	}
-	for (i = 0; i < ch->nsamples; i++) {
-		if (shard_writer_add_raw(w, ch->samples.p + off, ch->lens[i], &err)) {
-			shard_sink_abort(sink);
-			cli_die_err(&err);
-		}
-		off += ch->lens[i];
+	if (ch->nsamples && shard_writer_add_many(w, ch->samples.p, ch->lens, ch->nsamples, &err)) {
+		shard_sink_abort(sink);
+		cli_die_err(&err);
 	}
 	g.written += ch->nsamples;
 	ch->samples.len = ch->rejects.len = ch->data.len = 0;

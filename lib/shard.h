@@ -333,6 +333,10 @@ int shard_sample_encode(const struct shard_schema *s, const struct shard_field *
 /* Add a sample already in MDS sample layout. */
 int shard_writer_add_raw(struct shard_writer *w, const void *p, size_t n,
 			 struct shard_error *err);
+/* Add n samples in MDS sample layout, back to back in p, lens[i] bytes each:
+ * the same shards as n calls of shard_writer_add_raw, with one copy per run. */
+int shard_writer_add_many(struct shard_writer *w, const void *p, const uint32_t *lens, size_t n,
+			  struct shard_error *err);
 /* Flush the last shard. */
 int shard_writer_finish(struct shard_writer *w, struct shard_error *err);
 void shard_writer_free(struct shard_writer *w);

@@ -286,6 +286,55 @@ int shard_writer_add_raw(struct shard_writer *w, const void *p, size_t n, struct
 	return 0;
 }
 
+static int reserve_lens(struct shard_writer *w, size_t more, struct shard_error *err)
+{
+	size_t nc = w->caplens ? w->caplens : 4096;
+	uint32_t *nl;
+	if (w->nlens + more <= w->caplens)
+		return 0;
+	while (nc < w->nlens + more)
+		nc *= 2;
+	nl = realloc(w->lens, nc * sizeof *nl);
+	if (!nl)
+		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	w->lens = nl;
+	w->caplens = nc;
+	return 0;
+}
+
+int shard_writer_add_many(struct shard_writer *w, const void *p, const uint32_t *lens, size_t n,
+			  struct shard_error *err)
+{
+	const uint8_t *q = p, *run = p;
+	size_t i;
+	int rc;
+
+	if ((rc = reserve_lens(w, n, err)))
+		return rc;
+	for (i = 0; i < n; i++) {
+		uint64_t add = (uint64_t)lens[i] + 4;
+		if (w->nlens && ((w->size_limit && w->size_limit < w->cur_size + add) ||
+				 (w->max_samples && w->nlens >= w->max_samples) || w->cur_size + add > SHARD_RAW_MAX)) {
+			/* the samples so far complete this shard: copy them in one go */
+			if (shard_buf_append(&w->samples, run, (size_t)(q - run)))
+				return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+			run = q;
+			if ((rc = flush(w, err)) || (rc = reserve_lens(w, n - i, err)))
+				return rc;
+		}
+		if (w->cur_size + add > SHARD_RAW_MAX)
+			return shard_error_set(err, SHARD_ELIMIT,
+					       "a sample of %u bytes cannot fit in an MDS shard: offsets are 32-bit (4 GiB)",
+					       lens[i]);
+		w->lens[w->nlens++] = lens[i];
+		w->cur_size += add;
+		q += lens[i];
+	}
+	if (shard_buf_append(&w->samples, run, (size_t)(q - run)))
+		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	return 0;
+}
+
 int shard_sample_encode(const struct shard_schema *s, const struct shard_field *f, struct shard_buf *out,
 			struct shard_error *err)
 {

@@ -258,6 +258,34 @@ static void test_split(void)
 	shard_writer_finish(w, &err);
 	shard_sink_close(sink, &err);
 	shard_writer_free(w);
+	/* the same samples in one batched call give the same shards, byte for byte */
+	{
+		struct shard_writer_opts o = {NULL, NULL, 0, limit, 0};
+		struct shard_buf all = {0}, a = {0}, b = {0};
+		uint32_t lens[7];
+		char p2[256];
+		for (i = 0; i < 7; i++) {
+			struct shard_field f = {sample, sizeof sample};
+			shard_sample_encode(&s, &f, &all, &err);
+			lens[i] = 4 + sizeof sample;
+		}
+		snprintf(p2, sizeof p2, "%s/many", dir);
+		shard_sink_open_dir(&sink, p2, &err);
+		CHECK(shard_writer_new(&w, sink, &s, &o, &err) == 0, "writer: %s", err.msg);
+		CHECK(shard_writer_add_many(w, all.p, lens, 3, &err) == 0, "add_many: %s", err.msg);
+		CHECK(shard_writer_add_many(w, all.p + 3 * lens[0], lens, 4, &err) == 0, "add_many: %s", err.msg);
+		shard_writer_finish(w, &err);
+		shard_sink_close(sink, &err);
+		shard_writer_free(w);
+		snprintf(path, sizeof path, "%s/ds/index.json", dir);
+		shard_read_file(path, &a, 1 << 20, &err);
+		snprintf(p2, sizeof p2, "%s/many/index.json", dir);
+		shard_read_file(p2, &b, 1 << 20, &err);
+		CHECK(a.len && a.len == b.len && memcmp(a.p, b.p, a.len) == 0, "add_many made other shards than add");
+		shard_buf_free(&all);
+		shard_buf_free(&a);
+		shard_buf_free(&b);
+	}
 	snprintf(path, sizeof path, "%s/ds/index.json", dir);
 	CHECK(shard_index_load(&ix, path, &err) == 0, "index: %s", err.msg);
 	CHECK(ix.nshards == 3 && ix.shards[0].samples == 3 && ix.shards[1].samples == 3 && ix.shards[2].samples == 1,
