@@ -296,3 +296,14 @@ JSON
 	assert_failure 2
 	assert_output --partial "not stdin"
 }
+
+@test "xz, zstd and lz4-frame inputs are recognised from their content" {
+	printf 'id,v\n1,a\n' | xz > p1.data
+	printf 'id,v\n2,b\n' | zstd -q > p2.data
+	command -v lz4 >/dev/null && printf 'id,v\n3,c\n' | lz4 -q > p3.data
+	run shard-convert -q --header -s id:int32,v:str -o ds p1.data p2.data $(ls p3.data 2>/dev/null)
+	assert_success
+	run shard-cat -c id ds
+	assert_line --index 0 '{"id":1}'
+	assert_line --index 1 '{"id":2}'
+}
