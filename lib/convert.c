@@ -396,7 +396,8 @@ static int put_number(int dtype, const uint8_t *p, size_t n, struct shard_buf *o
 	default:
 		return shard_error_set(err, SHARD_EARG, "unsupported dtype");
 	}
-	return shard_buf_append(out, b, shard_dtype_size(dtype)) ? shard_error_set(err, SHARD_ENOMEM, "out of memory") : 0;
+	/* dtype codes are the width in bits, plus a small tag */
+	return shard_buf_append(out, b, (size_t)dtype >> 3) ? shard_error_set(err, SHARD_ENOMEM, "out of memory") : 0;
 }
 
 static int kind_dtype(enum shard_enc_kind k)
