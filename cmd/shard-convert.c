@@ -374,23 +374,6 @@ static struct {
 	int nth;
 } P = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
 
-struct mem {
-	const uint8_t *p;
-	size_t n, pos;
-};
-
-static ssize_t mem_read(void *ctx, void *buf, size_t n, struct shard_error *err)
-{
-	struct mem *m = ctx;
-	size_t k = m->n - m->pos;
-	(void)err;
-	if (k > n)
-		k = n;
-	memcpy(buf, m->p + m->pos, k);
-	m->pos += k;
-	return (ssize_t)k;
-}
-
 static void chunk_reject(struct chunk *ch, const struct shard_csv_record *rec, size_t col, const char *why)
 {
 	ch->rejected++;
@@ -433,7 +416,6 @@ static void convert_chunk(struct chunk *ch, struct scratch *sc)
 	struct shard_csv_opts co = *fc->co;
 	struct shard_csv *csv;
 	struct shard_csv_record rec, line;
-	struct mem m = {ch->data.p, ch->data.len, 0};
 	struct shard_error *err = &sc->err;
 	int rc;
 	size_t k;
@@ -443,7 +425,6 @@ static void convert_chunk(struct chunk *ch, struct scratch *sc)
 	co.keep_raw = g.skip;
 	sc->jl.ncsv = fc->ncsv;
 	sc->jl.err = err;
-	(void)m;
 	if (shard_csv_new_mem(&csv, &co, ch->data.p, ch->data.len, err)) {
 		snprintf(ch->msg, sizeof ch->msg, "%s", err->msg);
 		ch->failed = 1;
@@ -848,12 +829,11 @@ static int convert_file(const struct input *in, const struct shard_csv_opts *co,
 			/* the header is the first record: read it here, map columns by name */
 			struct shard_csv *hc;
 			struct shard_csv_record rec;
-			struct mem m = {buf.p, buf.len, 0};
 			struct shard_csv_opts ho = *co;
 			size_t consumed;
 			int rc;
 			ho.no_bom = 1;
-			if (shard_csv_new(&hc, &ho, mem_read, &m, &err))
+			if (shard_csv_new_mem(&hc, &ho, buf.p, buf.len, &err))
 				cli_die_err(&err);
 			rc = shard_csv_next(hc, &rec, &err);
 			if (rc < 0) {

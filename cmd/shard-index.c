@@ -163,21 +163,14 @@ static int cmd_create(const char *dir)
 			for (k = 0; k < nalgos; k++)
 				e->hashes[k] = strdup(algos[k]);
 			e->nhashes = nalgos;
-			shard_entry_free(&(struct shard_entry){0});
 			{
+				/* new file infos under the chosen hashes; fill copies the basenames */
 				struct shard_fileinfo raw, zip;
-				char *rb = strdup(e->raw.basename);
-				if (shard_fileinfo_fill(&raw, (const char *const *)algos, nalgos, rb, it.mds.data,
-							it.mds.size, &err))
+				if (shard_fileinfo_fill(&raw, (const char *const *)algos, nalgos, e->raw.basename, it.mds.data,
+							it.mds.size, &err) ||
+				    (e->has_zip && shard_fileinfo_fill(&zip, (const char *const *)algos, nalgos, e->zip.basename,
+								      it.stored.p, it.stored.len, &err)))
 					cli_die_err(&err);
-				free(rb);
-				if (e->has_zip) {
-					char *zb = strdup(e->zip.basename);
-					if (shard_fileinfo_fill(&zip, (const char *const *)algos, nalgos, zb, it.stored.p,
-								it.stored.len, &err))
-						cli_die_err(&err);
-					free(zb);
-				}
 				{
 					struct shard_entry old = {0};
 					old.raw = e->raw;
@@ -448,14 +441,14 @@ static void verify_shard(const char *dir, size_t si, const struct shard_entry *e
 			if (shard_read_file(zipp, &zip, RAW_MAX + (1ull << 30), &err)) {
 				problem(zipp, (long)si, -1, NULL, "%s", err.msg);
 			} else {
-				if (shard_fileinfo_verify(&e->zip, zip.p, zip.len, "compressed file", &err))
+				if (shard_fileinfo_verify(&e->zip, zip.p, zip.len, 1, "compressed file", &err))
 					problem(zipp, (long)si, -1, NULL, "%s", err.msg);
 				if (shard_codec_parse(e->compression, &c, &err) ||
 				    shard_decompress(&c, zip.p, zip.len, e->raw.bytes < RAW_MAX ? e->raw.bytes : RAW_MAX,
 						     &dec, &err)) {
 					problem(zipp, (long)si, -1, NULL, "%s", err.msg);
 				} else {
-					if (shard_fileinfo_verify(&e->raw, dec.p, dec.len, "decompressed data", &err))
+					if (shard_fileinfo_verify(&e->raw, dec.p, dec.len, 1, "decompressed data", &err))
 						problem(zipp, (long)si, -1, NULL, "%s", err.msg);
 					use = &dec;
 				}
@@ -466,7 +459,7 @@ static void verify_shard(const char *dir, size_t si, const struct shard_entry *e
 		if (shard_read_file(rawp, &raw, RAW_MAX, &err)) {
 			problem(rawp, (long)si, -1, NULL, "%s", err.msg);
 		} else {
-			if (shard_fileinfo_verify(&e->raw, raw.p, raw.len, "raw file", &err))
+			if (shard_fileinfo_verify(&e->raw, raw.p, raw.len, 1, "raw file", &err))
 				problem(rawp, (long)si, -1, NULL, "%s", err.msg);
 			if (!use) {
 				use = &raw;

@@ -260,6 +260,19 @@ static int next_shard(struct shard_source *src, struct shard_item *it, int wante
 	return r;
 }
 
+/* After a pass over the shards: r is the last next_shard result, s how many
+ * were passed; a source that ran out early is a damaged dataset. */
+static void end_pass(struct shard_source *src, struct shard_item *it, int r, size_t s, const struct shard_index *ix,
+		     const char *path, struct shard_error *err)
+{
+	if (r < 0)
+		die(err);
+	if (r == 0 && s < ix->nshards)
+		cli_die(CLI_FAIL, "%s: fewer shards than its index lists", path);
+	shard_item_free(it);
+	shard_source_close(src);
+}
+
 /* Cut this rank's order into windows whose samples' estimated bytes fit --memory. */
 static uint64_t *plan_windows(const struct shard_index *ix, const uint64_t *first, const struct plan *pl,
 			      size_t *nwin)
@@ -284,17 +297,6 @@ static uint64_t *plan_windows(const struct shard_index *ix, const uint64_t *firs
 	}
 	*nwin = n - 1;
 	return bounds;
-}
-
-/* Emit one window's samples from bytes at off/len (indexed by order position - w0). */
-static void emit_window(const struct plan *pl, uint64_t w0, uint64_t w1, const uint64_t *where, const uint8_t *arena,
-			const uint64_t *off, const uint64_t *len)
-{
-	uint64_t i;
-	for (i = w0; i < w1; i++) {
-		uint64_t k = where[pl->order[i]] - 1;	/* where the bytes of a repeat were put */
-		emit(arena + off[k - w0], len[k - w0]);
-	}
 }
 
 /* External shuffle: one pass over the input scatters every needed sample into
@@ -360,12 +362,7 @@ static void run_buckets(const char *path, const struct shard_index *ix, const st
 				cli_die(CLI_FAIL, "%s: %s", names[lo], strerror(errno));
 		}
 	}
-	if (r < 0)
-		die(&err);
-	if (r == 0 && s < ix->nshards)
-		cli_die(CLI_FAIL, "%s: fewer shards than its index lists", path);
-	shard_item_free(&it);
-	shard_source_close(src);
+	end_pass(src, &it, r, s, ix, path, &err);
 	free(gp);
 	for (w = 0; w < nwin; w++) {
 		uint64_t w0 = bounds[w], w1 = bounds[w + 1], rec[2];
@@ -396,13 +393,17 @@ static void run_buckets(const char *path, const struct shard_index *ix, const st
 	free(names);
 }
 
-/* Read the shards, keep the samples this window needs, emit them in order.
- * Windows split this rank's order so each one's samples fit --memory. */
-static void run_windows(const char *path, const struct shard_index *ix, const struct plan *pl)
+/* The rank's samples, in order: held in memory when they fit --memory (the
+ * shards holding none are not read), else through temporary buckets. */
+static void run_order(const char *path, const struct shard_index *ix, const struct plan *pl)
 {
-	uint64_t *first = calloc(ix->nshards + 1, sizeof *first), *where, *bounds;
-	size_t s, nwin, w;
+	uint64_t *first = calloc(ix->nshards + 1, sizeof *first), *where, *bounds, *off, *len, i;
+	struct shard_buf arena = {0};
+	struct shard_source *src;
+	struct shard_item it = {0};
 	struct shard_error err;
+	size_t s, nwin;
+	int r = 1;
 
 	if (!first)
 		cli_die(CLI_FAIL, "out of memory");
@@ -415,62 +416,48 @@ static void run_windows(const char *path, const struct shard_index *ix, const st
 		free(first);
 		return;
 	}
-	/* where[g]: index in this rank's order + 1 (0: not needed); with --pad a
-	 * sample may be needed twice, and the repeat takes the first one's bytes */
-	where = calloc(first[ix->nshards] + 1, sizeof *where);
-	if (!where)
-		cli_die(CLI_FAIL, "out of memory");
-	for (w = 0; w < nwin; w++) {
-		uint64_t w0 = bounds[w], w1 = bounds[w + 1], i, *off, *len;
-		struct shard_buf arena = {0};
-		struct shard_source *src;
-		struct shard_item it = {0};
-		int r = 1;
-		for (i = w0; i < w1; i++)
-			if (!where[pl->order[i]])
-				where[pl->order[i]] = i + 1;
-		off = malloc((w1 - w0 + 1) * sizeof *off);
-		len = malloc((w1 - w0 + 1) * sizeof *len);
-		if (!off || !len)
-			cli_die(CLI_FAIL, "out of memory");
-		if (shard_source_open(&src, path, SHARD_SRC_VERIFY_HASHES, &err))
-			die(&err);
-		for (s = 0; s < ix->nshards; s++) {
-			uint64_t j;
-			int wanted = 0;
-			for (j = first[s]; j < first[s + 1] && !wanted; j++)
-				wanted = where[j] > w0 && where[j] <= w1;
-			/* shards with nothing for this window are not read */
-			if ((r = next_shard(src, &it, wanted, &err)) <= 0)
-				break;
-			for (j = first[s]; wanted && j < first[s + 1]; j++) {
-				const uint8_t *p;
-				size_t n;
-				if (!(where[j] > w0 && where[j] <= w1))
-					continue;
-				shard_mds_sample(&it.mds, (uint32_t)(j - first[s]), &p, &n);
-				off[where[j] - 1 - w0] = arena.len;
-				len[where[j] - 1 - w0] = n;
-				if (shard_buf_append(&arena, p, n))
-					cli_die(CLI_FAIL, "out of memory");
-			}
-		}
-		if (r < 0)
-			die(&err);
-		if (r == 0 && s < ix->nshards)
-			cli_die(CLI_FAIL, "%s: fewer shards than its index lists", path);
-		shard_item_free(&it);
-		shard_source_close(src);
-		emit_window(pl, w0, w1, where, arena.p, off, len);
-		for (i = w0; i < w1; i++)
-			where[pl->order[i]] = 0;
-		shard_buf_free(&arena);
-		free(off);
-		free(len);
-	}
 	free(bounds);
-	free(first);
+	/* where[g]: 1 + the first position of sample g in the order (0: not
+	 * needed); a repeat (--pad) is emitted from the first one's bytes */
+	where = calloc(first[ix->nshards] + 1, sizeof *where);
+	off = malloc((pl->norder + 1) * sizeof *off);
+	len = malloc((pl->norder + 1) * sizeof *len);
+	if (!where || !off || !len)
+		cli_die(CLI_FAIL, "out of memory");
+	for (i = 0; i < pl->norder; i++)
+		if (!where[pl->order[i]])
+			where[pl->order[i]] = i + 1;
+	if (shard_source_open(&src, path, SHARD_SRC_VERIFY_HASHES, &err))
+		die(&err);
+	for (s = 0; s < ix->nshards; s++) {
+		uint64_t j;
+		int wanted = 0;
+		for (j = first[s]; j < first[s + 1] && !wanted; j++)
+			wanted = where[j] != 0;
+		if ((r = next_shard(src, &it, wanted, &err)) <= 0)
+			break;
+		for (j = first[s]; wanted && j < first[s + 1]; j++) {
+			const uint8_t *p;
+			size_t n;
+			if (!where[j])
+				continue;
+			shard_mds_sample(&it.mds, (uint32_t)(j - first[s]), &p, &n);
+			off[where[j] - 1] = arena.len;
+			len[where[j] - 1] = n;
+			if (shard_buf_append(&arena, p, n))
+				cli_die(CLI_FAIL, "out of memory");
+		}
+	}
+	end_pass(src, &it, r, s, ix, path, &err);
+	for (i = 0; i < pl->norder; i++) {
+		uint64_t k = where[pl->order[i]] - 1;
+		emit(arena.p + off[k], len[k]);
+	}
+	shard_buf_free(&arena);
+	free(off);
+	free(len);
 	free(where);
+	free(first);
 }
 
 /* A stream cannot be read twice: it is spooled to a temporary dataset first. */
@@ -564,7 +551,7 @@ static void run_permuted(const char *path, const char *dest, const char *comp, c
 	open_writer(dest, &ix.shards[0], comp, hashes, sl);
 	if (ix.extra)
 		shard_sink_set_extra(out_sink, ix.extra);
-	run_windows(path, &ix, &pl);
+	run_order(path, &ix, &pl);
 	free(pl.order);
 	shard_index_free(&ix);
 }

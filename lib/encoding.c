@@ -234,16 +234,6 @@ int shard_schema_index(const struct shard_schema *s, const char *name)
 	return -1;
 }
 
-static uint32_t rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t rd64(const uint8_t *p)
-{
-	return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
-}
-
 int shard_sample_split(const struct shard_schema *s, const uint8_t *p, size_t n,
 		       struct shard_field *f, struct shard_error *err)
 {

@@ -5,11 +5,7 @@
 #include <string.h>
 
 #include "shard.h"
-
-static uint32_t rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
+#include "internal.h"
 
 int shard_mds_parse(struct shard_mds *m, const uint8_t *data, size_t size, struct shard_error *err)
 {

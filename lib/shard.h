@@ -214,8 +214,9 @@ int shard_entry_to_json(const struct shard_entry *e, struct shard_buf *out,
 int shard_entry_config_json(const struct shard_entry *e, struct shard_buf *out,
 			    struct shard_error *err);
 
-/* Check a file's size and the hashes its info lists; fill an info from bytes. */
-int shard_fileinfo_verify(const struct shard_fileinfo *f, const void *p, size_t n, const char *what,
+/* Check a file's size, and with hashes set the hashes its info lists; fill an
+ * info from bytes. */
+int shard_fileinfo_verify(const struct shard_fileinfo *f, const void *p, size_t n, int hashes, const char *what,
 			  struct shard_error *err);
 int shard_fileinfo_fill(struct shard_fileinfo *f, const char *const *algos, size_t nalgos,
 			const char *basename, const void *p, size_t n, struct shard_error *err);

@@ -27,8 +27,8 @@ struct shard_source {
 	char *extra;		/* the "shardkit" object of the index or the current frame */
 };
 
-int shard_fileinfo_verify(const struct shard_fileinfo *f, const void *p, size_t n, const char *what,
-		    struct shard_error *err)
+int shard_fileinfo_verify(const struct shard_fileinfo *f, const void *p, size_t n, int hashes, const char *what,
+			  struct shard_error *err)
 {
 	size_t i;
 	char hex[160];
@@ -37,7 +37,7 @@ int shard_fileinfo_verify(const struct shard_fileinfo *f, const void *p, size_t 
 	if (f->bytes != n)
 		return shard_error_set(err, SHARD_EDATA, "%s: %zu bytes, index says %llu", what, n,
 				       (unsigned long long)f->bytes);
-	for (i = 0; i < f->nhashes; i++) {
+	for (i = 0; hashes && i < f->nhashes; i++) {
 		if (!shard_hash_known(f->hash_names[i]))
 			return shard_error_set(err, SHARD_EDATA, "%s: unknown hash \"%s\"", what, f->hash_names[i]);
 		if ((rc = shard_hash_hex(f->hash_names[i], p, n, hex, err)))
@@ -288,8 +288,9 @@ static int next_dir(struct shard_source *s, struct shard_item *it, struct shard_
 	it->name = s->name;
 	if (rc)
 		return -rc;
-	rc = shard_fileinfo_verify(it->stored_is_zip ? &e->zip : &e->raw, it->stored.p, it->stored.len, s->name, err);
-	if (rc && (err->msg[0] && (s->flags & SHARD_SRC_VERIFY_HASHES || strstr(err->msg, " bytes, index says"))))
+	/* sizes always, hashes when asked */
+	if ((rc = shard_fileinfo_verify(it->stored_is_zip ? &e->zip : &e->raw, it->stored.p, it->stored.len,
+					s->flags & SHARD_SRC_VERIFY_HASHES, s->name, err)))
 		return -rc;
 	return 1;
 }
@@ -358,9 +359,8 @@ static int next_stream(struct shard_source *s, struct shard_item *it, struct sha
 		return -shard_error_prefix(err, "%s", s->name);
 	if (it->stored_is_zip && !it->entry.has_zip)
 		return -shard_error_set(err, SHARD_EDATA, "%s: compressed shard without zip_data", s->name);
-	rc = shard_fileinfo_verify(it->stored_is_zip ? &it->entry.zip : &it->entry.raw, it->stored.p, it->stored.len,
-			     s->name, err);
-	if (rc && (s->flags & SHARD_SRC_VERIFY_HASHES || strstr(err->msg, " bytes, index says")))
+	if ((rc = shard_fileinfo_verify(it->stored_is_zip ? &it->entry.zip : &it->entry.raw, it->stored.p,
+					it->stored.len, s->flags & SHARD_SRC_VERIFY_HASHES, s->name, err)))
 		return -rc;
 	s->shards++;
 	s->samples += it->entry.samples;
@@ -422,7 +422,7 @@ int shard_item_load_raw(struct shard_item *it, int verify, struct shard_error *e
 			if (it->raw.len != it->entry.raw.bytes)
 				return shard_error_set(err, SHARD_EDATA, "%s: decompressed to %zu bytes, index says %llu",
 						       it->name, it->raw.len, (unsigned long long)it->entry.raw.bytes);
-			if (verify && (rc = shard_fileinfo_verify(&it->entry.raw, it->raw.p, it->raw.len, it->name, err)))
+			if (verify && (rc = shard_fileinfo_verify(&it->entry.raw, it->raw.p, it->raw.len, 1, it->name, err)))
 				return rc;
 		}
 		it->raw_loaded = 1;

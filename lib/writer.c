@@ -36,14 +36,6 @@ struct shard_writer {
 
 static void stop_worker(struct shard_writer *w);
 
-static void wr32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
-
 int shard_writer_new(struct shard_writer **out, struct shard_sink *sink, const struct shard_schema *schema,
 		     const struct shard_writer_opts *o, struct shard_error *err)
 {
