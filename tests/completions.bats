@@ -41,6 +41,11 @@ check_prog() {
 	assert_success
 }
 
+@test "shard-gpu-bench completions offer every option" {
+	run check_prog shard-gpu-bench
+	assert_success
+}
+
 @test "bash completions load and complete" {
 	run bash -c 'source "$1/completions/shard-index.bash" && COMP_WORDS=(shard-index ver) COMP_CWORD=1 && _shard_index && printf "%s\n" "${COMPREPLY[@]}"' _ "$SRC"
 	assert_success

@@ -12,7 +12,7 @@ load helpers
 }
 
 @test "every long option is documented in its page" {
-	for prog in shard-index shard-cat shard-convert shard-shuffle; do
+	for prog in shard-index shard-cat shard-convert shard-shuffle shard-gpu-bench; do
 		# a program missing from PATH must fail, not list no options
 		opts=$("$prog" --help | grep -oE -- '--[a-z][a-z-]+' | sort -u) && [ -n "$opts" ] ||
 			{ echo "$prog --help lists no options"; false; }

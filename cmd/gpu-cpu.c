@@ -1,0 +1,263 @@
+/* The CPU backend of shard-gpu-bench: the same pipeline as CUDA's, into
+ * ordinary memory. A copy thread plays the device: it takes submitted slots
+ * in order, copies each region into memory of its own (the "device"
+ * buffers), and checksums the columns there. */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gpu.h"
+
+uint64_t gpu_checksum(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	uint64_t s0 = 0, s1 = 0, j = 0;
+	size_t words = n / 4, i = 0;
+	/* two words a step, two sums: short dependency chains the compiler
+	 * turns into vector multiplies */
+	for (; i + 1 < words; i += 2, j += 2) {
+		uint32_t w0, w1;
+		memcpy(&w0, b + 4 * i, 4);
+		memcpy(&w1, b + 4 * i + 4, 4);
+		s0 += (uint64_t)w0 * (2 * j + 1);
+		s1 += (uint64_t)w1 * (2 * j + 3);
+	}
+	for (; i < words; i++, j++) {
+		uint32_t w;
+		memcpy(&w, b + 4 * i, 4);
+		s0 += (uint64_t)w * (2 * j + 1);
+	}
+	return s0 + s1;
+}
+
+static double now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+struct gpu_dev {
+	struct gpu_config cfg;
+	uint8_t **host, **dev;
+	uint64_t *sums;		/* nslots * ncols */
+	size_t *bytes;		/* per slot, while submitted */
+	int *state;		/* 0 free, 1 submitted, 2 done */
+	int *queue, qhead, qlen;
+	int stop;
+	double busy, copying;	/* seconds of copying and checksumming, and of copying */
+	pthread_mutex_t mu;
+	pthread_cond_t work, done;
+	pthread_t thread;
+};
+
+/* Copy and checksum a slot; returns the time the copy ended. */
+static double copy_slot(struct gpu_dev *d, int slot)
+{
+	const uint8_t *src = d->host[slot];
+	uint8_t *dst = d->dev[slot];
+	size_t n = d->bytes[slot], nc = d->cfg.ncols;
+	const struct gpu_coldesc *desc;
+	uint64_t *sums = d->sums + (size_t)slot * nc;
+
+	memcpy(dst, src, n);
+	double t = now();
+	/* the table travelled with the batch: read it where it landed */
+	desc = (const struct gpu_coldesc *)(dst + n - nc * sizeof *desc);
+	for (size_t c = 0; c < nc; c++)
+		sums[c] = desc[c].off + desc[c].len <= n ? gpu_checksum(dst + desc[c].off, desc[c].len) : 0;
+	return t;
+}
+
+static void *copier(void *arg)
+{
+	struct gpu_dev *d = arg;
+	pthread_mutex_lock(&d->mu);
+	for (;;) {
+		while (!d->qlen && !d->stop)
+			pthread_cond_wait(&d->work, &d->mu);
+		if (!d->qlen)
+			break;
+		int slot = d->queue[d->qhead];
+		d->qhead = (d->qhead + 1) % d->cfg.nslots;
+		d->qlen--;
+		pthread_mutex_unlock(&d->mu);
+		double t1 = now(), t2 = copy_slot(d, slot), t3 = now();
+		pthread_mutex_lock(&d->mu);
+		d->copying += t2 - t1;
+		d->busy += t3 - t1;
+		d->state[slot] = 2;
+		pthread_cond_broadcast(&d->done);
+	}
+	pthread_mutex_unlock(&d->mu);
+	return NULL;
+}
+
+static void cpu_close(struct gpu_dev *d)
+{
+	if (!d)
+		return;
+	if (d->thread) {
+		pthread_mutex_lock(&d->mu);
+		d->stop = 1;
+		pthread_cond_signal(&d->work);
+		pthread_mutex_unlock(&d->mu);
+		pthread_join(d->thread, NULL);
+	}
+	for (int i = 0; i < d->cfg.nslots; i++) {
+		if (d->host)
+			free(d->host[i]);
+		if (d->dev)
+			free(d->dev[i]);
+	}
+	free(d->host);
+	free(d->dev);
+	free(d->sums);
+	free(d->bytes);
+	free(d->state);
+	free(d->queue);
+	pthread_mutex_destroy(&d->mu);
+	pthread_cond_destroy(&d->work);
+	pthread_cond_destroy(&d->done);
+	free(d);
+}
+
+static uint8_t *zalloc(size_t n)
+{
+	size_t r = (n + 4095) & ~(size_t)4095;
+	uint8_t *p = aligned_alloc(4096, r ? r : 4096);
+	if (p)
+		memset(p, 0, r);
+	return p;
+}
+
+static int cpu_open(struct gpu_dev **out, int index, const struct gpu_config *cfg, char *msg, size_t msglen)
+{
+	struct gpu_dev *d = calloc(1, sizeof *d);
+	int n = cfg->nslots;
+	*out = NULL;
+	if (index != 0) {
+		free(d);
+		snprintf(msg, msglen, "device cpu:%d does not exist: the CPU backend is device 0", index);
+		return GPU_NODEV;
+	}
+	if (!d)
+		goto nomem;
+	d->cfg = *cfg;
+	pthread_mutex_init(&d->mu, NULL);
+	pthread_cond_init(&d->work, NULL);
+	pthread_cond_init(&d->done, NULL);
+	d->host = calloc(n, sizeof *d->host);
+	d->dev = calloc(n, sizeof *d->dev);
+	d->sums = calloc((size_t)n * (cfg->ncols ? cfg->ncols : 1), sizeof *d->sums);
+	d->bytes = calloc(n, sizeof *d->bytes);
+	d->state = calloc(n, sizeof *d->state);
+	d->queue = calloc(n, sizeof *d->queue);
+	if (!d->host || !d->dev || !d->sums || !d->bytes || !d->state || !d->queue)
+		goto nomem;
+	for (int i = 0; i < n; i++)
+		if (!(d->host[i] = zalloc(cfg->slot_bytes)) || !(d->dev[i] = zalloc(cfg->slot_bytes)))
+			goto nomem;
+	if (pthread_create(&d->thread, NULL, copier, d)) {
+		d->thread = 0;
+		goto nomem;
+	}
+	*out = d;
+	return 0;
+nomem:
+	cpu_close(d);
+	snprintf(msg, msglen, "out of memory for %d batch buffers of %zu bytes", n, cfg->slot_bytes);
+	return GPU_FAIL;
+}
+
+static uint8_t *cpu_host(struct gpu_dev *d, int slot)
+{
+	return d->host[slot];
+}
+
+static int cpu_submit(struct gpu_dev *d, int slot, size_t bytes, char *msg, size_t msglen)
+{
+	(void)msg, (void)msglen;
+	pthread_mutex_lock(&d->mu);
+	d->bytes[slot] = bytes;
+	d->state[slot] = 1;
+	d->queue[(d->qhead + d->qlen) % d->cfg.nslots] = slot;
+	d->qlen++;
+	pthread_cond_signal(&d->work);
+	pthread_mutex_unlock(&d->mu);
+	return 0;
+}
+
+static int cpu_wait(struct gpu_dev *d, int slot, uint64_t *sums, char *msg, size_t msglen)
+{
+	(void)msg, (void)msglen;
+	pthread_mutex_lock(&d->mu);
+	while (d->state[slot] == 1)
+		pthread_cond_wait(&d->done, &d->mu);
+	d->state[slot] = 0;
+	memcpy(sums, d->sums + (size_t)slot * d->cfg.ncols, d->cfg.ncols * sizeof *sums);
+	pthread_mutex_unlock(&d->mu);
+	return 0;
+}
+
+/* Best of several timed passes of memcpy over block-sized pieces of src. */
+static double copy_rate(uint8_t *dst, const uint8_t *src, size_t total, size_t block)
+{
+	double best = 0;
+	for (int rep = 0; rep < 5; rep++) {
+		double t0 = now();
+		for (size_t off = 0; off + block <= total; off += block)
+			memcpy(dst, src + off, block);	/* one device buffer, reused */
+		double t = now() - t0;
+		double r = (double)(total / block * block) / (t > 1e-9 ? t : 1e-9);
+		if (r > best)
+			best = r;
+	}
+	return best;
+}
+
+static int cpu_peak(struct gpu_dev *d, size_t batch_block, struct gpu_peak *p, char *msg, size_t msglen)
+{
+	(void)d;
+	size_t total = (size_t)512 << 20, big = (size_t)64 << 20;
+	uint8_t *src = zalloc(total), *dst = zalloc(big);
+	if (!src || !dst) {
+		free(src);
+		free(dst);
+		snprintf(msg, msglen, "out of memory for the copy-loop buffers");
+		return GPU_FAIL;
+	}
+	for (size_t i = 0; i < total; i += 64)
+		src[i] = (uint8_t)i;
+	gpu_peak_blocks(p, big, batch_block);
+	/* no pinned memory here: both sources are ordinary memory */
+	p->pinned_big = p->pageable_big = copy_rate(dst, src, total, big);
+	p->pinned_batch = copy_rate(dst, src, total, p->batch_block);
+	free(src);
+	free(dst);
+	return 0;
+}
+
+static void cpu_stats(struct gpu_dev *d, struct gpu_stats *s)
+{
+	snprintf(s->name, sizeof s->name, "cpu (host memory, one copy thread)");
+	pthread_mutex_lock(&d->mu);
+	s->busy = d->busy;
+	s->copy_seconds = d->copying;
+	pthread_mutex_unlock(&d->mu);
+}
+
+const struct gpu_backend gpu_cpu_backend = {
+	.name = "cpu",
+	.open = cpu_open,
+	.host = cpu_host,
+	.submit = cpu_submit,
+	.wait = cpu_wait,
+	.peak = cpu_peak,
+	.stats = cpu_stats,
+	.close = cpu_close,
+};

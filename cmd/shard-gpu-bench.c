@@ -1,0 +1,753 @@
+/* shard-gpu-bench: stream MDS shards into batches on a device, and measure it.
+ *
+ * Three stages overlap. A reader thread reads, decompresses and verifies the
+ * next shard; the main thread gathers samples into per-column batch buffers
+ * in a slot's host region (pinned memory for CUDA) and checksums them; the
+ * device copies each submitted slot and checksums it where it landed. With
+ * N slots, N batches are in flight: while the device works on one, the main
+ * thread fills the next. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "cli.h"
+#include "gpu.h"
+#include "shard.h"
+
+enum { EXIT_MISMATCH = 3, EXIT_NODEV = 4 };
+
+static const char usage[] =
+	"Usage: shard-gpu-bench [-d DEVICE] [-c COLS] [-b N] [-n SLOTS] [--drop-last] [--peak]\n"
+	"                       [--json] [--no-verify] [-q] [DIR|-]...\n";
+
+static void __attribute__((noreturn)) help(void)
+{
+	printf("%s\n"
+	       "Stream MDS datasets, loose shards or a shard stream on stdin (-, the default)\n"
+	       "into batches of fixed-size columns on a device, checksum every batch there,\n"
+	       "and report the throughput.\n\n"
+	       "  -d, --device DEV     cpu, cuda, cuda:N, or auto (default: cuda:0 when there\n"
+	       "                       is one, else cpu)\n"
+	       "  -c, --columns LIST   fixed-size columns to move (default: all of them)\n"
+	       "  -b, --batch N        samples per batch (default 1024)\n"
+	       "  -n, --slots N        batches in flight, one stream each (default 3)\n"
+	       "      --drop-last      leave out a last, partial batch\n"
+	       "      --peak           also measure the device's peak copy bandwidth\n"
+	       "      --json           the report as one JSON object on stdout's last line\n"
+	       "      --no-verify      do not check shard hashes (sizes are always checked)\n"
+	       "      --corrupt N      flip a bit of batch N after its host checksum (a self-test\n"
+	       "                       of the checksum check: the run must fail)\n"
+	       "  -q, --quiet          no report unless --json\n"
+	       "  -h, --help           show this help\n"
+	       "  -V, --version        show the version\n\n"
+	       "Exit status: 0 success, 1 bad data or failure, 2 usage error, 3 a device\n"
+	       "checksum differed from the host's, 4 the device is not available.\n",
+	       usage);
+	exit(0);
+}
+
+enum { OPT_DROP_LAST = 256, OPT_PEAK, OPT_JSON, OPT_NO_VERIFY, OPT_CORRUPT };
+
+static const struct option longopts[] = {
+	{"device", required_argument, NULL, 'd'},
+	{"columns", required_argument, NULL, 'c'},
+	{"batch", required_argument, NULL, 'b'},
+	{"slots", required_argument, NULL, 'n'},
+	{"drop-last", no_argument, NULL, OPT_DROP_LAST},
+	{"peak", no_argument, NULL, OPT_PEAK},
+	{"json", no_argument, NULL, OPT_JSON},
+	{"no-verify", no_argument, NULL, OPT_NO_VERIFY},
+	{"corrupt", required_argument, NULL, OPT_CORRUPT},
+	{"quiet", no_argument, NULL, 'q'},
+	{"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, 'V'},
+	{NULL, 0, NULL, 0},
+};
+
+static double now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+/* ---------------------------------------------------------------- the reader thread */
+
+#define RING 2
+
+struct reader {
+	char **inputs;
+	int ninputs, flags, verify;
+	struct shard_item items[RING];
+	char names[RING][PATH_MAX + 64];
+	int count, head;		/* loaded items, the oldest at head */
+	int done, stop, status;
+	struct shard_error err;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t thread;
+};
+
+static void reader_fail(struct reader *r, const struct shard_error *err)
+{
+	pthread_mutex_lock(&r->mu);
+	r->err = *err;
+	r->status = err->status ? err->status : SHARD_EDATA;
+	r->done = 1;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+}
+
+static void *reader_main(void *arg)
+{
+	struct reader *r = arg;
+	struct shard_error err = {0};
+	for (int i = 0; i < r->ninputs; i++) {
+		struct shard_source *src;
+		int rc;
+		if (shard_source_open(&src, r->inputs[i], r->flags, &err)) {
+			reader_fail(r, &err);
+			return NULL;
+		}
+		for (;;) {
+			pthread_mutex_lock(&r->mu);
+			while (r->count == RING && !r->stop)
+				pthread_cond_wait(&r->cv, &r->mu);
+			int stop = r->stop, slot = (r->head + r->count) % RING;
+			pthread_mutex_unlock(&r->mu);
+			if (stop)
+				break;
+			/* the slot is free: only this thread touches it until it is counted */
+			struct shard_item *it = &r->items[slot];
+			rc = shard_source_next(src, it, &err);
+			if (rc == 0)
+				break;
+			if (rc > 0) {
+				snprintf(r->names[slot], sizeof r->names[slot], "%s", it->name);
+				it->name = r->names[slot];
+				rc = shard_item_load_raw(it, r->verify, &err) ? -1 : 1;
+			}
+			if (rc < 0) {
+				shard_source_close(src);
+				reader_fail(r, &err);
+				return NULL;
+			}
+			pthread_mutex_lock(&r->mu);
+			r->count++;
+			pthread_cond_broadcast(&r->cv);
+			pthread_mutex_unlock(&r->mu);
+		}
+		shard_source_close(src);
+	}
+	pthread_mutex_lock(&r->mu);
+	r->done = 1;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	return NULL;
+}
+
+/* The next loaded shard, or NULL at the end (or on an error: r->status).
+ * The previous one goes back to the reader. */
+static struct shard_item *reader_next(struct reader *r, struct shard_item *prev, double *waited)
+{
+	struct shard_item *it = NULL;
+	double t0 = now();
+	pthread_mutex_lock(&r->mu);
+	if (prev) {
+		r->head = (r->head + 1) % RING;
+		r->count--;
+		pthread_cond_broadcast(&r->cv);
+	}
+	while (!r->count && !r->done)
+		pthread_cond_wait(&r->cv, &r->mu);
+	if (r->count && !r->status)
+		it = &r->items[r->head];
+	pthread_mutex_unlock(&r->mu);
+	*waited += now() - t0;
+	return it;
+}
+
+static void reader_stop(struct reader *r)
+{
+	pthread_mutex_lock(&r->mu);
+	r->stop = 1;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	pthread_join(r->thread, NULL);
+	for (int i = 0; i < RING; i++)
+		shard_item_free(&r->items[i]);
+}
+
+/* ---------------------------------------------------------------- batches */
+
+struct column {
+	const char *name;
+	int col;		/* index in the schema */
+	size_t size;		/* bytes per sample */
+	long off;		/* constant offset inside a sample, or -1 */
+	size_t cap;		/* bytes reserved in a slot */
+	size_t slot_off;
+};
+
+struct bench {
+	/* options */
+	int batch, nslots, drop_last, peak, json, quiet, verify;
+	long long corrupt;
+	char **want;
+	size_t nwant;
+	const char *device;
+	/* layout, from the first shard's schema */
+	struct shard_schema schema;
+	int have_schema;
+	struct column *cols;
+	size_t ncols, sample_bytes, table_off, slot_bytes;
+	size_t need;		/* a sample must be at least this long (constant-offset columns) */
+	size_t exact;		/* without variable columns, every sample is this long */
+	int all_const;
+	/* device */
+	const struct gpu_backend *be;
+	struct gpu_dev *dev;
+	int dev_index;
+	uint64_t *host_sums;	/* nslots * ncols */
+	uint64_t *total_sums;	/* per column, the device sums of all batches */
+	uint64_t *slot_batch;	/* batch number in each slot */
+	int *busy;
+	/* the batch being filled */
+	int slot;
+	size_t fill;
+	const uint8_t **rows;
+	struct shard_field *fields;
+	/* counts */
+	uint64_t samples, batches, bytes, mismatches, dropped, shards;
+	double input_wait, reader_wait, t_open;
+	char first_bad[256];
+	char msg[1024];
+};
+
+static int same_schema(const struct shard_schema *a, const struct shard_schema *b)
+{
+	if (a->ncols != b->ncols)
+		return 0;
+	for (size_t i = 0; i < a->ncols; i++)
+		if (strcmp(a->names[i], b->names[i]) || strcmp(a->enc_names[i], b->enc_names[i]) ||
+		    a->enc[i].size != b->enc[i].size)
+			return 0;
+	return 1;
+}
+
+static void add_column(struct bench *b, size_t col, const struct shard_schema *s)
+{
+	struct column *c = &b->cols[b->ncols++];
+	long off = 4 * (long)s->nvar;
+	c->name = s->names[col];
+	c->col = (int)col;
+	c->size = s->enc[col].size;
+	for (size_t j = 0; j < col && off >= 0; j++)
+		off = s->enc[j].size ? off + (long)s->enc[j].size : -1;
+	c->off = off;
+	if (off < 0)
+		b->all_const = 0;
+	else if ((size_t)off + c->size > b->need)
+		b->need = (size_t)off + c->size;
+	b->sample_bytes += c->size;
+}
+
+/* Pick the columns and lay out a slot: each column's batch buffer on a
+ * GPU_ALIGN boundary, then the descriptor table. */
+static void layout(struct bench *b, const struct shard_item *it)
+{
+	const struct shard_schema *s = &it->entry.schema;
+	if (shard_schema_init(&b->schema, s->ncols, (const char *const *)s->names,
+			      (const char *const *)s->enc_names, 0, &(struct shard_error){0}))
+		cli_die(CLI_FAIL, "out of memory");
+	for (size_t i = 0; i < s->ncols; i++)
+		shard_schema_set_size(&b->schema, i, s->enc[i].size);
+	b->have_schema = 1;
+	s = &b->schema;
+	b->cols = calloc(b->nwant ? b->nwant : s->ncols, sizeof *b->cols);
+	b->all_const = 1;
+	for (size_t i = 0; !s->nvar && i < s->ncols; i++)
+		b->exact += s->enc[i].size;
+	if (!b->cols)
+		cli_die(CLI_FAIL, "out of memory");
+	if (b->nwant) {
+		for (size_t i = 0; i < b->nwant; i++) {
+			int col = shard_schema_index(s, b->want[i]);
+			if (col < 0)
+				cli_die(CLI_FAIL, "%s: no column '%s' (the columns are listed by shard-index info)", it->name,
+					b->want[i]);
+			if (!s->enc[col].size)
+				cli_die(CLI_FAIL, "%s: column '%s' is %s, which has no fixed size; only fixed-size columns "
+					"(numbers, ndarray with dtype and shape) go into batches", it->name, b->want[i],
+					s->enc_names[col]);
+			for (size_t j = 0; j < b->ncols; j++)
+				if (b->cols[j].col == col)
+					cli_die(CLI_USAGE, "column '%s' is named twice", b->want[i]);
+			add_column(b, (size_t)col, s);
+		}
+	} else {
+		for (size_t i = 0; i < s->ncols; i++)
+			if (s->enc[i].size)
+				add_column(b, i, s);
+		if (!b->ncols)
+			cli_die(CLI_FAIL, "%s: no fixed-size columns to move (all are variable-size: str, bytes, ...)",
+				it->name);
+	}
+	size_t off = 0;
+	for (size_t i = 0; i < b->ncols; i++) {
+		struct column *c = &b->cols[i];
+		size_t cap = ((size_t)b->batch * c->size + 3) & ~(size_t)3;
+		if (c->size && (size_t)b->batch > (SIZE_MAX / 4) / c->size)
+			cli_die(CLI_USAGE, "--batch %d is too large for column '%s'", b->batch, c->name);
+		c->slot_off = off;
+		c->cap = cap;
+		off += (cap + GPU_ALIGN - 1) & ~(size_t)(GPU_ALIGN - 1);
+	}
+	b->table_off = off;
+	b->slot_bytes = off + b->ncols * sizeof(struct gpu_coldesc);
+	b->rows = calloc(b->batch, sizeof *b->rows);
+	b->fields = calloc(s->ncols, sizeof *b->fields);
+	b->host_sums = calloc((size_t)b->nslots * b->ncols, sizeof *b->host_sums);
+	b->slot_batch = calloc(b->nslots, sizeof *b->slot_batch);
+	b->busy = calloc(b->nslots, sizeof *b->busy);
+	b->total_sums = calloc(b->ncols, sizeof *b->total_sums);
+	if (!b->rows || !b->fields || !b->host_sums || !b->slot_batch || !b->busy || !b->total_sums)
+		cli_die(CLI_FAIL, "out of memory");
+}
+
+static void device_fail(struct bench *b, int rc)
+{
+	if (rc == GPU_NODEV)
+		cli_die(EXIT_NODEV, "%s", b->msg);
+	cli_die(CLI_FAIL, "%s", b->msg);
+}
+
+static void open_device(struct bench *b)
+{
+	struct gpu_config cfg = {.nslots = b->nslots, .slot_bytes = b->slot_bytes, .ncols = b->ncols};
+	double t0 = now();
+	int rc = b->be->open(&b->dev, b->dev_index, &cfg, b->msg, sizeof b->msg);
+	if (rc)
+		device_fail(b, rc);
+	/* lay the descriptor table into every slot once: it never changes */
+	for (int s = 0; s < b->nslots; s++) {
+		struct gpu_coldesc *d = (struct gpu_coldesc *)(b->be->host(b->dev, s) + b->table_off);
+		for (size_t i = 0; i < b->ncols; i++)
+			d[i] = (struct gpu_coldesc){.off = b->cols[i].slot_off, .len = b->cols[i].cap};
+	}
+	b->t_open = now() - t0;
+}
+
+static void check_sums(struct bench *b, int slot, const uint64_t *dev)
+{
+	const uint64_t *host = b->host_sums + (size_t)slot * b->ncols;
+	for (size_t i = 0; i < b->ncols; i++)
+		b->total_sums[i] += dev[i];
+	for (size_t i = 0; i < b->ncols; i++)
+		if (host[i] != dev[i]) {
+			if (!b->mismatches)
+				snprintf(b->first_bad, sizeof b->first_bad,
+					 "batch %llu, column '%s': host checksum %016llx, device %016llx",
+					 (unsigned long long)b->slot_batch[slot], b->cols[i].name,
+					 (unsigned long long)host[i], (unsigned long long)dev[i]);
+			b->mismatches++;
+			return;
+		}
+}
+
+/* Wait for the slot's previous batch, if any, and check its sums. */
+static void reclaim(struct bench *b, int slot)
+{
+	uint64_t sums[b->ncols ? b->ncols : 1];
+	double t0;
+	int rc;
+	if (!b->busy[slot])
+		return;
+	t0 = now();
+	if ((rc = b->be->wait(b->dev, slot, sums, b->msg, sizeof b->msg)))
+		device_fail(b, rc);
+	b->input_wait += now() - t0;
+	b->busy[slot] = 0;
+	check_sums(b, slot, sums);
+}
+
+/* The filled slot: pad, checksum, hand to the device, move to the next. */
+static void submit(struct bench *b)
+{
+	uint8_t *base = b->be->host(b->dev, b->slot);
+	uint64_t *sums = b->host_sums + (size_t)b->slot * b->ncols;
+	int rc;
+	for (size_t i = 0; i < b->ncols; i++) {
+		struct column *c = &b->cols[i];
+		size_t used = b->fill * c->size;
+		/* a short last batch: zero what an earlier, full one left behind */
+		memset(base + c->slot_off + used, 0, c->cap - used);
+		sums[i] = gpu_checksum(base + c->slot_off, c->cap);
+	}
+	if (b->corrupt >= 0 && (uint64_t)b->corrupt == b->batches)
+		base[b->cols[0].slot_off] ^= 1;
+	b->slot_batch[b->slot] = b->batches;
+	if ((rc = b->be->submit(b->dev, b->slot, b->slot_bytes, b->msg, sizeof b->msg)))
+		device_fail(b, rc);
+	b->busy[b->slot] = 1;
+	b->samples += b->fill;
+	b->bytes += b->fill * b->sample_bytes;
+	b->batches++;
+	b->fill = 0;
+	b->slot = (b->slot + 1) % b->nslots;
+	reclaim(b, b->slot);
+}
+
+/* Copy n samples (their starts in rows) into the batch at position fill. */
+static void gather(struct bench *b, const uint8_t **rows, size_t n)
+{
+	uint8_t *base = b->be->host(b->dev, b->slot);
+	for (size_t i = 0; i < b->ncols; i++) {
+		const struct column *c = &b->cols[i];
+		uint8_t *dst = base + c->slot_off + b->fill * c->size;
+		size_t off = (size_t)c->off, k;
+		switch (c->size) {
+		case 4:
+			for (k = 0; k < n; k++)
+				memcpy(dst + 4 * k, rows[k] + off, 4);
+			break;
+		case 8:
+			for (k = 0; k < n; k++)
+				memcpy(dst + 8 * k, rows[k] + off, 8);
+			break;
+		case 2:
+			for (k = 0; k < n; k++)
+				memcpy(dst + 2 * k, rows[k] + off, 2);
+			break;
+		case 1:
+			for (k = 0; k < n; k++)
+				dst[k] = rows[k][off];
+			break;
+		default:
+			for (k = 0; k < n; k++)
+				memcpy(dst + c->size * k, rows[k] + off, c->size);
+		}
+	}
+	b->fill += n;
+}
+
+/* A sample whose columns have no constant offsets: split it. */
+static void gather_split(struct bench *b, const struct shard_item *it, uint32_t idx, const uint8_t *p, size_t n)
+{
+	uint8_t *base = b->be->host(b->dev, b->slot);
+	struct shard_error err;
+	if (shard_sample_split(&b->schema, p, n, b->fields, &err))
+		cli_die(CLI_FAIL, "%s: sample %u: %s", it->name, idx, err.msg);
+	for (size_t i = 0; i < b->ncols; i++) {
+		const struct column *c = &b->cols[i];
+		memcpy(base + c->slot_off + b->fill * c->size, b->fields[c->col].p, c->size);
+	}
+	b->fill++;
+}
+
+static void take_shard(struct bench *b, const struct shard_item *it)
+{
+	const struct shard_mds *m = &it->mds;
+	uint32_t i = 0;
+	while (i < m->nsamples) {
+		size_t room = (size_t)b->batch - b->fill, n = 0;
+		for (; n < room && i < m->nsamples; i++) {
+			const uint8_t *p;
+			size_t len;
+			shard_mds_sample(m, i, &p, &len);
+			if (!b->all_const) {
+				gather_split(b, it, i, p, len);
+				continue;
+			}
+			if (len < b->need || (b->exact && len != b->exact))
+				cli_die(CLI_FAIL, "%s: sample %u is %zu bytes long; its columns take %zu", it->name, i,
+					len, b->exact ? b->exact : b->need);
+			b->rows[n++] = p;
+		}
+		if (n)
+			gather(b, b->rows, n);
+		if (b->fill == (size_t)b->batch)
+			submit(b);
+	}
+}
+
+static int parse_device(struct bench *b, const char *s)
+{
+	char *end;
+	b->dev_index = 0;
+	if (!strcmp(s, "cpu") || !strcmp(s, "cpu:0")) {
+		b->be = &gpu_cpu_backend;
+		return 0;
+	}
+	if (!strcmp(s, "auto")) {
+		b->be = NULL;
+		return 0;
+	}
+	if (strncmp(s, "cuda", 4) || (s[4] && s[4] != ':'))
+		return -1;
+	if (s[4] == ':') {
+		errno = 0;
+		long v = strtol(s + 5, &end, 10);
+		if (errno || *end || end == s + 5 || v < 0 || v > 1024)
+			return -1;
+		b->dev_index = (int)v;
+	}
+#ifdef HAVE_CUDA
+	b->be = &gpu_cuda_backend;
+	return 0;
+#else
+	cli_die(EXIT_NODEV, "%s: this shard-gpu-bench was built without CUDA (configure found no CUDA Toolkit); "
+		"use --device cpu", s);
+#endif
+}
+
+/* auto: CUDA when a device answers, else the CPU. */
+static void pick_auto(struct bench *b)
+{
+#ifdef HAVE_CUDA
+	struct gpu_config cfg = {.nslots = 1, .slot_bytes = 4096, .ncols = 0};
+	struct gpu_dev *d;
+	if (gpu_cuda_backend.open(&d, 0, &cfg, b->msg, sizeof b->msg) == 0) {
+		gpu_cuda_backend.close(d);
+		b->be = &gpu_cuda_backend;
+		return;
+	}
+	if (!b->quiet && !b->json)
+		cli_warn("%s; using --device cpu", b->msg);
+#endif
+	b->be = &gpu_cpu_backend;
+}
+
+/* Append s as a JSON string (ASCII, escaped). */
+static void json_str(struct shard_buf *o, const char *s)
+{
+	json_t *j = json_string(s);
+	char *t = j ? json_dumps(j, JSON_ENCODE_ANY | JSON_ENSURE_ASCII) : NULL;
+	shard_buf_printf(o, "%s", t ? t : "null");
+	free(t);
+	json_decref(j);
+}
+
+static void json_num(struct shard_buf *o, const char *key, double v)
+{
+	shard_buf_printf(o, ", \"%s\": %.6g", key, v);
+}
+
+static void report(struct bench *b, double secs, const struct gpu_stats *st, const struct gpu_peak *pk, long rss)
+{
+	double device_wait = secs > st->busy ? secs - st->busy : 0;
+	double sps = secs > 0 ? b->samples / secs : 0, bps = secs > 0 ? b->bytes / secs : 0;
+	double copied = (double)b->batches * b->slot_bytes;
+	double h2d = st->copy_seconds > 0 ? copied / st->copy_seconds : 0;
+	if (b->json) {
+		struct shard_buf o = {0};
+		shard_buf_printf(&o, "{\"device\": ");
+		json_str(&o, st->name);
+		shard_buf_printf(&o, ", \"backend\": \"%s\", \"columns\": [", b->be->name);
+		for (size_t i = 0; i < b->ncols; i++) {
+			shard_buf_printf(&o, "%s", i ? ", " : "");
+			json_str(&o, b->cols[i].name);
+		}
+		shard_buf_printf(&o, "], \"batch\": %d, \"slots\": %d, \"shards\": %llu, \"samples\": %llu, "
+			     "\"batches\": %llu, \"bytes\": %llu, \"dropped\": %llu, \"sample_bytes\": %zu",
+			     b->batch, b->nslots, (unsigned long long)b->shards, (unsigned long long)b->samples,
+			     (unsigned long long)b->batches, (unsigned long long)b->bytes,
+			     (unsigned long long)b->dropped, b->sample_bytes);
+		json_num(&o, "seconds", secs);
+		json_num(&o, "samples_per_s", sps);
+		json_num(&o, "bytes_per_s", bps);
+		json_num(&o, "device_wait_s", device_wait);
+		json_num(&o, "input_wait_s", b->input_wait);
+		json_num(&o, "reader_wait_s", b->reader_wait);
+		json_num(&o, "device_busy_s", st->busy);
+		json_num(&o, "setup_s", b->t_open);
+		shard_buf_printf(&o, ", \"checksum_mismatches\": %llu, \"checksums\": {", (unsigned long long)b->mismatches);
+		for (size_t i = 0; i < b->ncols; i++) {
+			shard_buf_printf(&o, "%s", i ? ", " : "");
+			json_str(&o, b->cols[i].name);
+			shard_buf_printf(&o, ": \"%016llx\"", (unsigned long long)b->total_sums[i]);
+		}
+		shard_buf_printf(&o, "}");
+		json_num(&o, "h2d_bytes_per_s", h2d);
+		json_num(&o, "copy_s", st->copy_seconds);
+		shard_buf_printf(&o, ", \"peak_rss_kib\": %ld", rss);
+		if (pk) {
+			shard_buf_printf(&o, ", \"peak\": {\"big_block\": %zu, \"batch_block\": %zu", pk->big_block,
+				     pk->batch_block);
+			json_num(&o, "pinned_bytes_per_s", pk->pinned_big);
+			json_num(&o, "pageable_bytes_per_s", pk->pageable_big);
+			json_num(&o, "pinned_batch_bytes_per_s", pk->pinned_batch);
+			json_num(&o, "h2d_fraction_of_peak", pk->pinned_batch > 0 ? h2d / pk->pinned_batch : 0);
+			shard_buf_printf(&o, "}");
+		}
+		shard_buf_printf(&o, "}\n");
+		cli_out(o.p, o.len);
+		shard_buf_free(&o);
+		return;
+	}
+	if (b->quiet)
+		return;
+	printf("device        %s\n", st->name);
+	printf("columns       %zu (%zu bytes a sample):", b->ncols, b->sample_bytes);
+	for (size_t i = 0; i < b->ncols; i++)
+		printf(" %s", b->cols[i].name);
+	printf("\n");
+	printf("samples       %llu in %llu batches of %d, %d in flight, from %llu shards", (unsigned long long)b->samples,
+	       (unsigned long long)b->batches, b->batch, b->nslots, (unsigned long long)b->shards);
+	if (b->dropped)
+		printf(" (%llu dropped: --drop-last)", (unsigned long long)b->dropped);
+	printf("\nbytes         %llu\n", (unsigned long long)b->bytes);
+	printf("time          %.3f s (device setup %.3f s more)\n", secs, b->t_open);
+	printf("throughput    %.0f samples/s, %.1f MB/s\n", sps, bps / 1e6);
+	printf("waits         device waited %.3f s for input, input waited %.3f s for the device,\n"
+	       "              batching waited %.3f s for the shard reader\n", device_wait, b->input_wait, b->reader_wait);
+	printf("copies        %.3f s, %.2f GB/s host to device\n", st->copy_seconds, h2d / 1e9);
+	if (pk) {
+		printf("peak          pinned %.2f GB/s (%zu MiB blocks), pageable %.2f GB/s, pinned %.2f GB/s in "
+		       "%zu-byte blocks: this run reached %.0f%% of it\n",
+		       pk->pinned_big / 1e9, pk->big_block >> 20, pk->pageable_big / 1e9, pk->pinned_batch / 1e9,
+		       pk->batch_block, pk->pinned_batch > 0 ? 100 * h2d / pk->pinned_batch : 0);
+	}
+	printf("checksums     %llu batches checked on the device, %llu mismatched\n", (unsigned long long)b->batches,
+	       (unsigned long long)b->mismatches);
+	printf("peak RSS      %ld KiB\n", rss);
+}
+
+int main(int argc, char **argv)
+{
+	struct bench b = {.batch = 1024, .nslots = 3, .verify = 1, .corrupt = -1, .device = "auto"};
+	struct reader r = {0};
+	uint64_t v;
+	int c;
+
+	cli_init(argv[0]);
+	while ((c = getopt_long(argc, argv, "d:c:b:n:qhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			b.device = optarg;
+			break;
+		case 'c':
+			free(b.want ? b.want[0] : NULL);
+			free(b.want);
+			b.want = cli_split(optarg, &b.nwant);
+			if (!b.nwant)
+				cli_usage_error(usage, "--columns needs at least one column name");
+			break;
+		case 'b':
+			if (cli_parse_u64(optarg, &v) || v < 1 || v > (1u << 24))
+				cli_usage_error(usage, "--batch: '%s' is not a count from 1 to 16777216", optarg);
+			b.batch = (int)v;
+			break;
+		case 'n':
+			if (cli_parse_u64(optarg, &v) || v < 1 || v > 16)
+				cli_usage_error(usage, "--slots: '%s' is not a count from 1 to 16", optarg);
+			b.nslots = (int)v;
+			break;
+		case OPT_DROP_LAST:
+			b.drop_last = 1;
+			break;
+		case OPT_PEAK:
+			b.peak = 1;
+			break;
+		case OPT_JSON:
+			b.json = 1;
+			break;
+		case OPT_NO_VERIFY:
+			b.verify = 0;
+			break;
+		case OPT_CORRUPT:
+			if (cli_parse_u64(optarg, &v) || v > (uint64_t)LLONG_MAX)
+				cli_usage_error(usage, "--corrupt: '%s' is not a batch number", optarg);
+			b.corrupt = (long long)v;
+			break;
+		case 'q':
+			b.quiet = 1;
+			break;
+		case 'h':
+			help();
+		case 'V':
+			cli_version();
+		default:
+			cli_usage_error(usage, NULL);
+		}
+	}
+	if (parse_device(&b, b.device))
+		cli_usage_error(usage, "--device: '%s' is not cpu, cuda, cuda:N or auto", b.device);
+	if (!b.be)
+		pick_auto(&b);
+
+	static char *stdin_input[] = {"-"};
+	r.inputs = optind < argc ? argv + optind : stdin_input;
+	r.ninputs = optind < argc ? argc - optind : 1;
+	r.verify = b.verify;
+	r.flags = b.verify ? SHARD_SRC_VERIFY_HASHES : 0;
+	pthread_mutex_init(&r.mu, NULL);
+	pthread_cond_init(&r.cv, NULL);
+
+	double t0 = now();
+	if (pthread_create(&r.thread, NULL, reader_main, &r))
+		cli_die(CLI_FAIL, "cannot start the reader thread");
+	struct shard_item *it = NULL;
+	while ((it = reader_next(&r, it, &b.reader_wait))) {
+		if (!b.have_schema) {
+			layout(&b, it);
+			open_device(&b);
+		} else if (!same_schema(&b.schema, &it->entry.schema)) {
+			cli_die(CLI_FAIL, "%s: its columns differ from the first shard's; one run moves one schema",
+				it->name);
+		}
+		b.shards++;
+		take_shard(&b, it);
+	}
+	if (r.status)
+		cli_die_err(&r.err);
+	if (!b.have_schema)
+		cli_die(CLI_FAIL, "the input holds no shards");
+	if (b.fill && b.drop_last) {
+		b.dropped = b.fill;
+		b.fill = 0;
+	}
+	if (b.fill)
+		submit(&b);
+	for (int s = 0; s < b.nslots; s++)
+		reclaim(&b, s);
+	double secs = now() - t0 - b.t_open;
+	reader_stop(&r);
+
+	struct gpu_stats st = {0};
+	struct gpu_peak pk = {0};
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	b.be->stats(b.dev, &st);
+	if (b.peak && (c = b.be->peak(b.dev, b.slot_bytes, &pk, b.msg, sizeof b.msg)))
+		device_fail(&b, c);
+	report(&b, secs, &st, b.peak ? &pk : NULL, ru.ru_maxrss);
+	cli_out_flush();
+	b.be->close(b.dev);
+	if (b.mismatches) {
+		cli_warn("%llu of %llu batches arrived with a different checksum; the first: %s",
+			 (unsigned long long)b.mismatches, (unsigned long long)b.batches, b.first_bad);
+		return EXIT_MISMATCH;
+	}
+	shard_schema_free(&b.schema);
+	free(b.cols);
+	free(b.rows);
+	free(b.fields);
+	free(b.host_sums);
+	free(b.slot_batch);
+	free(b.busy);
+	free(b.total_sums);
+	if (b.want)
+		free(b.want[0]);
+	free(b.want);
+	return CLI_OK;
+}

@@ -1,0 +1,209 @@
+#!/usr/bin/env bats
+# shard-gpu-bench on the CPU backend: batches hold exactly the source rows
+# (checksums computed independently from the CSV text), every input path,
+# the device check, the report, and each error path with its exit status.
+# Also the PyTorch end: examples/shardstream.py and examples/train_torch.py.
+
+load helpers
+
+PY=${SHARDKIT_PYTHON:-python3}
+
+need_numpy() { "$PY" -c 'import numpy' 2>/dev/null || skip "numpy is not installed: scripts/test.sh builds the interop environment"; }
+
+setup() {
+	cd "$BATS_TEST_TMPDIR"
+	# 2500 rows: an id, two floats, a small int, a string (variable-size)
+	"$PY" -c '
+for i in range(2500):
+    print("%d,%s,%s,%d,s%d" % (i, i * 0.25 - 100, -i * 0.5, i % 7 - 3, i * 3))' >rows.csv
+	shard-convert -q -s id:int64,a:float32,b:float64,k:int8,s:str --samples-per-shard 300 -o ds rows.csv
+	shard-convert -q -s id:int64,a:float32,b:float64,k:int8,s:str --pack 'ab=a,b:float32' \
+		--samples-per-shard 700 -o packed rows.csv
+}
+
+# value of key K in the JSON report on stdout's last line
+jget() { printf '%s\n' "$output" | tail -n 1 | python3 -c 'import json,sys; v=json.load(sys.stdin)
+for k in sys.argv[1].split("."): v=v[k]
+print(json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v)' "$1"; }
+
+@test "every batch reaches the device and its checksums match the source rows" {
+	need_numpy
+	run shard-gpu-bench -d cpu -b 256 --json ds
+	assert_success
+	[ "$(jget samples)" = 2500 ]
+	[ "$(jget batches)" = 10 ]
+	[ "$(jget shards)" = 9 ]
+	[ "$(jget bytes)" = $((2500 * 21)) ]
+	[ "$(jget checksum_mismatches)" = 0 ]
+	[ "$(jget columns)" = '["a", "b", "id", "k"]' ]
+	want=$("$PY" "$SRC/tests/gpu/checksum.py" 256 rows.csv a=float32:1 b=float64:2 id=int64:0 k=int8:3)
+	[ "$(jget checksums)" = "$want" ]
+}
+
+@test "the batch size, slot count and input path change nothing in the batches" {
+	need_numpy
+	want=$("$PY" "$SRC/tests/gpu/checksum.py" 100 rows.csv id=int64:0 k=int8:3)
+	for args in "-n 1" "-n 2" "-n 16" "--no-verify"; do
+		run shard-gpu-bench -d cpu -b 100 -c id,k $args --json ds
+		assert_success
+		[ "$(jget checksums)" = "$want" ]
+	done
+	run sh -c 'shard-cat ds -o - | shard-gpu-bench -d cpu -b 100 -c k,id --json'
+	assert_success
+	[ "$(jget checksums)" = "$want" ]
+	[ "$(jget columns)" = '["k", "id"]' ]
+	# several inputs are one run
+	run shard-gpu-bench -d cpu -b 100 -c id --json ds ds
+	assert_success
+	[ "$(jget samples)" = 5000 ]
+}
+
+@test "an ndarray column is gathered whole, and columns after a string are split out" {
+	need_numpy
+	run shard-gpu-bench -d cpu -b 512 -c ab,id,k --json packed
+	assert_success
+	want=$("$PY" "$SRC/tests/gpu/checksum.py" 512 rows.csv ab=float32:1,2 id=int64:0 k=int8:3)
+	[ "$(jget checksums)" = "$want" ]
+	[ "$(jget sample_bytes)" = 17 ]
+}
+
+@test "--drop-last leaves out the partial batch and counts it" {
+	run shard-gpu-bench -d cpu -b 1000 --drop-last --json ds
+	assert_success
+	[ "$(jget samples)" = 2000 ]
+	[ "$(jget dropped)" = 500 ]
+	[ "$(jget batches)" = 2 ]
+}
+
+@test "a batch damaged on its way fails the run with status 3, naming it" {
+	run shard-gpu-bench -d cpu -b 256 --corrupt 4 ds
+	assert_failure 3
+	assert_output --partial "batch 4, column 'a'"
+	assert_output --partial "1 of 10 batches"
+	run shard-gpu-bench -d cpu -b 256 --corrupt 10 ds
+	assert_success
+}
+
+@test "the human report and --peak" {
+	run shard-gpu-bench -d cpu --peak ds
+	assert_success
+	assert_output --partial "samples       2500 in 3 batches of 1024"
+	assert_output --partial "0 mismatched"
+	assert_output --partial "peak          pinned"
+	run shard-gpu-bench -d cpu --peak --json ds
+	assert_success
+	python3 -c 'import json,sys; p=json.loads(sys.argv[1].splitlines()[-1])["peak"]; assert p["pinned_bytes_per_s"] > 1e8 and p["pinned_batch_bytes_per_s"] > 1e8, p' "$output"
+	run shard-gpu-bench -d cpu -q ds
+	assert_success
+	assert_output ""
+}
+
+@test "asked for CUDA without a GPU it says so in one line and exits 4" {
+	if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then skip "this machine has a GPU"; fi
+	for d in cuda cuda:0 cuda:3; do
+		run shard-gpu-bench -d $d ds
+		assert_failure 4
+		[ "${#lines[@]}" = 1 ]
+		assert_output --regexp '^shard-gpu-bench: .*(CUDA|cuda)'
+	done
+	# auto falls back to the CPU with a note
+	run shard-gpu-bench --json ds
+	assert_success
+	[ "$(jget backend)" = cpu ]
+}
+
+@test "bad columns, options and data get one clear line and their status" {
+	run shard-gpu-bench -d cpu -c nope ds
+	assert_failure 1
+	assert_output --partial "no column 'nope'"
+	run shard-gpu-bench -d cpu -c s ds
+	assert_failure 1
+	assert_output --partial "column 's' is str, which has no fixed size"
+	run shard-gpu-bench -d cpu -c id,id ds
+	assert_failure 2
+	for bad in "-b 0" "-b x" "-n 0" "-n 17" "-d gpu" "-d cuda:x" "--corrupt -1"; do
+		run shard-gpu-bench $bad ds
+		assert_failure 2
+	done
+	seq 3 | shard-convert -q -s s:str -o strs
+	run shard-gpu-bench -d cpu strs
+	assert_failure 1
+	assert_output --partial "no fixed-size columns"
+	run shard-gpu-bench -d cpu nowhere
+	assert_failure 1
+	run shard-gpu-bench -d cpu ds strs
+	assert_failure 1
+	assert_output --partial "its columns differ from the first shard's"
+	run sh -c 'printf "" | shard-gpu-bench -d cpu'
+	assert_failure 1
+}
+
+@test "damaged shards and streams are refused, naming the shard" {
+	cp -r ds bad
+	f=$(ls bad/shard.00003.mds*)
+	printf '\377' | dd of="$f" bs=1 seek=40 conv=notrunc 2>/dev/null
+	run shard-gpu-bench -d cpu bad
+	assert_failure 1
+	assert_output --partial "shard.00003"
+	shard-cat ds -o - >s.stream
+	head -c $(($(wc -c <s.stream) - 30)) s.stream >cut.stream
+	run sh -c 'shard-gpu-bench -d cpu <cut.stream'
+	assert_failure 1
+	# a shard whose second sample is shorter than its columns
+	craft short.mds n,x int,int32 0100000000000000ffffffff 02000000000000000700
+	run shard-gpu-bench -d cpu short.mds
+	assert_failure 1
+	assert_output --partial "short.mds: sample 1 is 10 bytes long; its columns take 12"
+	craft good.mds n,x int,int32 0100000000000000ffffffff 0200000000000000feffffff
+	run shard-gpu-bench -d cpu --json good.mds
+	assert_success
+	[ "$(jget samples)" = 2 ]
+}
+
+@test "the Python stream reader yields exact batches, split over DataLoader workers" {
+	"$PY" -c 'import torch' 2>/dev/null || skip "torch is not in the interop environment"
+	cd "$BATS_TEST_TMPDIR"
+	run "$PY" - "$SRC/examples" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+import numpy as np, torch
+from torch.utils.data import DataLoader
+from shardstream import ShardStreamDataset
+rows = np.loadtxt('rows.csv', delimiter=',', usecols=(0, 1, 2), dtype=np.float64)
+for workers in (0, 2):
+    ds = ShardStreamDataset('shard-cat -q packed -o - | shard-shuffle -q - --seed 3 --rank {rank} --world {world} -o -',
+                            batch_size=128, columns=['id', 'ab', 'k'])
+    got = list(DataLoader(ds, batch_size=None, num_workers=workers))
+    assert all(isinstance(b['ab'], torch.Tensor) for b in got)
+    sizes = [len(b['id']) for b in got]
+    assert sum(sizes) == 2500 and max(sizes) == 128, sizes
+    ids = torch.cat([b['id'] for b in got]).numpy()
+    assert sorted(ids.tolist()) == list(range(2500)), 'ids'
+    assert ids.tolist() != list(range(2500)), 'not shuffled'
+    ab = torch.cat([b['ab'] for b in got]).numpy()
+    assert ab.shape == (2500, 2) and ab.dtype == np.float32
+    assert np.array_equal(ab, rows[ids][:, 1:].astype(np.float32)), 'features'
+    k = torch.cat([b['k'] for b in got]).numpy()
+    assert np.array_equal(k, (ids % 7 - 3).astype(np.int8)), 'k'
+# a stream file, read whole: the same rows in order
+import subprocess
+subprocess.run('shard-cat -q ds -o - > ds.stream', shell=True, check=True)
+ids = np.concatenate([b['id'] for b in ShardStreamDataset('ds.stream', 1000, as_numpy=True)])
+assert ids.tolist() == list(range(2500))
+print('ok')
+PY
+	assert_success
+	assert_output --partial ok
+}
+
+@test "train_torch.py trains on the converted Spark export through both readers, rows exact" {
+	"$PY" -c 'import torch, streaming' 2>/dev/null || skip "torch and streaming are not in the interop environment"
+	shard-convert -q --header --schema "$(cat "$SRC/examples/spark-export.schema")" \
+		--pack 'features=f00,f01,f02,f03,f04,f05,f06,f07:float32' -o ex "$SRC/examples/spark-export"
+	run "$PY" "$SRC/examples/train_torch.py" ex --reader both --epochs 4 --workers 2 \
+		--check "$SRC/examples/spark-export" --min-accuracy 0.95
+	assert_success
+	assert_output --partial "streaming: checked 4000 rows against the export: features and labels equal"
+	assert_output --partial "stream: checked 4000 rows against the export: features and labels equal"
+	assert_output --partial "stream: epoch 3: 4000 samples"
+}
