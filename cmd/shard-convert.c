@@ -16,6 +16,7 @@
 
 #include "cli.h"
 #include "shard.h"
+#include "internal.h"
 
 static const char usage[] =
 	"Usage: shard-convert -o DEST (--schema NAME:TYPE,... | --schema-from SPEC) [--header]\n"
@@ -408,17 +409,223 @@ struct scratch {
 	struct shard_field *f;
 	struct jline jl;
 	struct shard_error err;
+	struct fastrow {
+		size_t n;	/* fields per record; 0: no fast path for this file */
+		int *dtype;	/* per field */
+		size_t *off;	/* per field: where its value goes in the sample */
+		size_t size;	/* bytes per sample */
+		size_t nulllen;	/* strlen of the null text */
+	} fr;
 };
+
+/* One more sample of n bytes in the chunk's results. */
+static void push_len(struct chunk *ch, size_t n)
+{
+	if (ch->nsamples == ch->caplens) {
+		size_t nc = ch->caplens ? ch->caplens * 2 : 4096;
+		uint32_t *nl = realloc(ch->lens, nc * sizeof *nl);
+		if (!nl)
+			cli_die(CLI_FAIL, "out of memory");
+		ch->lens = nl;
+		ch->caplens = nc;
+	}
+	ch->lens[ch->nsamples++] = (uint32_t)n;
+}
+
+/* One record (a JSON line with jsonl) converted into the chunk's samples: 0 to
+ * go on, -1 when the chunk stops at a failure. */
+static int convert_record(struct chunk *ch, struct scratch *sc, const struct shard_csv_record *in)
+{
+	const struct filectx *fc = ch->fc;
+	struct shard_csv_record rec;
+	struct shard_error *err = &sc->err;
+	size_t k;
+	int bad = 0;
+
+	ch->rows++;
+	if (g.jsonl && jline_parse(&sc->jl, in, &rec))
+		return chunk_bad(ch, in, 0, err->msg);
+	if (!g.jsonl)
+		rec = *in;
+	if (rec.nfields != fc->ncsv) {
+		char why[128];
+		snprintf(why, sizeof why, "row has %zu fields, expected %zu", rec.nfields, fc->ncsv);
+		return chunk_bad(ch, &rec, 0, why);
+	}
+	sc->vals.len = 0;
+	for (k = 0; k < g.ncols && !bad; k++) {
+		const struct column *c = &g.cols[k];
+		size_t fi = 0, start = sc->vals.len;
+		const uint8_t *p;
+		size_t n;
+		int null;
+		if (c->packed)
+			continue;
+		if (c->npack) {
+			/* the packed columns' values, in order, as one fixed-shape ndarray */
+			size_t j;
+			for (j = 0; j < c->npack && !bad; j++) {
+				const struct column *src = &g.cols[c->pack[j]];
+				fi = fc->inv[c->pack[j]];
+				p = rec.fields[fi].p;
+				n = rec.fields[fi].len;
+				if (rec.fields[fi].null && src->fill) {
+					p = (const uint8_t *)src->fill;
+					n = strlen(src->fill);
+				} else if (rec.fields[fi].null) {
+					shard_error_set(err, SHARD_EDATA, "column '%s' (packed into '%s'): null (use --fill %s=VALUE)",
+							src->name, c->name, src->name);
+					bad = 1;
+				}
+				if (!bad && shard_text_to_value(&c->elem, p, n, &sc->vals, err)) {
+					shard_error_prefix(err, "column '%s' (packed into '%s')", src->name, c->name);
+					bad = 1;
+				}
+			}
+			if (!bad) {
+				sc->offs[c->schema_pos] = start;
+				sc->f[c->schema_pos].len = sc->vals.len - start;
+				continue;
+			}
+			if (chunk_bad(ch, &rec, fi + 1, err->msg) == 0)
+				continue;
+			return -1;
+		}
+		if (c->part) {
+			size_t j;
+			for (j = 0; j < fc->in->np && strcmp(fc->in->pkeys[j], c->name); j++)
+				;
+			p = (const uint8_t *)(j < fc->in->np ? fc->in->pvals[j] : "");
+			n = strlen((const char *)p);
+			null = j == fc->in->np || strcmp((const char *)p, "__HIVE_DEFAULT_PARTITION__") == 0;
+		} else {
+			fi = fc->inv[k];
+			p = rec.fields[fi].p;
+			n = rec.fields[fi].len;
+			null = rec.fields[fi].null;
+		}
+		if (null && c->fill) {
+			p = (const uint8_t *)c->fill;
+			n = strlen(c->fill);
+			null = 0;
+		}
+		if (null && c->type.enc.kind == SHARD_ENC_JSON) {
+			p = (const uint8_t *)"null";
+			n = 4;
+			null = 0;
+		}
+		if (null) {
+			shard_error_set(err, SHARD_EDATA, "column '%s': null, and %s cannot hold a null (use --fill %s=VALUE)",
+					c->name, c->type.enc_name, c->name);
+		} else if (shard_text_to_value(&c->type, p, n, &sc->vals, err) == 0) {
+			sc->offs[c->schema_pos] = start;
+			sc->f[c->schema_pos].len = sc->vals.len - start;
+			continue;
+		} else {
+			shard_error_prefix(err, "column '%s'", c->name);
+		}
+		bad = 1;
+		if (c->part && !g.skip) {
+			char msg[1200];
+			snprintf(msg, sizeof msg, "partition %s", err->msg);
+			snprintf(ch->msg, sizeof ch->msg, "%s: %s", fc->name, msg);
+			ch->failed = 1;
+		} else if (chunk_bad(ch, &rec, c->part ? 0 : fi + 1, err->msg) == 0) {
+			continue;
+		}
+	}
+	if (ch->failed)
+		return -1;
+	if (bad)
+		return 0;
+	for (k = 0; k < fc->schema->ncols; k++)
+		sc->f[k].p = sc->vals.p + sc->offs[k];
+	{
+		size_t before = ch->samples.len;
+		if (shard_sample_encode(fc->schema, sc->f, &ch->samples, err))
+			return chunk_bad(ch, &rec, 0, err->msg);
+		push_len(ch, ch->samples.len - before);
+	}
+	return 0;
+}
+
+/* Records whose every field is a plain number for a fixed-size column are
+ * read straight into their sample (struct fastrow): each value at its offset. */
+static void fast_layout(const struct filectx *fc, const struct shard_csv_opts *co, struct fastrow *fr)
+{
+	const struct shard_schema *s = fc->schema;
+	size_t k, j, covered = 0;
+	uint8_t d = (uint8_t)co->delim;
+
+	fr->n = 0;
+	if (g.jsonl || s->nvar || !d || strchr("0123456789+-.eE", d))
+		return;
+	for (k = 0; k < fc->ncsv; k++)
+		fr->dtype[k] = -1;
+	for (k = 0; k < g.ncols; k++) {
+		const struct column *c = &g.cols[k];
+		size_t fi = fc->inv[k], off = 0;
+		if (c->packed || c->npack || c->part || c->type.ltype || c->type.dtype < 0 || fi >= fc->ncsv ||
+		    fr->dtype[fi] >= 0 || s->enc[c->schema_pos].size != (size_t)c->type.dtype >> 3)
+			return;
+		for (j = 0; j < (size_t)c->schema_pos; j++)
+			off += s->enc[j].size;
+		fr->dtype[fi] = c->type.dtype;
+		fr->off[fi] = off;
+		covered++;
+	}
+	if (covered != fc->ncsv || s->ncols != g.ncols)
+		return;
+	fr->size = 0;
+	for (j = 0; j < s->ncols; j++)
+		fr->size += s->enc[j].size;
+	fr->nulllen = strlen(co->null_value);
+	fr->n = fc->ncsv;
+}
+
+/* One record of plain numbers at p into row: the bytes it took, its line end
+ * included, or 0 when it needs the general path (quotes, nulls, a field that
+ * is not a number, a wrong field count: the general path says what). */
+static size_t fast_record(const struct fastrow *fr, const struct shard_csv_opts *co, const uint8_t *p,
+			  const uint8_t *end, uint8_t *row)
+{
+	const uint8_t *start = p, d = (uint8_t)co->delim, q = (uint8_t)co->quote;
+	size_t i;
+	for (i = 0;; i++) {
+		ptrdiff_t r;
+		if (q && p < end && *p == q)
+			return 0;
+		r = shard_number_field(fr->dtype[i], d, p, end, row + fr->off[i]);
+		if (r < 0 || ((size_t)r == fr->nulllen && memcmp(p, co->null_value, fr->nulllen) == 0))
+			return 0;
+		p += r;
+		if (i + 1 == fr->n)
+			break;
+		if (p == end || *p != d)
+			return 0;
+		p++;
+	}
+	if (p < end) {
+		if (*p == d)
+			return 0;
+		if (*p == '\r' && p + 1 < end && p[1] == '\n')
+			p++;
+		p++;
+	}
+	return (size_t)(p - start);
+}
 
 static void convert_chunk(struct chunk *ch, struct scratch *sc)
 {
 	const struct filectx *fc = ch->fc;
 	struct shard_csv_opts co = *fc->co;
 	struct shard_csv *csv;
-	struct shard_csv_record rec, line;
+	struct shard_csv_record rec;
 	struct shard_error *err = &sc->err;
+	struct fastrow *fr = &sc->fr;
+	size_t pos = 0;
+	uint64_t lineno = ch->line0;
 	int rc;
-	size_t k;
 
 	co.first_line = ch->line0;
 	co.no_bom = 1;
@@ -430,126 +637,32 @@ static void convert_chunk(struct chunk *ch, struct scratch *sc)
 		ch->failed = 1;
 		return;
 	}
-	while ((rc = shard_csv_next(csv, g.jsonl ? &line : &rec, err)) > 0) {
-		int bad = 0;
-		ch->rows++;
-		if (g.jsonl && jline_parse(&sc->jl, &line, &rec)) {
-			if (chunk_bad(ch, &line, 0, err->msg))
-				break;
-			continue;
-		}
-		if (rec.nfields != fc->ncsv) {
-			char why[128];
-			snprintf(why, sizeof why, "row has %zu fields, expected %zu", rec.nfields, fc->ncsv);
-			if (chunk_bad(ch, &rec, 0, why))
-				break;
-			continue;
-		}
-		sc->vals.len = 0;
-		for (k = 0; k < g.ncols && !bad; k++) {
-			const struct column *c = &g.cols[k];
-			size_t fi = 0, start = sc->vals.len;
-			const uint8_t *p;
-			size_t n;
-			int null;
-			if (c->packed)
-				continue;
-			if (c->npack) {
-				/* the packed columns' values, in order, as one fixed-shape ndarray */
-				size_t j;
-				for (j = 0; j < c->npack && !bad; j++) {
-					const struct column *src = &g.cols[c->pack[j]];
-					fi = fc->inv[c->pack[j]];
-					p = rec.fields[fi].p;
-					n = rec.fields[fi].len;
-					if (rec.fields[fi].null && src->fill) {
-						p = (const uint8_t *)src->fill;
-						n = strlen(src->fill);
-					} else if (rec.fields[fi].null) {
-						shard_error_set(err, SHARD_EDATA, "column '%s' (packed into '%s'): null (use --fill %s=VALUE)",
-								src->name, c->name, src->name);
-						bad = 1;
-					}
-					if (!bad && shard_text_to_value(&c->elem, p, n, &sc->vals, err)) {
-						shard_error_prefix(err, "column '%s' (packed into '%s')", src->name, c->name);
-						bad = 1;
-					}
-				}
-				if (!bad) {
-					sc->offs[c->schema_pos] = start;
-					sc->f[c->schema_pos].len = sc->vals.len - start;
-					continue;
-				}
-				if (chunk_bad(ch, &rec, fi + 1, err->msg) == 0)
-					continue;
+	fast_layout(fc, &co, fr);
+	for (;;) {
+		if (fr->n) {
+			size_t used;
+			if (pos == ch->data.len) {
+				rc = 0;
 				break;
 			}
-			if (c->part) {
-				size_t j;
-				for (j = 0; j < fc->in->np && strcmp(fc->in->pkeys[j], c->name); j++)
-					;
-				p = (const uint8_t *)(j < fc->in->np ? fc->in->pvals[j] : "");
-				n = strlen((const char *)p);
-				null = j == fc->in->np || strcmp((const char *)p, "__HIVE_DEFAULT_PARTITION__") == 0;
-			} else {
-				fi = fc->inv[k];
-				p = rec.fields[fi].p;
-				n = rec.fields[fi].len;
-				null = rec.fields[fi].null;
-			}
-			if (null && c->fill) {
-				p = (const uint8_t *)c->fill;
-				n = strlen(c->fill);
-				null = 0;
-			}
-			if (null && c->type.enc.kind == SHARD_ENC_JSON) {
-				p = (const uint8_t *)"null";
-				n = 4;
-				null = 0;
-			}
-			if (null) {
-				shard_error_set(err, SHARD_EDATA, "column '%s': null, and %s cannot hold a null (use --fill %s=VALUE)",
-						c->name, c->type.enc_name, c->name);
-			} else if (shard_text_to_value(&c->type, p, n, &sc->vals, err) == 0) {
-				sc->offs[c->schema_pos] = start;
-				sc->f[c->schema_pos].len = sc->vals.len - start;
-				continue;
-			} else {
-				shard_error_prefix(err, "column '%s'", c->name);
-			}
-			bad = 1;
-			if (c->part && !g.skip) {
-				char msg[1200];
-				snprintf(msg, sizeof msg, "partition %s", err->msg);
-				snprintf(ch->msg, sizeof ch->msg, "%s: %s", fc->name, msg);
-				ch->failed = 1;
-			} else if (chunk_bad(ch, &rec, c->part ? 0 : fi + 1, err->msg) == 0) {
+			if (shard_buf_reserve(&ch->samples, fr->size))
+				cli_die(CLI_FAIL, "out of memory");
+			used = fast_record(fr, &co, ch->data.p + pos, ch->data.p + ch->data.len,
+					   ch->samples.p + ch->samples.len);
+			if (used) {
+				ch->samples.len += fr->size;
+				push_len(ch, fr->size);
+				ch->rows++;
+				pos += used;
+				lineno++;
 				continue;
 			}
+			shard_csv_mem_seek(csv, pos, lineno);
 		}
-		if (ch->failed)
+		if ((rc = shard_csv_next(csv, &rec, err)) <= 0 || convert_record(ch, sc, &rec))
 			break;
-		if (bad)
-			continue;
-		for (k = 0; k < fc->schema->ncols; k++)
-			sc->f[k].p = sc->vals.p + sc->offs[k];
-		{
-			size_t before = ch->samples.len;
-			if (shard_sample_encode(fc->schema, sc->f, &ch->samples, err)) {
-				if (chunk_bad(ch, &rec, 0, err->msg))
-					break;
-				continue;
-			}
-			if (ch->nsamples == ch->caplens) {
-				size_t nc = ch->caplens ? ch->caplens * 2 : 4096;
-				uint32_t *nl = realloc(ch->lens, nc * sizeof *nl);
-				if (!nl)
-					cli_die(CLI_FAIL, "out of memory");
-				ch->lens = nl;
-				ch->caplens = nc;
-			}
-			ch->lens[ch->nsamples++] = (uint32_t)(ch->samples.len - before);
-		}
+		if (fr->n)
+			pos = shard_csv_mem_tell(csv, &lineno);
 	}
 	if (rc < 0 && !ch->failed) {
 		snprintf(ch->msg, sizeof ch->msg, "%s:%s", fc->name, err->msg + (strncmp(err->msg, "line ", 5) == 0 ? 4 : 0));
@@ -566,7 +679,9 @@ static void *worker_main(void *arg)
 	sc.f = calloc(g.ncols + 1, sizeof *sc.f);
 	sc.jl.jf = calloc(g.ncols + 1, sizeof *sc.jl.jf);
 	sc.jl.stroff = calloc(g.ncols + 1, sizeof *sc.jl.stroff);
-	if (!sc.offs || !sc.f || !sc.jl.jf || !sc.jl.stroff)
+	sc.fr.dtype = calloc(g.ncols + 1, sizeof *sc.fr.dtype);
+	sc.fr.off = calloc(g.ncols + 1, sizeof *sc.fr.off);
+	if (!sc.offs || !sc.f || !sc.jl.jf || !sc.jl.stroff || !sc.fr.dtype || !sc.fr.off)
 		cli_die(CLI_FAIL, "out of memory");
 	pthread_mutex_lock(&P.mu);
 	for (;;) {
@@ -590,6 +705,8 @@ static void *worker_main(void *arg)
 	free(sc.f);
 	free(sc.jl.jf);
 	free(sc.jl.stroff);
+	free(sc.fr.dtype);
+	free(sc.fr.off);
 	return NULL;
 }
 

@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "shard.h"
+#include "internal.h"
 
 static const char *const ltype_names[] = {"", "bool", "date", "timestamp"};
 
@@ -104,78 +105,88 @@ static int parse_u64(const uint8_t *p, size_t n, uint64_t hi, uint64_t *v)
 	return 0;
 }
 
-/* A decimal number as mantissa * 10^exp, when the mantissa fits 19 digits. */
-static int split_decimal(const uint8_t *p, size_t n, uint64_t *mant, int *exp10, int *neg)
+/* A decimal number as mantissa * 10^exp, when the mantissa fits 19 digits:
+ * read from p as far as it goes (not past end), *stop set where it ended. */
+static inline int dec_scan(const uint8_t *p, const uint8_t *end, uint64_t *mant, int *exp10, int *neg,
+			   const uint8_t **stop)
 {
-	size_t i = 0, digits = 0, start;
+	const uint8_t *x = p, *start;
+	size_t digits;
 	uint64_t m = 0;
 	int e = 0;
 	unsigned d;
 	*neg = 0;
-	if (i < n && (p[i] == '-' || p[i] == '+'))
-		*neg = p[i++] == '-';
+	if (x < end && (*x == '-' || *x == '+'))
+		*neg = *x++ == '-';
 	/* every digit goes into m; more than 19 (leading zeros included) is left
 	 * to strtod, which is rare and only slower */
-	for (start = i; i < n && (d = (unsigned)p[i] - '0') <= 9; i++)
+	for (start = x; x < end && (d = (unsigned)*x - '0') <= 9; x++)
 		m = m * 10 + d;
-	digits = i - start;
-	if (i < n && p[i] == '.') {
-		for (start = ++i; i < n && (d = (unsigned)p[i] - '0') <= 9; i++)
+	digits = (size_t)(x - start);
+	if (x < end && *x == '.') {
+		for (start = ++x; x < end && (d = (unsigned)*x - '0') <= 9; x++)
 			m = m * 10 + d;
-		e = -(int)(i - start);
-		digits += i - start;
+		e = -(int)(x - start);
+		digits += (size_t)(x - start);
 	}
-	if (digits > 19)
+	if (digits > 19 || !digits)
 		return -1;
-	if (!digits)
-		return -1;
-	if (i < n && (p[i] | 32) == 'e') {
+	if (x < end && (*x | 32) == 'e') {
 		int es = 1, ev = 0, ed = 0;
-		i++;
-		if (i < n && (p[i] == '-' || p[i] == '+'))
-			es = p[i++] == '-' ? -1 : 1;
-		for (; i < n && p[i] >= '0' && p[i] <= '9'; i++, ed++)
+		x++;
+		if (x < end && (*x == '-' || *x == '+'))
+			es = *x++ == '-' ? -1 : 1;
+		for (; x < end && *x >= '0' && *x <= '9'; x++, ed++)
 			if (ev < 10000)
-				ev = ev * 10 + (p[i] - '0');
+				ev = ev * 10 + (*x - '0');
 		if (!ed)
 			return -1;
 		e += es * ev;
 	}
-	if (i != n)
-		return -1;
 	*mant = m;
 	*exp10 = e;
+	*stop = x;
 	return 0;
 }
 
-/* Spark writes NaN, Infinity and -Infinity; strtod's spellings are accepted
- * too. Exact small cases take Clinger's fast path (one correctly rounded IEEE
- * operation on exact operands); the rest go to strtod/strtof. */
-static int parse_float(const uint8_t *p, size_t n, int single, double *dv, float *fv)
+/* Exact small cases take Clinger's fast path: one correctly rounded IEEE
+ * operation on exact operands. 1 when it applies. */
+static inline int decimal_fast(uint64_t m, int e, int neg, int single, double *dv, float *fv)
 {
 	static const double p10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
 				     1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 	static const float p10f[] = {1e0f, 1e1f, 1e2f, 1e3f, 1e4f, 1e5f, 1e6f, 1e7f, 1e8f, 1e9f, 1e10f};
-	char b[512], *end;
+	if (single && m <= (1u << 24) && e >= -10 && e <= 10) {
+		float f = (float)m;
+		f = e >= 0 ? f * p10f[e] : f / p10f[-e];
+		*fv = neg ? -f : f;
+		return 1;
+	}
+	if (!single && m <= (1ull << 53) && e >= -22 && e <= 22) {
+		double d = (double)m;
+		d = e >= 0 ? d * p10[e] : d / p10[-e];
+		*dv = neg ? -d : d;
+		return 1;
+	}
+	return 0;
+}
+
+#define FLOAT_TEXT_MAX 512	/* longer number texts are refused */
+
+/* Spark writes NaN, Infinity and -Infinity; strtod's spellings are accepted
+ * too. The exact small cases take decimal_fast; the rest go to strtod/strtof. */
+static int parse_float(const uint8_t *p, size_t n, int single, double *dv, float *fv)
+{
+	char b[FLOAT_TEXT_MAX], *end;
+	const uint8_t *stop;
 	uint64_t m;
 	int e, neg;
 
 	if (!n || n >= sizeof b || p[0] == ' ' || p[0] == '\t')
 		return -1;
-	if (split_decimal(p, n, &m, &e, &neg) == 0) {
-		if (single && m <= (1u << 24) && e >= -10 && e <= 10) {
-			float f = (float)m;
-			f = e >= 0 ? f * p10f[e] : f / p10f[-e];
-			*fv = neg ? -f : f;
-			return 0;
-		}
-		if (!single && m <= (1ull << 53) && e >= -22 && e <= 22) {
-			double d = (double)m;
-			d = e >= 0 ? d * p10[e] : d / p10[-e];
-			*dv = neg ? -d : d;
-			return 0;
-		}
-	}
+	if (dec_scan(p, p + n, &m, &e, &neg, &stop) == 0 && stop == p + n &&
+	    decimal_fast(m, e, neg, single, dv, fv))
+		return 0;
 	memcpy(b, p, n);
 	b[n] = 0;
 	if (strcmp(b, "NaN") == 0) {
@@ -354,30 +365,31 @@ static void le(uint8_t *b, uint64_t v, size_t k)
 		b[i] = (uint8_t)(v >> (8 * i));
 }
 
-static int put_number(int dtype, const uint8_t *p, size_t n, struct shard_buf *out, struct shard_error *err)
+/* The value of text p[0..n) as dtype (a code below: the width in bits plus a
+ * small tag) into b[0..dtype >> 3), little-endian. 0, or what is wrong:
+ * NUM_BAD (not such a number), NUM_RANGE (a float beyond the type's range),
+ * NUM_DTYPE (no such dtype). */
+enum { NUM_BAD = 1, NUM_RANGE, NUM_DTYPE };
+
+static inline int number_bytes(int dtype, const uint8_t *p, size_t n, uint8_t *b)
 {
-	uint8_t b[8];
 	int64_t i;
 	uint64_t u;
 	double d;
 	switch (dtype) {
-	case 8: if (parse_u64(p, n, UINT8_MAX, &u)) return bad(err, "a uint8", p, n); le(b, u, 1); break;
-	case 9: if (parse_i64(p, n, INT8_MIN, INT8_MAX, &i)) return bad(err, "an int8", p, n); le(b, (uint64_t)i, 1); break;
-	case 16: if (parse_u64(p, n, UINT16_MAX, &u)) return bad(err, "a uint16", p, n); le(b, u, 2); break;
-	case 17: if (parse_i64(p, n, INT16_MIN, INT16_MAX, &i)) return bad(err, "an int16", p, n); le(b, (uint64_t)i, 2); break;
-	case 32: if (parse_u64(p, n, UINT32_MAX, &u)) return bad(err, "a uint32", p, n); le(b, u, 4); break;
-	case 33: if (parse_i64(p, n, INT32_MIN, INT32_MAX, &i)) return bad(err, "an int32", p, n); le(b, (uint64_t)i, 4); break;
-	case 64: if (parse_u64(p, n, UINT64_MAX, &u)) return bad(err, "a uint64", p, n); le(b, u, 8); break;
-	case 65: if (parse_i64(p, n, INT64_MIN, INT64_MAX, &i)) return bad(err, "an int64", p, n); le(b, (uint64_t)i, 8); break;
+	case 8: if (parse_u64(p, n, UINT8_MAX, &u)) return NUM_BAD; le(b, u, 1); break;
+	case 9: if (parse_i64(p, n, INT8_MIN, INT8_MAX, &i)) return NUM_BAD; le(b, (uint64_t)i, 1); break;
+	case 16: if (parse_u64(p, n, UINT16_MAX, &u)) return NUM_BAD; le(b, u, 2); break;
+	case 17: if (parse_i64(p, n, INT16_MIN, INT16_MAX, &i)) return NUM_BAD; le(b, (uint64_t)i, 2); break;
+	case 32: if (parse_u64(p, n, UINT32_MAX, &u)) return NUM_BAD; le(b, u, 4); break;
+	case 33: if (parse_i64(p, n, INT32_MIN, INT32_MAX, &i)) return NUM_BAD; le(b, (uint64_t)i, 4); break;
+	case 64: if (parse_u64(p, n, UINT64_MAX, &u)) return NUM_BAD; le(b, u, 8); break;
+	case 65: if (parse_i64(p, n, INT64_MIN, INT64_MAX, &i)) return NUM_BAD; le(b, (uint64_t)i, 8); break;
 	case 18: case 34: case 66: {
 		float fl;
 		int r = parse_float(p, n, dtype == 34, &d, &fl);
-		if (r == -2)
-			return bad(err, "a float32 (out of range)", p, n);
-		if (r == -3)
-			return bad(err, dtype == 66 ? "a float64 (out of range)" : "a float16 (out of range)", p, n);
 		if (r)
-			return bad(err, "a number", p, n);
+			return r == -1 ? NUM_BAD : NUM_RANGE;
 		if (dtype == 66) {
 			memcpy(&u, &d, 8);
 			le(b, u, 8);
@@ -388,16 +400,79 @@ static int put_number(int dtype, const uint8_t *p, size_t n, struct shard_buf *o
 		} else {
 			uint16_t h = shard_float_to_half((float)d);
 			if ((h & 0x7C00) == 0x7C00 && !(h & 0x3FF) && !isinf(d))
-				return bad(err, "a float16 (out of range)", p, n);
+				return NUM_RANGE;
 			le(b, h, 2);
 		}
 		break;
 	}
 	default:
-		return shard_error_set(err, SHARD_EARG, "unsupported dtype");
+		return NUM_DTYPE;
 	}
-	/* dtype codes are the width in bits, plus a small tag */
-	return shard_buf_append(out, b, (size_t)dtype >> 3) ? shard_error_set(err, SHARD_ENOMEM, "out of memory") : 0;
+	return 0;
+}
+
+static int put_number(int dtype, const uint8_t *p, size_t n, struct shard_buf *out, struct shard_error *err)
+{
+	uint8_t b[8];
+	const char *what;
+	switch (number_bytes(dtype, p, n, b)) {
+	case 0:
+		return shard_buf_append(out, b, (size_t)dtype >> 3) ? shard_error_set(err, SHARD_ENOMEM, "out of memory") : 0;
+	case NUM_DTYPE:
+		return shard_error_set(err, SHARD_EARG, "unsupported dtype");
+	case NUM_RANGE:
+		what = dtype == 34 ? "a float32 (out of range)" : dtype == 66 ? "a float64 (out of range)"
+									     : "a float16 (out of range)";
+		break;
+	default:
+		switch (dtype) {
+		case 8: what = "a uint8"; break;
+		case 9: what = "an int8"; break;
+		case 16: what = "a uint16"; break;
+		case 17: what = "an int16"; break;
+		case 32: what = "a uint32"; break;
+		case 33: what = "an int32"; break;
+		case 64: what = "a uint64"; break;
+		case 65: what = "an int64"; break;
+		default: what = "a number"; break;
+		}
+	}
+	return bad(err, what, p, n);
+}
+
+static inline int field_end(uint8_t c, uint8_t delim)
+{
+	return c == delim || c == '\n' || c == '\r';
+}
+
+ptrdiff_t shard_number_field(int dtype, uint8_t delim, const uint8_t *p, const uint8_t *end, uint8_t *out)
+{
+	const uint8_t *x;
+	if (dtype == 34 || dtype == 66) {
+		/* the common case in one pass: a short decimal, read up to its delimiter */
+		uint64_t m;
+		int e, neg;
+		if (dec_scan(p, end, &m, &e, &neg, &x) == 0 && (x == end || field_end(*x, delim)) &&
+		    x - p < FLOAT_TEXT_MAX) {
+			double d;
+			float f;
+			if (decimal_fast(m, e, neg, dtype == 34, &d, &f)) {
+				uint64_t u;
+				uint32_t v;
+				if (dtype == 34) {
+					memcpy(&v, &f, 4);
+					wr32(out, v);
+				} else {
+					memcpy(&u, &d, 8);
+					wr64(out, u);
+				}
+				return x - p;
+			}
+		}
+	}
+	for (x = p; x < end && !field_end(*x, delim); x++)
+		;
+	return number_bytes(dtype, p, (size_t)(x - p), out) ? -1 : x - p;
 }
 
 static int kind_dtype(enum shard_enc_kind k)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "shard.h"
+#include "internal.h"
 
 #define CSV_CHUNK (1u << 20)
 
@@ -78,6 +79,18 @@ int shard_csv_new_mem(struct shard_csv **out, const struct shard_csv_opts *o, co
 		c->pos = 3;
 	*out = c;
 	return 0;
+}
+
+size_t shard_csv_mem_tell(const struct shard_csv *c, uint64_t *line)
+{
+	*line = c->line;
+	return c->pos;
+}
+
+void shard_csv_mem_seek(struct shard_csv *c, size_t pos, uint64_t line)
+{
+	c->pos = pos;
+	c->line = line;
 }
 
 void shard_csv_free(struct shard_csv *c)

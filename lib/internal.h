@@ -2,6 +2,8 @@
 #ifndef SHARD_INTERNAL_H
 #define SHARD_INTERNAL_H
 
+#include <stddef.h>
+
 #include "shard.h"
 
 /* MDS integers are little-endian whatever the host: read and written bytewise. */
@@ -52,5 +54,17 @@ int js_number(const uint8_t *p, size_t n, size_t *i);
 int js_value(const uint8_t *p, size_t n, size_t *i, int depth);
 int js_unescape(const uint8_t *p, size_t n, struct shard_buf *out);
 int put_utf8(uint32_t cp, struct shard_buf *out);
+
+/* One unquoted CSV field at p (the input ends at end) read as a number of
+ * dtype (shard_coltype.dtype: 8, 9, 16, 17, 18, 32, ...) into out's
+ * dtype >> 3 bytes, exactly as shard_text_to_value would write it. The field
+ * ends at the first delim, CR or LF. Returns its length, or -1 when it is not
+ * such a number (shard_text_to_value says why). */
+ptrdiff_t shard_number_field(int dtype, uint8_t delim, const uint8_t *p, const uint8_t *end, uint8_t *out);
+
+/* A reader made by shard_csv_new_mem: where the next record starts (offset in
+ * the input, physical line number), and moving there. */
+size_t shard_csv_mem_tell(const struct shard_csv *c, uint64_t *line);
+void shard_csv_mem_seek(struct shard_csv *c, size_t pos, uint64_t line);
 
 #endif
