@@ -460,7 +460,7 @@ static void take_shard(struct bench *b, const struct shard_item *it)
 	uint32_t i = 0;
 	while (i < m->nsamples) {
 		size_t room = (size_t)b->batch - b->fill, n = 0;
-		for (; n < room && i < m->nsamples; i++) {
+		for (; n < room && i < m->nsamples; i++, n++) {
 			const uint8_t *p;
 			size_t len;
 			shard_mds_sample(m, i, &p, &len);
@@ -471,9 +471,9 @@ static void take_shard(struct bench *b, const struct shard_item *it)
 			if (len < b->need || (b->exact && len != b->exact))
 				cli_die(CLI_FAIL, "%s: sample %u is %zu bytes long; its columns take %zu", it->name, i,
 					len, b->exact ? b->exact : b->need);
-			b->rows[n++] = p;
+			b->rows[n] = p;
 		}
-		if (n)
+		if (n && b->all_const)
 			gather(b, b->rows, n);
 		if (b->fill == (size_t)b->batch)
 			submit(b);

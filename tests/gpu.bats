@@ -65,6 +65,13 @@ print(json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v)' "$1"
 	want=$("$PY" "$SRC/tests/gpu/checksum.py" 512 rows.csv ab=float32:1,2 id=int64:0 k=int8:3)
 	[ "$(jget checksums)" = "$want" ]
 	[ "$(jget sample_bytes)" = 17 ]
+	# a string column sorted first: every sample is split to find the others
+	shard-convert -q -s id:int64,a:float32,b:float64,k:int8,Name:str --samples-per-shard 700 -o split rows.csv
+	run shard-gpu-bench -d cpu -b 512 -c a,id,k --json split
+	assert_success
+	want=$("$PY" "$SRC/tests/gpu/checksum.py" 512 rows.csv a=float32:1 id=int64:0 k=int8:3)
+	[ "$(jget checksums)" = "$want" ]
+	[ "$(jget samples)" = 2500 ]
 }
 
 @test "--drop-last leaves out the partial batch and counts it" {
