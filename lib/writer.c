@@ -1,15 +1,19 @@
 /* Building MDS shards from samples: the size_limit split rule exactly as
  * Mosaic's writer applies it, a samples-per-shard cap, and the 4 GiB guard.
- * A finished shard is hashed, compressed and handed to the sink on a second
- * thread while the caller goes on filling the next one. */
+ * Finished shards are hashed and compressed on background threads, several at
+ * once where there are cores for them, and handed to the sink in order while
+ * the caller goes on filling the next one. */
 #include "config.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "shard.h"
 #include "internal.h"
+
+#define MAX_EMITTERS 4
 
 struct shard_writer {
 	struct shard_sink *sink;
@@ -23,13 +27,21 @@ struct shard_writer {
 	uint64_t size_limit, max_samples;
 	struct shard_buf raw, zip, one;
 
-	/* the background stage: one shard in flight */
-	pthread_t th;
-	int started, stop, pending;
+	/* the background stage: up to nemit shards in flight, shard seq going to
+	 * emitter seq % nemit; the sink takes them in seq order */
+	struct emitter {
+		struct shard_writer *w;
+		pthread_t th;
+		struct shard_buf job;	/* raw bytes of its shard in flight */
+		struct shard_buf zip;	/* their compressed form */
+		uint32_t nsamples;
+		uint64_t seq;
+		int pending;
+	} em[MAX_EMITTERS];
+	int nemit, started, stop;
+	uint64_t seq, put;		/* shards handed to emitters; to the sink */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	struct shard_buf job;		/* raw bytes of the shard in flight */
-	uint32_t job_samples;
 	int failed;
 	struct shard_error werr;
 };
@@ -109,10 +121,14 @@ fail:
 
 void shard_writer_free(struct shard_writer *w)
 {
+	int i;
 	if (!w)
 		return;
 	stop_worker(w);
-	shard_buf_free(&w->job);
+	for (i = 0; i < MAX_EMITTERS; i++) {
+		shard_buf_free(&w->em[i].job);
+		shard_buf_free(&w->em[i].zip);
+	}
 	shard_entry_free(&w->tmpl);
 	shard_buf_free(&w->config);
 	shard_buf_free(&w->samples);
@@ -123,57 +139,82 @@ void shard_writer_free(struct shard_writer *w)
 	free(w);
 }
 
-/* Hash, compress and hand one raw shard to the sink. */
-static int emit(struct shard_writer *w, const struct shard_buf *raw, uint32_t nsamples, struct shard_error *err)
+/* Hash and compress one raw shard into zip; its entry in e, whose file infos
+ * the caller frees with entry_files_free. */
+static int prepare(struct shard_writer *w, const struct shard_buf *raw, uint32_t nsamples, struct shard_buf *zip,
+		   struct shard_entry *e, struct shard_error *err)
 {
-	struct shard_entry e;
 	char base[64];
 	int rc;
 
-	e = w->tmpl;	/* borrow the template's fields; owned parts are set below */
-	e.samples = nsamples;
-	memset(&e.raw, 0, sizeof e.raw);
-	memset(&e.zip, 0, sizeof e.zip);
-	e.has_zip = 0;
+	*e = w->tmpl;	/* borrow the template's fields; owned parts are set below */
+	e->samples = nsamples;
+	memset(&e->raw, 0, sizeof e->raw);
+	memset(&e->zip, 0, sizeof e->zip);
+	e->has_zip = 0;
 	/* the sink renames shards; these basenames are placeholders */
 	snprintf(base, sizeof base, "shard.mds");
-	rc = shard_fileinfo_fill(&e.raw, (const char *const *)w->tmpl.hashes, w->tmpl.nhashes, base, raw->p, raw->len,
+	rc = shard_fileinfo_fill(&e->raw, (const char *const *)w->tmpl.hashes, w->tmpl.nhashes, base, raw->p, raw->len,
 				 err);
 	if (!rc && w->codec.id) {
-		rc = shard_compress(&w->codec, raw->p, raw->len, &w->zip, err);
+		rc = shard_compress(&w->codec, raw->p, raw->len, zip, err);
 		snprintf(base, sizeof base, "shard.mds.%s", w->codec.ext);
 		if (!rc)
-			rc = shard_fileinfo_fill(&e.zip, (const char *const *)w->tmpl.hashes, w->tmpl.nhashes, base,
-						 w->zip.p, w->zip.len, err);
-		e.has_zip = 1;
-	}
-	if (!rc)
-		rc = shard_sink_put(w->sink, &e, w->codec.id ? w->zip.p : raw->p, w->codec.id ? w->zip.len : raw->len,
-				    w->codec.id != 0, err);
-	/* free only what this function allocated */
-	{
-		struct shard_entry own = {0};
-		own.raw = e.raw;
-		own.zip = e.zip;
-		shard_entry_free(&own);
+			rc = shard_fileinfo_fill(&e->zip, (const char *const *)w->tmpl.hashes, w->tmpl.nhashes, base,
+						 zip->p, zip->len, err);
+		e->has_zip = 1;
 	}
 	return rc;
 }
 
-static void *worker(void *arg)
+static int put(struct shard_writer *w, const struct shard_entry *e, const struct shard_buf *raw,
+	       const struct shard_buf *zip, struct shard_error *err)
 {
-	struct shard_writer *w = arg;
+	return shard_sink_put(w->sink, e, w->codec.id ? zip->p : raw->p, w->codec.id ? zip->len : raw->len,
+			      w->codec.id != 0, err);
+}
+
+/* Free only what prepare allocated. */
+static void entry_files_free(struct shard_entry *e)
+{
+	struct shard_entry own = {0};
+	own.raw = e->raw;
+	own.zip = e->zip;
+	shard_entry_free(&own);
+}
+
+static void *emitter_main(void *arg)
+{
+	struct emitter *m = arg;
+	struct shard_writer *w = m->w;
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
-		while (!w->pending && !w->stop)
+		struct shard_entry e;
+		struct shard_error err = {0};
+		int rc, skip;
+		while (!m->pending && !w->stop)
 			pthread_cond_wait(&w->cv, &w->mu);
-		if (!w->pending && w->stop)
+		if (!m->pending)
 			break;
+		skip = w->failed;	/* after a failure nothing more is written */
 		pthread_mutex_unlock(&w->mu);
-		if (!w->failed && emit(w, &w->job, w->job_samples, &w->werr))
-			w->failed = 1;
+		rc = skip ? 0 : prepare(w, &m->job, m->nsamples, &m->zip, &e, &err);
 		pthread_mutex_lock(&w->mu);
-		w->pending = 0;
+		while (w->put != m->seq)
+			pthread_cond_wait(&w->cv, &w->mu);
+		skip = skip || w->failed;
+		pthread_mutex_unlock(&w->mu);
+		if (!skip && !rc)
+			rc = put(w, &e, &m->job, &m->zip, &err);
+		if (!skip)
+			entry_files_free(&e);
+		pthread_mutex_lock(&w->mu);
+		if (rc && !skip) {
+			w->failed = 1;
+			w->werr = err;
+		}
+		w->put++;
+		m->pending = 0;
 		pthread_cond_broadcast(&w->cv);
 	}
 	pthread_mutex_unlock(&w->mu);
@@ -183,10 +224,10 @@ static void *worker(void *arg)
 /* Wait until no shard is in flight; report the background stage's failure. */
 static int drain(struct shard_writer *w, struct shard_error *err)
 {
-	if (!w->started)
+	if (!w->nemit)
 		return 0;
 	pthread_mutex_lock(&w->mu);
-	while (w->pending)
+	while (w->put != w->seq)
 		pthread_cond_wait(&w->cv, &w->mu);
 	pthread_mutex_unlock(&w->mu);
 	if (w->failed) {
@@ -195,6 +236,30 @@ static int drain(struct shard_writer *w, struct shard_error *err)
 		return w->werr.status ? w->werr.status : SHARD_EIO;
 	}
 	return 0;
+}
+
+/* The emitter threads, one per core up to MAX_EMITTERS; none when no thread
+ * starts (flush then emits in place). */
+static void start_emitters(struct shard_writer *w)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	int want = ncpu < 1 ? 1 : ncpu > MAX_EMITTERS ? MAX_EMITTERS : (int)ncpu;
+	w->started = 1;
+	if (pthread_mutex_init(&w->mu, NULL))
+		return;
+	if (pthread_cond_init(&w->cv, NULL)) {
+		pthread_mutex_destroy(&w->mu);
+		return;
+	}
+	for (w->nemit = 0; w->nemit < want; w->nemit++) {
+		w->em[w->nemit].w = w;
+		if (pthread_create(&w->em[w->nemit].th, NULL, emitter_main, &w->em[w->nemit]))
+			break;
+	}
+	if (!w->nemit) {
+		pthread_cond_destroy(&w->cv);
+		pthread_mutex_destroy(&w->mu);
+	}
 }
 
 static int flush(struct shard_writer *w, struct shard_error *err)
@@ -221,28 +286,35 @@ static int flush(struct shard_writer *w, struct shard_error *err)
 	memcpy(p + hdr, w->samples.p, w->samples.len);
 	w->raw.len = (size_t)hdr + w->samples.len;
 
-	if (!w->started) {
-		if (pthread_mutex_init(&w->mu, NULL) || pthread_cond_init(&w->cv, NULL) ||
-		    pthread_create(&w->th, NULL, worker, w)) {
-			rc = emit(w, &w->raw, (uint32_t)w->nlens, err);	/* no thread: do it here */
-			goto done;
+	if (!w->started)
+		start_emitters(w);
+	if (!w->nemit) {
+		/* no thread: do it here */
+		struct shard_entry e;
+		rc = prepare(w, &w->raw, (uint32_t)w->nlens, &w->zip, &e, err);
+		if (!rc)
+			rc = put(w, &e, &w->raw, &w->zip, err);
+		entry_files_free(&e);
+	} else {
+		struct emitter *m = &w->em[w->seq % (uint64_t)w->nemit];
+		struct shard_buf t;
+		pthread_mutex_lock(&w->mu);
+		while (m->pending)
+			pthread_cond_wait(&w->cv, &w->mu);
+		if (w->failed) {
+			pthread_mutex_unlock(&w->mu);
+			return drain(w, err);
 		}
-		w->started = 1;
-	}
-	if ((rc = drain(w, err)))
-		return rc;
-	pthread_mutex_lock(&w->mu);
-	{
-		struct shard_buf t = w->job;
-		w->job = w->raw;
+		t = m->job;
+		m->job = w->raw;
 		w->raw = t;
+		m->nsamples = (uint32_t)w->nlens;
+		m->seq = w->seq++;
+		m->pending = 1;
+		pthread_cond_broadcast(&w->cv);
+		pthread_mutex_unlock(&w->mu);
+		rc = 0;
 	}
-	w->job_samples = (uint32_t)w->nlens;
-	w->pending = 1;
-	pthread_cond_broadcast(&w->cv);
-	pthread_mutex_unlock(&w->mu);
-	rc = 0;
-done:
 	w->samples.len = 0;
 	w->nlens = 0;
 	w->cur_size = 8 + w->config.len;
@@ -368,16 +440,18 @@ int shard_writer_add(struct shard_writer *w, const struct shard_field *f, struct
 
 static void stop_worker(struct shard_writer *w)
 {
-	if (!w->started)
+	int i;
+	if (!w->nemit)
 		return;
 	pthread_mutex_lock(&w->mu);
 	w->stop = 1;
 	pthread_cond_broadcast(&w->cv);
 	pthread_mutex_unlock(&w->mu);
-	pthread_join(w->th, NULL);
+	for (i = 0; i < w->nemit; i++)
+		pthread_join(w->em[i].th, NULL);
 	pthread_mutex_destroy(&w->mu);
 	pthread_cond_destroy(&w->cv);
-	w->started = 0;
+	w->nemit = 0;
 }
 
 int shard_writer_finish(struct shard_writer *w, struct shard_error *err)
