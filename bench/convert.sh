@@ -13,25 +13,10 @@
 # converts, default 1 of 16), SHARDKIT_BENCH_DIR (cache, default /tmp/shardkit-bench).
 set -euo pipefail
 
-top=$(cd "$(dirname "$0")/.." && pwd)
-build=$(cd "${SHARDKIT_BUILD:-$top/build}" && pwd)
-py=${SHARDKIT_PYTHON:-python3}
-dir=${SHARDKIT_BENCH_DIR:-/tmp/shardkit-bench}
-rows=${BENCH_ROWS:-10000000}
 py_rows=${BENCH_PY_ROWS:-200000}
 spark_files=${BENCH_SPARK_FILES:-1}
-parts=16
-mkdir -p "$dir"
-[ -x /usr/bin/time ] || apt-get install -y -qq time >/dev/null
-cc -O2 -o "$dir/gen-csv" "$top/bench/gen-csv.c" -lm
-
-csv=$dir/csv-$rows
+. "$(dirname "$0")/common.sh"
 small=$dir/csv-small-$rows
-if [ ! -f "$csv/_SUCCESS" ]; then
-	rm -rf "$csv" && mkdir -p "$csv"
-	echo "generating $csv ($rows rows in $parts part files)"
-	"$dir/gen-csv" "$csv" "$rows" "$parts"
-fi
 if [ ! -f "$small/_SUCCESS" ]; then
 	rm -rf "$small" && mkdir -p "$small"
 	"$dir/gen-csv" "$small" "$((rows / 20))" 1
@@ -39,27 +24,18 @@ fi
 bytes=$(cat "$csv"/part-*.csv | wc -c)
 sbytes=$(cat "$small"/part-*.csv | wc -c)
 schema=$(printf 'f%02d:float32,' $(seq 0 19))label:int64
-work=$(mktemp -d "$dir/convert.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-
-# seconds and peak RSS (KiB) of a command, into $secs and $rss
-measure() {
-	/usr/bin/time -f '%e %M' -o "$work/time" "$@" >"$work/out" 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
-	read -r secs rss < "$work/time"
-}
-
-echo "input: $rows rows, $bytes bytes of CSV in $parts part files; machine: $(nproc) cores"
-measure "$build/shard-convert" -q --header -s "$schema" -o "$work/ours" "$csv"
+echo "input: $rows rows, $bytes bytes of CSV in 16 part files; machine: $(nproc) cores"
+time_cmd "$build/shard-convert" -q --header -s "$schema" -o "$work/ours" "$csv"
 ours_s=$secs ours_rss=$rss
 "$build/shard-index" verify -q "$work/ours"
-measure "$build/shard-convert" -q --header -s "$schema" -o "$work/ours-small" "$small"
+time_cmd "$build/shard-convert" -q --header -s "$schema" -o "$work/ours-small" "$small"
 small_s=$secs small_rss=$rss
-measure sh -c "cat '$csv'/part-*.csv | zstd -3 -T1 -q -c"
+time_cmd sh -c "cat '$csv'/part-*.csv | zstd -3 -T1 -q -c"
 zstd_s=$secs zstd_rss=$rss
-measure "$py" "$top/bench/convert_peers.py" mdswriter "$csv" "$work/mdswriter" "$py_rows"
+time_cmd "$py" "$top/bench/convert_peers.py" mdswriter "$csv" "$work/mdswriter" "$py_rows"
 read -r mw_rows mw_s < <(tail -n 1 "$work/out")
 mw_rss=$rss
-measure "$py" "$top/bench/convert_peers.py" spark "$csv" "$work/spark" "$spark_files"
+time_cmd "$py" "$top/bench/convert_peers.py" spark "$csv" "$work/spark" "$spark_files"
 read -r sp_rows sp_s < <(tail -n 1 "$work/out")
 sp_rss=$rss
 

@@ -10,33 +10,18 @@
 # BENCH_SMALL_MEMORY (default 256MiB), SHARDKIT_BENCH_DIR (default /tmp/shardkit-bench).
 set -euo pipefail
 
-top=$(cd "$(dirname "$0")/.." && pwd)
-build=$(cd "${SHARDKIT_BUILD:-$top/build}" && pwd)
-py=${SHARDKIT_PYTHON:-python3}
-dir=${SHARDKIT_BENCH_DIR:-/tmp/shardkit-bench}
-rows=${BENCH_ROWS:-10000000}
 py_n=${BENCH_PY_SAMPLES:-300000}
 small_mem=${BENCH_SMALL_MEMORY:-256MiB}
-mkdir -p "$dir"
-[ -x /usr/bin/time ] || apt-get install -y -qq time >/dev/null
-cc -O2 -o "$dir/gen-csv" "$top/bench/gen-csv.c" -lm
-csv=$dir/csv-$rows
+. "$(dirname "$0")/common.sh"
 ds=$dir/mds-shuffle-$rows
-if [ ! -f "$csv/_SUCCESS" ]; then
-	rm -rf "$csv" && mkdir -p "$csv" && "$dir/gen-csv" "$csv" "$rows" 16
-fi
 if [ ! -f "$ds/index.json" ]; then
 	rm -rf "$ds"
 	"$build/shard-convert" -q --header -s "$(printf 'f%02d:float32,' $(seq 0 19))label:int64" -o "$ds" "$csv"
 fi
-work=$(mktemp -d "$dir/shuffle.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-
 measure() {	# label command...: prints seconds and peak RSS
 	local label=$1
 	shift
-	/usr/bin/time -f '%e %M' -o "$work/time" "$@" >"$work/out" 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
-	read -r secs rss < "$work/time"
+	time_cmd "$@"
 	printf '%-44s %9.2f s %10.0f samples/s %8.0f MiB\n' "$label" "$secs" "$(echo "$rows / $secs" | bc -l)" \
 		"$(echo "$rss / 1024" | bc -l)"
 	echo "$label|$secs|$rss" >> "$work/table"

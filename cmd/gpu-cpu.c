@@ -48,6 +48,7 @@ struct gpu_dev {
 	size_t *bytes;		/* per slot, while submitted */
 	int *state;		/* 0 free, 1 submitted, 2 done */
 	int *queue, qhead, qlen;
+	int has_work;		/* qlen > 0, for spinning without the lock */
 	int stop;
 	double busy, copying;	/* seconds of copying and checksumming, and of copying */
 	pthread_mutex_t mu;
@@ -73,24 +74,46 @@ static double copy_slot(struct gpu_dev *d, int slot)
 	return t;
 }
 
+/* Spin a little (about 50 us) for *flag to become non-zero before sleeping
+ * on a condition: a batch takes tens of microseconds, and a sleep and wake-up
+ * per batch cost as much. Called and returns with d->mu held. */
+#if defined(__x86_64__) || defined(__i386__)
+#define cpu_relax() __builtin_ia32_pause()
+#else
+#define cpu_relax() ((void)0)
+#endif
+
+static void spin_then_wait(struct gpu_dev *d, const int *flag, int want, pthread_cond_t *cv)
+{
+	if (__atomic_load_n(flag, __ATOMIC_ACQUIRE) != want) {
+		pthread_mutex_unlock(&d->mu);
+		for (int i = 0; i < 2000 && __atomic_load_n(flag, __ATOMIC_ACQUIRE) != want; i++)
+			cpu_relax();
+		pthread_mutex_lock(&d->mu);
+	}
+	while (__atomic_load_n(flag, __ATOMIC_ACQUIRE) != want && !d->stop)
+		pthread_cond_wait(cv, &d->mu);
+}
+
 static void *copier(void *arg)
 {
 	struct gpu_dev *d = arg;
 	pthread_mutex_lock(&d->mu);
 	for (;;) {
 		while (!d->qlen && !d->stop)
-			pthread_cond_wait(&d->work, &d->mu);
+			spin_then_wait(d, &d->has_work, 1, &d->work);
 		if (!d->qlen)
 			break;
 		int slot = d->queue[d->qhead];
 		d->qhead = (d->qhead + 1) % d->cfg.nslots;
 		d->qlen--;
+		__atomic_store_n(&d->has_work, d->qlen > 0, __ATOMIC_RELEASE);
 		pthread_mutex_unlock(&d->mu);
 		double t1 = now(), t2 = copy_slot(d, slot), t3 = now();
 		pthread_mutex_lock(&d->mu);
 		d->copying += t2 - t1;
 		d->busy += t3 - t1;
-		d->state[slot] = 2;
+		__atomic_store_n(&d->state[slot], 2, __ATOMIC_RELEASE);
 		pthread_cond_broadcast(&d->done);
 	}
 	pthread_mutex_unlock(&d->mu);
@@ -184,9 +207,10 @@ static int cpu_submit(struct gpu_dev *d, int slot, size_t bytes, char *msg, size
 	(void)msg, (void)msglen;
 	pthread_mutex_lock(&d->mu);
 	d->bytes[slot] = bytes;
-	d->state[slot] = 1;
+	__atomic_store_n(&d->state[slot], 1, __ATOMIC_RELEASE);
 	d->queue[(d->qhead + d->qlen) % d->cfg.nslots] = slot;
 	d->qlen++;
+	__atomic_store_n(&d->has_work, 1, __ATOMIC_RELEASE);
 	pthread_cond_signal(&d->work);
 	pthread_mutex_unlock(&d->mu);
 	return 0;
@@ -196,8 +220,8 @@ static int cpu_wait(struct gpu_dev *d, int slot, uint64_t *sums, char *msg, size
 {
 	(void)msg, (void)msglen;
 	pthread_mutex_lock(&d->mu);
-	while (d->state[slot] == 1)
-		pthread_cond_wait(&d->done, &d->mu);
+	if (d->state[slot] == 1)
+		spin_then_wait(d, &d->state[slot], 2, &d->done);
 	d->state[slot] = 0;
 	memcpy(sums, d->sums + (size_t)slot * d->cfg.ncols, d->cfg.ncols * sizeof *sums);
 	pthread_mutex_unlock(&d->mu);

@@ -250,6 +250,7 @@ struct shard_item {
 	const char *name;		/* for messages: path or "stream frame N" */
 	struct shard_buf stored;	/* bytes as stored (compressed when stored_is_zip) */
 	int stored_is_zip;
+	size_t stored_map;		/* with SHARD_SRC_MAP: stored is a read-only mapping this long */
 	struct shard_buf raw;		/* decompressed bytes, filled by shard_item_load_raw */
 	int raw_loaded;
 	struct shard_mds mds;
@@ -257,7 +258,11 @@ struct shard_item {
 
 struct shard_source;
 
-enum { SHARD_SRC_VERIFY_HASHES = 1 };
+/* VERIFY_HASHES: check every hash an entry lists (sizes are always checked).
+ * MAP: map a dataset's shard files read-only instead of reading them into
+ * memory (no copy out of the page cache; the files must not be truncated
+ * while an item refers to them). */
+enum { SHARD_SRC_VERIFY_HASHES = 1, SHARD_SRC_MAP = 2 };
 
 /* path: a dataset directory, an index.json, a loose shard file (.mds[.ext]),
  * or "-" for a shard stream on stdin. */

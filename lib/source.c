@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -234,9 +235,19 @@ void shard_source_close(struct shard_source *s)
 	free(s);
 }
 
+static void unmap_stored(struct shard_item *it)
+{
+	if (it->stored_map) {
+		munmap(it->stored.p, it->stored_map);
+		memset(&it->stored, 0, sizeof it->stored);
+		it->stored_map = 0;
+	}
+}
+
 void shard_item_free(struct shard_item *it)
 {
 	shard_entry_free(&it->entry);
+	unmap_stored(it);
 	shard_buf_free(&it->stored);
 	shard_buf_free(&it->raw);
 	memset(it, 0, sizeof *it);
@@ -245,6 +256,7 @@ void shard_item_free(struct shard_item *it)
 static void item_reset(struct shard_item *it)
 {
 	shard_entry_free(&it->entry);
+	unmap_stored(it);
 	it->stored.len = 0;
 	it->raw.len = 0;
 	it->raw_loaded = 0;
@@ -256,6 +268,31 @@ static int exists(const char *p)
 {
 	struct stat st;
 	return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* A shard file's bytes into it->stored: mapped with SHARD_SRC_MAP (empty
+ * files, which cannot be mapped, and failed maps are read instead). */
+static int load_file(struct shard_source *s, const char *path, struct shard_item *it, uint64_t max,
+		     struct shard_error *err)
+{
+	if (s->flags & SHARD_SRC_MAP) {
+		struct stat st;
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+		    (uint64_t)st.st_size <= max) {
+			void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+			if (p != MAP_FAILED) {
+				close(fd);
+				shard_buf_free(&it->stored);
+				it->stored.p = p;
+				it->stored.len = it->stored_map = (size_t)st.st_size;
+				return 0;
+			}
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	return shard_read_file(path, &it->stored, max, err);
 }
 
 static int next_dir(struct shard_source *s, struct shard_item *it, struct shard_error *err)
@@ -276,10 +313,10 @@ static int next_dir(struct shard_source *s, struct shard_item *it, struct shard_
 	if (e->has_zip && exists(zipp)) {
 		snprintf(s->name, sizeof s->name, "%s", zipp);
 		it->stored_is_zip = 1;
-		rc = shard_read_file(zipp, &it->stored, SHARD_RAW_MAX + (1ull << 30), err);
+		rc = load_file(s, zipp, it, SHARD_RAW_MAX + (1ull << 30), err);
 	} else if (exists(rawp)) {
 		snprintf(s->name, sizeof s->name, "%s", rawp);
-		rc = shard_read_file(rawp, &it->stored, SHARD_RAW_MAX, err);
+		rc = load_file(s, rawp, it, SHARD_RAW_MAX, err);
 	} else {
 		snprintf(s->name, sizeof s->name, "%s", e->has_zip ? zipp : rawp);
 		return -shard_error_set(err, SHARD_EDATA, "%s: shard %zu is missing (index.json lists it)",
@@ -386,7 +423,7 @@ int shard_source_next(struct shard_source *s, struct shard_item *it, struct shar
 		s->done = 1;
 		snprintf(s->name, sizeof s->name, "%s", s->path);
 		it->name = s->name;
-		if ((rc = shard_read_file(s->path, &it->stored, SHARD_RAW_MAX + (1ull << 30), err)))
+		if ((rc = load_file(s, s->path, it, SHARD_RAW_MAX + (1ull << 30), err)))
 			return -rc;
 		if ((rc = loose_entry(s, it, err)))
 			return -rc;
