@@ -13,6 +13,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "cli.h"
 #include "shard.h"
@@ -796,6 +799,42 @@ struct scan {
 	uint64_t lines;		/* line terminators seen */
 };
 
+/* The line feeds in p[0..n) into *nl, in one pass: 0, or -1 (*nl unset) when
+ * a quote q (0: none) or a CR is among the bytes. */
+static int count_plain_lines(const uint8_t *p, size_t n, uint8_t q, uint64_t *nl)
+{
+	uint64_t count = 0;
+	size_t i = 0;
+	if (!q)
+		q = '\r';
+#ifdef __SSE2__
+	{
+		const __m128i lf = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r'), qq = _mm_set1_epi8((char)q);
+		while (n - i >= 16) {
+			/* up to 255 blocks of 16 bytes: each byte counter holds at most 255 */
+			__m128i acc = _mm_setzero_si128(), odd = _mm_setzero_si128(), sum;
+			size_t k;
+			for (k = 0; k < 255 && n - i >= 16; k++, i += 16) {
+				__m128i v = _mm_loadu_si128((const __m128i *)(p + i));
+				acc = _mm_sub_epi8(acc, _mm_cmpeq_epi8(v, lf));
+				odd = _mm_or_si128(odd, _mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, qq)));
+			}
+			if (_mm_movemask_epi8(odd))
+				return -1;
+			sum = _mm_sad_epu8(acc, _mm_setzero_si128());
+			count += (uint64_t)_mm_cvtsi128_si64(sum) + (uint64_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(sum, sum));
+		}
+	}
+#endif
+	for (; i < n; i++) {
+		if (p[i] == '\r' || p[i] == q)
+			return -1;
+		count += p[i] == '\n';
+	}
+	*nl = count;
+	return 0;
+}
+
 /* Scan p[0..n) (n-1 when more input follows: the last byte may need a peek);
  * returns how far it got and sets *cut just past the last record end. */
 static size_t scan(struct scan *st, const struct shard_csv_opts *co, const uint8_t *p, size_t n, int final,
@@ -803,13 +842,11 @@ static size_t scan(struct scan *st, const struct shard_csv_opts *co, const uint8
 {
 	const uint8_t d = (uint8_t)co->delim, q = (uint8_t)co->quote, e = (uint8_t)co->escape;
 	size_t i, lim = final ? n : (n ? n - 1 : 0);
+	uint64_t nl;
 
 	/* fast path: no quote and no CR in sight, so records end at the last LF */
-	if (!st->in_quotes && !stop_first && lim && (!q || !memchr(p, q, lim)) && !memchr(p, '\r', lim)) {
+	if (!st->in_quotes && !stop_first && lim && count_plain_lines(p, lim, q, &nl) == 0) {
 		const uint8_t *lf = memrchr(p, '\n', lim);
-		uint64_t nl = 0;
-		for (i = 0; i < lim; i++)
-			nl += p[i] == '\n';
 		if (lf) {
 			*cut = (size_t)(lf - p) + 1;
 			*cut_lines = st->lines + nl;

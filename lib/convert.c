@@ -105,6 +105,51 @@ static int parse_u64(const uint8_t *p, size_t n, uint64_t hi, uint64_t *v)
 	return 0;
 }
 
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define SWAR_DIGITS 1
+
+/* How many of the 8 bytes at p, from the first, are decimal digits. */
+static inline unsigned digit_run(uint64_t v)
+{
+	const uint64_t hi = 0xF0F0F0F0F0F0F0F0ull, zeros = 0x3030303030303030ull;
+	/* a byte is a digit when it is 0x3N and adding 6 keeps it 0x3N; a carry out
+	 * of a non-digit only disturbs the bytes after it */
+	uint64_t x = ((v & hi) ^ zeros) | (((v + 0x0606060606060606ull) & hi) ^ zeros);
+	uint64_t nz = (((x & 0x7F7F7F7F7F7F7F7Full) + 0x7F7F7F7F7F7F7F7Full) | x) & 0x8080808080808080ull;
+	return nz ? (unsigned)__builtin_ctzll(nz) >> 3 : 8;
+}
+
+/* The value of the first k (1..8) digits of the 8 bytes at p. */
+static inline uint32_t digits_value(uint64_t v, unsigned k)
+{
+	/* the digits' values in the low k bytes (borrows only reach the bytes past
+	 * them), moved up so that zeros lead */
+	uint64_t t = (v - 0x3030303030303030ull) << (8 * (8 - k));
+	t = t * 10 + (t >> 8);
+	return (uint32_t)(((t & 0x000000FF000000FFull) * (100 + (1000000ull << 32)) +
+			   ((t >> 16) & 0x000000FF000000FFull) * (1 + (10000ull << 32))) >> 32);
+}
+
+/* Digits from x on into *m, 8 at a time while 8 bytes are left. */
+static inline const uint8_t *digits_swar(const uint8_t *x, const uint8_t *end, uint64_t *m)
+{
+	static const uint64_t p10[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000};
+	while (end - x >= 8) {
+		uint64_t v;
+		unsigned k;
+		memcpy(&v, x, 8);
+		k = digit_run(v);
+		if (!k)
+			return x;
+		*m = *m * p10[k] + digits_value(v, k);
+		x += k;
+		if (k < 8)
+			return x;
+	}
+	return x;
+}
+#endif
+
 /* A decimal number as mantissa * 10^exp, when the mantissa fits 19 digits:
  * read from p as far as it goes (not past end), *stop set where it ended. */
 static inline int dec_scan(const uint8_t *p, const uint8_t *end, uint64_t *mant, int *exp10, int *neg,
@@ -116,15 +161,25 @@ static inline int dec_scan(const uint8_t *p, const uint8_t *end, uint64_t *mant,
 	int e = 0;
 	unsigned d;
 	*neg = 0;
-	if (x < end && (*x == '-' || *x == '+'))
-		*neg = *x++ == '-';
+	if (x < end) {
+		/* without a branch: signs come in no predictable order */
+		unsigned c = *x;
+		*neg = c == '-';
+		x += c == '-' || c == '+';
+	}
 	/* every digit goes into m; more than 19 (leading zeros included) is left
-	 * to strtod, which is rare and only slower */
-	for (start = x; x < end && (d = (unsigned)*x - '0') <= 9; x++)
+	 * to strtod, which is rare and only slower. Integer parts are mostly
+	 * short, fractions long enough to take 8 digits at a time. */
+	start = x;
+	for (; x < end && (d = (unsigned)*x - '0') <= 9; x++)
 		m = m * 10 + d;
 	digits = (size_t)(x - start);
 	if (x < end && *x == '.') {
-		for (start = ++x; x < end && (d = (unsigned)*x - '0') <= 9; x++)
+		start = ++x;
+#ifdef SWAR_DIGITS
+		x = digits_swar(x, end, &m);
+#endif
+		for (; x < end && (d = (unsigned)*x - '0') <= 9; x++)
 			m = m * 10 + d;
 		e = -(int)(x - start);
 		digits += (size_t)(x - start);
@@ -445,6 +500,16 @@ static inline int field_end(uint8_t c, uint8_t delim)
 	return c == delim || c == '\n' || c == '\r';
 }
 
+/* shard_number_field's general case, kept out of its fast one. */
+static __attribute__((noinline)) ptrdiff_t number_field_any(int dtype, uint8_t delim, const uint8_t *p,
+							    const uint8_t *end, uint8_t *out)
+{
+	const uint8_t *x;
+	for (x = p; x < end && !field_end(*x, delim); x++)
+		;
+	return number_bytes(dtype, p, (size_t)(x - p), out) ? -1 : x - p;
+}
+
 ptrdiff_t shard_number_field(int dtype, uint8_t delim, const uint8_t *p, const uint8_t *end, uint8_t *out)
 {
 	const uint8_t *x;
@@ -470,9 +535,7 @@ ptrdiff_t shard_number_field(int dtype, uint8_t delim, const uint8_t *p, const u
 			}
 		}
 	}
-	for (x = p; x < end && !field_end(*x, delim); x++)
-		;
-	return number_bytes(dtype, p, (size_t)(x - p), out) ? -1 : x - p;
+	return number_field_any(dtype, delim, p, end, out);
 }
 
 static int kind_dtype(enum shard_enc_kind k)
