@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "shard.h"
+#include "internal.h"
 
 static int failures, checks;
 
@@ -304,6 +305,73 @@ static void test_split(void)
 	CHECK(system(path) == 0, "cleanup");
 }
 
+/* One delimited field read straight into its value's bytes, as shard-convert's
+ * fast path does: the same length and bytes as shard_text_to_value on the
+ * field's text, or a refusal where it refuses, whatever follows the field. */
+static void test_number_field(void)
+{
+	static const char *const types[] = {"uint8", "int8", "uint16", "int16", "float16", "uint32",
+					    "int32", "float32", "uint64", "int64", "float64"};
+	static const char *const odd[] = {"", "-", "+", ".", "1.", ".5", "-.5", "+7", "1e", "1e+", "1e-3", "1E5",
+					  "NaN", "Infinity", "-Infinity", "inf", "nan", " 1", "1 ", "0x10", "1e39",
+					  "-0", "00000000000000000001", "12345678901234567890", "1.2345678901234567890",
+					  "255", "256", "-129", "65536", "4294967296", "9223372036854775808",
+					  "-9223372036854775808", "18446744073709551616", "0.00000000001", "1e400",
+					  "12345678", "123456789", "0.123456789012", "1,5", "\"1\"", "1\"", "x"};
+	static const char tails[] = {',', '\n', '\r', ';', 'x', 0};
+	struct shard_coltype t[sizeof types / sizeof types[0]];
+	struct shard_buf want = {0};
+	struct shard_error err;
+	uint64_t x = 0x9E3779B97F4A7C15ull;
+	char text[700];
+	uint8_t buf[800], got[8];
+	size_t k, i, bad = 0, n, tries = 0;
+
+	for (k = 0; k < sizeof types / sizeof types[0]; k++)
+		shard_coltype_parse(types[k], &t[k], &err);
+	for (i = 0; i < 400000; i++) {
+		size_t tail, flen, j;
+		ptrdiff_t r;
+		int ok;
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		k = x % (sizeof types / sizeof types[0]);
+		tail = (x >> 40) % sizeof tails;
+		if (i < 50 * sizeof odd / sizeof odd[0])
+			snprintf(text, sizeof text, "%s", odd[i % (sizeof odd / sizeof odd[0])]);
+		else if (i % 1000 == 0) {
+			/* past the longest text read: "1e000...", or all digits */
+			memset(text, i % 2000 ? '1' : '0', 600);
+			text[0] = '1';
+			text[1] = i % 2000 ? '1' : 'e';
+			text[600] = 0;
+		}
+		else if (x % 3 == 0)
+			snprintf(text, sizeof text, "%lld", (long long)(x >> (x % 64)) * ((x >> 7) % 2 ? -1 : 1));
+		else
+			snprintf(text, sizeof text, "%.*g", 1 + (int)(x >> 20) % 17,
+				 ((double)(x >> 11) / (double)(1ull << 53) - 0.5) *
+					 pow(10.0, (double)((int)((x >> 30) % 50) - 25)));
+		n = strlen(text);
+		memcpy(buf, text, n);
+		/* then a delimiter, a line end, other bytes or the input's end */
+		for (j = 0; tails[tail] && j < 8; j++)
+			buf[n++] = (uint8_t)(j ? "9.5e1,\n"[j - 1] : tails[tail]);
+		for (flen = 0; flen < n && buf[flen] != ',' && buf[flen] != '\n' && buf[flen] != '\r'; flen++)
+			;
+		want.len = 0;
+		ok = shard_text_to_value(&t[k], buf, flen, &want, &err) == 0;
+		r = shard_number_field(t[k].dtype, ',', buf, buf + n, got);
+		tries++;
+		if (ok != (r >= 0) || (ok && ((size_t)r != flen || memcmp(got, want.p, want.len) != 0))) {
+			if (bad++ < 5)
+				fprintf(stderr, "number field '%.*s' as %s: %td, want %s of %zu\n", (int)(n > 60 ? 60 : n),
+					(const char *)buf, types[k], r, ok ? "a field" : "a refusal", flen);
+		}
+	}
+	CHECK(bad == 0, "%zu of %zu number fields differ from shard_text_to_value", bad, tries);
+	shard_buf_free(&want);
+}
+
 /* Text to floats: the fast path must agree with strtof/strtod bit for bit. */
 static void test_parse_floats(void)
 {
@@ -492,6 +560,7 @@ int main(void)
 	test_split();
 	test_sizes();
 	test_parse_floats();
+	test_number_field();
 	test_shuffle();
 	test_deal();
 	printf("%d checks, %d failed\n", checks, failures);
