@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "gpu.h"
@@ -26,7 +27,7 @@
 enum { EXIT_MISMATCH = 3, EXIT_NODEV = 4 };
 
 static const char usage[] =
-	"Usage: shard-gpu-bench [-d DEVICE] [-c COLS] [-b N] [-n SLOTS] [--drop-last] [--peak]\n"
+	"Usage: shard-gpu-bench [-d DEVICE] [-c COLS] [-b N] [-n SLOTS] [-j N] [--drop-last] [--peak]\n"
 	"                       [--json] [--no-verify] [-q] [DIR|-]...\n";
 
 static void __attribute__((noreturn)) help(void)
@@ -40,6 +41,7 @@ static void __attribute__((noreturn)) help(void)
 	       "  -c, --columns LIST   fixed-size columns to move (default: all of them)\n"
 	       "  -b, --batch N        samples per batch (default 1024)\n"
 	       "  -n, --slots N        batches in flight, one stream each (default 3)\n"
+	       "  -j, --threads N      threads decompressing shards (default: one per CPU, up to 4)\n"
 	       "      --drop-last      leave out a last, partial batch\n"
 	       "      --peak           also measure the device's peak copy bandwidth\n"
 	       "      --json           the report as one JSON object on stdout's last line\n"
@@ -62,6 +64,7 @@ static const struct option longopts[] = {
 	{"columns", required_argument, NULL, 'c'},
 	{"batch", required_argument, NULL, 'b'},
 	{"slots", required_argument, NULL, 'n'},
+	{"threads", required_argument, NULL, 'j'},
 	{"drop-last", no_argument, NULL, OPT_DROP_LAST},
 	{"peak", no_argument, NULL, OPT_PEAK},
 	{"json", no_argument, NULL, OPT_JSON},
@@ -80,97 +83,152 @@ static double now(void)
 	return t.tv_sec + t.tv_nsec / 1e9;
 }
 
-/* ---------------------------------------------------------------- the reader thread */
+/* ---------------------------------------------------------------- the shard readers */
 
-#define RING 2
+/* A fetcher thread takes shards from the inputs in order (reading or mapping
+ * them, checking the stored bytes' hashes); loader threads decompress them,
+ * several shards at once; the batching takes them back in order. Each of
+ * the ring's slots goes FREE -> FETCHED -> LOADING -> READY (or FAILED). */
+#define LOADERS_MAX 8
+#define RING_MAX (LOADERS_MAX + 1)
+
+enum { SLOT_FREE, SLOT_FETCHED, SLOT_LOADING, SLOT_READY, SLOT_FAILED };
 
 struct reader {
 	char **inputs;
-	int ninputs, flags, verify;
-	struct shard_item items[RING];
-	char names[RING][PATH_MAX + 64];
-	int count, head;		/* loaded items, the oldest at head */
+	int ninputs, flags, verify, nloaders, ring;
+	struct shard_item items[RING_MAX];
+	char names[RING_MAX][PATH_MAX + 64];
+	struct shard_error errs[RING_MAX];
+	int state[RING_MAX];
+	uint64_t head, tail;	/* shards given to the batching so far; fetched so far */
 	int done, stop, status;
-	struct shard_error err;
+	struct shard_error err;	/* the error that ended fetching, or the one returned */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	pthread_t thread;
+	pthread_t fetcher, loaders[LOADERS_MAX];
 };
 
-static void reader_fail(struct reader *r, const struct shard_error *err)
+static void fetch_end(struct reader *r, const struct shard_error *err)
 {
 	pthread_mutex_lock(&r->mu);
-	r->err = *err;
-	r->status = err->status ? err->status : SHARD_EDATA;
+	if (err) {
+		r->err = *err;
+		r->status = err->status ? err->status : SHARD_EDATA;
+	}
 	r->done = 1;
 	pthread_cond_broadcast(&r->cv);
 	pthread_mutex_unlock(&r->mu);
 }
 
-static void *reader_main(void *arg)
+static void *fetcher_main(void *arg)
 {
 	struct reader *r = arg;
 	struct shard_error err = {0};
 	for (int i = 0; i < r->ninputs; i++) {
 		struct shard_source *src;
-		int rc;
 		if (shard_source_open(&src, r->inputs[i], r->flags, &err)) {
-			reader_fail(r, &err);
+			fetch_end(r, &err);
 			return NULL;
 		}
 		for (;;) {
 			pthread_mutex_lock(&r->mu);
-			while (r->count == RING && !r->stop)
+			while (r->tail - r->head == (uint64_t)r->ring && !r->stop)
 				pthread_cond_wait(&r->cv, &r->mu);
-			int stop = r->stop, slot = (r->head + r->count) % RING;
+			int stop = r->stop, slot = (int)(r->tail % r->ring);
 			pthread_mutex_unlock(&r->mu);
 			if (stop)
 				break;
-			/* the slot is free: only this thread touches it until it is counted */
+			/* a FREE slot: only this thread touches it until it is FETCHED */
 			struct shard_item *it = &r->items[slot];
-			rc = shard_source_next(src, it, &err);
+			int rc = shard_source_next(src, it, &err);
 			if (rc == 0)
 				break;
-			if (rc > 0) {
-				snprintf(r->names[slot], sizeof r->names[slot], "%s", it->name);
-				it->name = r->names[slot];
-				rc = shard_item_load_raw(it, r->verify, &err) ? -1 : 1;
-			}
 			if (rc < 0) {
 				shard_source_close(src);
-				reader_fail(r, &err);
+				fetch_end(r, &err);
 				return NULL;
 			}
+			snprintf(r->names[slot], sizeof r->names[slot], "%s", it->name);
+			it->name = r->names[slot];
 			pthread_mutex_lock(&r->mu);
-			r->count++;
+			r->state[slot] = SLOT_FETCHED;
+			r->tail++;
 			pthread_cond_broadcast(&r->cv);
 			pthread_mutex_unlock(&r->mu);
 		}
 		shard_source_close(src);
 	}
+	fetch_end(r, NULL);
+	return NULL;
+}
+
+static void *loader_main(void *arg)
+{
+	struct reader *r = arg;
 	pthread_mutex_lock(&r->mu);
-	r->done = 1;
-	pthread_cond_broadcast(&r->cv);
+	for (;;) {
+		int slot = -1;
+		for (uint64_t q = r->head; q < r->tail && slot < 0; q++)
+			if (r->state[q % r->ring] == SLOT_FETCHED)
+				slot = (int)(q % r->ring);
+		if (slot < 0) {
+			if (r->stop || r->done)
+				break;
+			pthread_cond_wait(&r->cv, &r->mu);
+			continue;
+		}
+		r->state[slot] = SLOT_LOADING;
+		pthread_mutex_unlock(&r->mu);
+		int rc = shard_item_load_raw(&r->items[slot], r->verify, &r->errs[slot]);
+		pthread_mutex_lock(&r->mu);
+		r->state[slot] = rc ? SLOT_FAILED : SLOT_READY;
+		pthread_cond_broadcast(&r->cv);
+	}
 	pthread_mutex_unlock(&r->mu);
 	return NULL;
 }
 
-/* The next loaded shard, or NULL at the end (or on an error: r->status).
- * The previous one goes back to the reader. */
+static int reader_start(struct reader *r)
+{
+	r->ring = r->nloaders + 1;
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_cond_init(&r->cv, NULL);
+	if (pthread_create(&r->fetcher, NULL, fetcher_main, r))
+		return -1;
+	for (int i = 0; i < r->nloaders; i++)
+		if (pthread_create(&r->loaders[i], NULL, loader_main, r))
+			return -1;
+	return 0;
+}
+
+/* The next shard, ready to read, or NULL at the end or on an error
+ * (r->status, r->err). The previous one goes back to the ring. */
 static struct shard_item *reader_next(struct reader *r, struct shard_item *prev, double *waited)
 {
 	struct shard_item *it = NULL;
 	double t0 = now();
 	pthread_mutex_lock(&r->mu);
 	if (prev) {
-		r->head = (r->head + 1) % RING;
-		r->count--;
+		r->state[r->head % r->ring] = SLOT_FREE;
+		r->head++;
 		pthread_cond_broadcast(&r->cv);
 	}
-	while (!r->count && !r->done)
+	for (;;) {
+		int slot = (int)(r->head % r->ring);
+		if (r->head < r->tail && r->state[slot] == SLOT_READY) {
+			it = &r->items[slot];
+			break;
+		}
+		if (r->head < r->tail && r->state[slot] == SLOT_FAILED) {
+			r->err = r->errs[slot];
+			r->status = r->err.status ? r->err.status : SHARD_EDATA;
+			break;
+		}
+		if (r->head == r->tail && r->done)
+			break;
 		pthread_cond_wait(&r->cv, &r->mu);
-	if (r->count && !r->status)
-		it = &r->items[r->head];
+	}
 	pthread_mutex_unlock(&r->mu);
 	*waited += now() - t0;
 	return it;
@@ -182,8 +240,10 @@ static void reader_stop(struct reader *r)
 	r->stop = 1;
 	pthread_cond_broadcast(&r->cv);
 	pthread_mutex_unlock(&r->mu);
-	pthread_join(r->thread, NULL);
-	for (int i = 0; i < RING; i++)
+	pthread_join(r->fetcher, NULL);
+	for (int i = 0; i < r->nloaders; i++)
+		pthread_join(r->loaders[i], NULL);
+	for (int i = 0; i < r->ring; i++)
 		shard_item_free(&r->items[i]);
 }
 
@@ -693,10 +753,10 @@ int main(int argc, char **argv)
 	struct bench b = {.batch = 1024, .nslots = 3, .verify = 1, .corrupt = -1, .device = "auto"};
 	struct reader r = {0};
 	uint64_t v;
-	int c;
+	int c, threads = 0;
 
 	cli_init(argv[0]);
-	while ((c = getopt_long(argc, argv, "d:c:b:n:qhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:c:b:n:j:qhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			b.device = optarg;
@@ -717,6 +777,11 @@ int main(int argc, char **argv)
 			if (cli_parse_u64(optarg, &v) || v < 1 || v > 16)
 				cli_usage_error(usage, "--slots: '%s' is not a count from 1 to 16", optarg);
 			b.nslots = (int)v;
+			break;
+		case 'j':
+			if (cli_parse_u64(optarg, &v) || v < 1 || v > LOADERS_MAX)
+				cli_usage_error(usage, "--threads: '%s' is not a count from 1 to %d", optarg, LOADERS_MAX);
+			threads = (int)v;
 			break;
 		case OPT_DROP_LAST:
 			b.drop_last = 1;
@@ -756,12 +821,15 @@ int main(int argc, char **argv)
 	r.ninputs = optind < argc ? argc - optind : 1;
 	r.verify = b.verify;
 	r.flags = SHARD_SRC_MAP | (b.verify ? SHARD_SRC_VERIFY_HASHES : 0);
-	pthread_mutex_init(&r.mu, NULL);
-	pthread_cond_init(&r.cv, NULL);
+	if (!threads) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		threads = n < 1 ? 1 : n > 4 ? 4 : (int)n;
+	}
+	r.nloaders = threads;
 
 	double t0 = now();
-	if (pthread_create(&r.thread, NULL, reader_main, &r))
-		cli_die(CLI_FAIL, "cannot start the reader thread");
+	if (reader_start(&r))
+		cli_die(CLI_FAIL, "cannot start the reader threads");
 	struct shard_item *it = NULL;
 	while ((it = reader_next(&r, it, &b.reader_wait))) {
 		if (!b.have_schema) {

@@ -9,11 +9,11 @@ _shard_gpu_bench()
 	-d|--device)
 		COMPREPLY=($(compgen -W 'auto cpu cuda cuda:0 cuda:1 cuda:2 cuda:3' -- "$cur"))
 		return ;;
-	-c|--columns|-b|--batch|-n|--slots|--corrupt)
+	-c|--columns|-b|--batch|-n|--slots|-j|--threads|--corrupt)
 		return ;;
 	esac
 	if [[ $cur == -* ]]; then
-		COMPREPLY=($(compgen -W '-d --device -c --columns -b --batch -n --slots --drop-last --peak --json
+		COMPREPLY=($(compgen -W '-d --device -c --columns -b --batch -n --slots -j --threads --drop-last --peak --json
 			--no-verify --corrupt -q --quiet -h --help -V --version' -- "$cur"))
 		return
 	fi

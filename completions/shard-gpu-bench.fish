@@ -4,6 +4,7 @@ complete -c shard-gpu-bench -s d -l device -x -a 'auto cpu cuda cuda:0 cuda:1 cu
 complete -c shard-gpu-bench -s c -l columns -x -d 'Fixed-size columns to move'
 complete -c shard-gpu-bench -s b -l batch -x -d 'Samples per batch'
 complete -c shard-gpu-bench -s n -l slots -x -d 'Batches in flight'
+complete -c shard-gpu-bench -s j -l threads -x -d 'Threads decompressing shards'
 complete -c shard-gpu-bench -l drop-last -d 'Leave out a last, partial batch'
 complete -c shard-gpu-bench -l peak -d "Also measure the device's peak copy bandwidth"
 complete -c shard-gpu-bench -l json -d 'The report as one JSON object'

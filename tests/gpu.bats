@@ -43,7 +43,7 @@ print(json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v)' "$1"
 @test "the batch size, slot count and input path change nothing in the batches" {
 	need_numpy
 	want=$("$PY" "$SRC/tests/gpu/checksum.py" 100 rows.csv id=int64:0 k=int8:3)
-	for args in "-n 1" "-n 2" "-n 16" "--no-verify"; do
+	for args in "-n 1" "-n 2" "-n 16" "--no-verify" "-j 1" "-j 8"; do
 		run shard-gpu-bench -d cpu -b 100 -c id,k $args --json ds
 		assert_success
 		[ "$(jget checksums)" = "$want" ]
@@ -128,7 +128,7 @@ print(json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v)' "$1"
 	assert_output --partial "column 's' is str, which has no fixed size"
 	run shard-gpu-bench -d cpu -c id,id ds
 	assert_failure 2
-	for bad in "-b 0" "-b x" "-n 0" "-n 17" "-d gpu" "-d cuda:x" "--corrupt -1"; do
+	for bad in "-b 0" "-b x" "-n 0" "-n 17" "-j 0" "-j 9" "-d gpu" "-d cuda:x" "--corrupt -1"; do
 		run shard-gpu-bench $bad ds
 		assert_failure 2
 	done
