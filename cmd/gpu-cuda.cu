@@ -154,6 +154,10 @@ static int cuda_submit(struct gpu_dev *d, int slot, size_t bytes, char *msg, siz
 		if (desc[c].len / 4 > words)
 			words = (unsigned int)(desc[c].len / 4);
 	unsigned int blocks = (words + 255) / 256;
+	if (nc > 65535) {
+		snprintf(msg, msglen, "cuda:%d: %zu columns: the checksum kernel takes at most 65535", d->index, nc);
+		return GPU_FAIL;
+	}
 	dim3 grid(blocks ? (blocks < 64 ? blocks : 64) : 1, (unsigned int)(nc ? nc : 1));
 
 	CK(cudaEventRecord(s->start, s->stream));
@@ -193,9 +197,11 @@ static int cuda_wait(struct gpu_dev *d, int slot, uint64_t *sums, char *msg, siz
 	return 0;
 }
 
-/* Bytes/s of reps copies of n bytes from src (pinned or pageable) to dst. */
-static int rate(struct gpu_dev *d, void *dst, const void *src, size_t n, int reps, int async, double *out,
-		char *msg, size_t msglen)
+/* Bytes/s of reps copies of n bytes from src (pinned or pageable) to dst,
+ * all issued with cudaMemcpyAsync on one stream and timed by events on it,
+ * as nvbandwidth does (from pageable memory the driver stages the copy). */
+static int rate(struct gpu_dev *d, void *dst, const void *src, size_t n, int reps, double *out, char *msg,
+		size_t msglen)
 {
 	cudaStream_t st = d->slots[0].stream;
 	cudaEvent_t a, b;
@@ -203,14 +209,10 @@ static int rate(struct gpu_dev *d, void *dst, const void *src, size_t n, int rep
 	CK(cudaEventCreate(&a));
 	CK(cudaEventCreate(&b));
 	/* warm up once, then time */
-	CK(cudaMemcpy(dst, src, n, cudaMemcpyHostToDevice));
+	CK(cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, st));
 	CK(cudaEventRecord(a, st));
-	for (int i = 0; i < reps; i++) {
-		if (async)
-			CK(cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, st));
-		else
-			CK(cudaMemcpy(dst, src, n, cudaMemcpyHostToDevice));
-	}
+	for (int i = 0; i < reps; i++)
+		CK(cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, st));
 	CK(cudaEventRecord(b, st));
 	CK(cudaEventSynchronize(b));
 	CK(cudaEventElapsedTime(&ms, a, b));
@@ -236,14 +238,14 @@ static int cuda_peak(struct gpu_dev *d, size_t batch_block, struct gpu_peak *p, 
 	}
 	memset(pinned, 1, big);
 	memset(pageable, 1, big);
-	r = rate(d, dev, pinned, big, 8, 1, &p->pinned_big, msg, msglen);
+	r = rate(d, dev, pinned, big, 8, &p->pinned_big, msg, msglen);
 	if (!r)
-		r = rate(d, dev, pageable, big, 8, 0, &p->pageable_big, msg, msglen);
+		r = rate(d, dev, pageable, big, 8, &p->pageable_big, msg, msglen);
 	/* about 4 GiB of small copies, at most 2000 of them */
 	size_t n = ((size_t)4 << 30) / p->batch_block;
 	int reps = n > 2000 ? 2000 : (int)n;
 	if (!r)
-		r = rate(d, dev, pinned, p->batch_block, reps, 1, &p->pinned_batch, msg, msglen);
+		r = rate(d, dev, pinned, p->batch_block, reps, &p->pinned_batch, msg, msglen);
 	cudaFreeHost(pinned);
 	cudaFree(dev);
 	free(pageable);
