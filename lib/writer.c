@@ -20,19 +20,23 @@ struct shard_writer {
 	struct shard_entry tmpl;	/* schema, compression, hashes, size_limit */
 	struct shard_codec codec;
 	struct shard_buf config;	/* embedded config JSON */
-	struct shard_buf samples;	/* concatenated sample bytes of the open shard */
 	uint32_t *lens;			/* per-sample lengths of the open shard */
 	size_t nlens, caplens;
 	uint64_t cur_size;		/* raw file size if flushed now */
 	uint64_t size_limit, max_samples;
-	struct shard_buf raw, zip, one;
+	/* the open shard: its samples back to back at raw.p + gap, where the room
+	 * before them takes the header when the shard is flushed */
+	struct shard_buf raw;
+	size_t gap;
+	struct shard_buf zip, one;
 
 	/* the background stage: up to nemit shards in flight, shard seq going to
 	 * emitter seq % nemit; the sink takes them in seq order */
 	struct emitter {
 		struct shard_writer *w;
 		pthread_t th;
-		struct shard_buf job;	/* raw bytes of its shard in flight */
+		struct shard_buf job;	/* its shard in flight: the raw bytes from job.p + off */
+		size_t off;
 		struct shard_buf zip;	/* their compressed form */
 		uint32_t nsamples;
 		uint64_t seq;
@@ -47,6 +51,37 @@ struct shard_writer {
 };
 
 static void stop_worker(struct shard_writer *w);
+
+/* Bytes of a raw shard before its samples: count, offsets, config. */
+static size_t header_size(const struct shard_writer *w, size_t nsamples)
+{
+	return 4 + 4 * (nsamples + 1) + w->config.len;
+}
+
+/* Room before the samples for the header of a shard of nsamples: grown, when
+ * short, by moving the samples up. */
+static int make_room(struct shard_writer *w, size_t nsamples, struct shard_error *err)
+{
+	size_t need = header_size(w, nsamples), gap;
+	if (need <= w->gap)
+		return 0;
+	gap = need + need / 2 > 2 * w->gap ? need + need / 2 : 2 * w->gap;
+	if (shard_buf_reserve(&w->raw, gap - w->gap))
+		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	memmove(w->raw.p + gap, w->raw.p + w->gap, w->raw.len - w->gap);
+	w->raw.len += gap - w->gap;
+	w->gap = gap;
+	return 0;
+}
+
+/* Samples' bytes at the end of the open shard, its header's room made for nsamples. */
+static int append_samples(struct shard_writer *w, const void *p, size_t n, size_t nsamples, struct shard_error *err)
+{
+	int rc;
+	if ((rc = make_room(w, nsamples, err)))
+		return rc;
+	return shard_buf_append(&w->raw, p, n) ? shard_error_set(err, SHARD_ENOMEM, "out of memory") : 0;
+}
 
 int shard_writer_new(struct shard_writer **out, struct shard_sink *sink, const struct shard_schema *schema,
 		     const struct shard_writer_opts *o, struct shard_error *err)
@@ -112,6 +147,12 @@ int shard_writer_new(struct shard_writer **out, struct shard_sink *sink, const s
 	if ((rc = shard_entry_config_json(&w->tmpl, &w->config, err)))
 		goto fail;
 	w->cur_size = 8 + w->config.len;
+	w->gap = header_size(w, 1024);
+	if (shard_buf_reserve(&w->raw, w->gap)) {
+		rc = shard_error_set(err, SHARD_ENOMEM, "out of memory");
+		goto fail;
+	}
+	w->raw.len = w->gap;
 	*out = w;
 	return 0;
 fail:
@@ -131,7 +172,6 @@ void shard_writer_free(struct shard_writer *w)
 	}
 	shard_entry_free(&w->tmpl);
 	shard_buf_free(&w->config);
-	shard_buf_free(&w->samples);
 	shard_buf_free(&w->raw);
 	shard_buf_free(&w->zip);
 	shard_buf_free(&w->one);
@@ -141,7 +181,7 @@ void shard_writer_free(struct shard_writer *w)
 
 /* Hash and compress one raw shard into zip; its entry in e, whose file infos
  * the caller frees with entry_files_free. */
-static int prepare(struct shard_writer *w, const struct shard_buf *raw, uint32_t nsamples, struct shard_buf *zip,
+static int prepare(struct shard_writer *w, const uint8_t *raw, size_t n, uint32_t nsamples, struct shard_buf *zip,
 		   struct shard_entry *e, struct shard_error *err)
 {
 	char base[64];
@@ -154,10 +194,9 @@ static int prepare(struct shard_writer *w, const struct shard_buf *raw, uint32_t
 	e->has_zip = 0;
 	/* the sink renames shards; these basenames are placeholders */
 	snprintf(base, sizeof base, "shard.mds");
-	rc = shard_fileinfo_fill(&e->raw, (const char *const *)w->tmpl.hashes, w->tmpl.nhashes, base, raw->p, raw->len,
-				 err);
+	rc = shard_fileinfo_fill(&e->raw, (const char *const *)w->tmpl.hashes, w->tmpl.nhashes, base, raw, n, err);
 	if (!rc && w->codec.id) {
-		rc = shard_compress(&w->codec, raw->p, raw->len, zip, err);
+		rc = shard_compress(&w->codec, raw, n, zip, err);
 		snprintf(base, sizeof base, "shard.mds.%s", w->codec.ext);
 		if (!rc)
 			rc = shard_fileinfo_fill(&e->zip, (const char *const *)w->tmpl.hashes, w->tmpl.nhashes, base,
@@ -167,11 +206,11 @@ static int prepare(struct shard_writer *w, const struct shard_buf *raw, uint32_t
 	return rc;
 }
 
-static int put(struct shard_writer *w, const struct shard_entry *e, const struct shard_buf *raw,
+static int put(struct shard_writer *w, const struct shard_entry *e, const uint8_t *raw, size_t n,
 	       const struct shard_buf *zip, struct shard_error *err)
 {
-	return shard_sink_put(w->sink, e, w->codec.id ? zip->p : raw->p, w->codec.id ? zip->len : raw->len,
-			      w->codec.id != 0, err);
+	return shard_sink_put(w->sink, e, w->codec.id ? zip->p : raw, w->codec.id ? zip->len : n, w->codec.id != 0,
+			      err);
 }
 
 /* Free only what prepare allocated. */
@@ -198,14 +237,14 @@ static void *emitter_main(void *arg)
 			break;
 		skip = w->failed;	/* after a failure nothing more is written */
 		pthread_mutex_unlock(&w->mu);
-		rc = skip ? 0 : prepare(w, &m->job, m->nsamples, &m->zip, &e, &err);
+		rc = skip ? 0 : prepare(w, m->job.p + m->off, m->job.len - m->off, m->nsamples, &m->zip, &e, &err);
 		pthread_mutex_lock(&w->mu);
 		while (w->put != m->seq)
 			pthread_cond_wait(&w->cv, &w->mu);
 		skip = skip || w->failed;
 		pthread_mutex_unlock(&w->mu);
 		if (!skip && !rc)
-			rc = put(w, &e, &m->job, &m->zip, &err);
+			rc = put(w, &e, m->job.p + m->off, m->job.len - m->off, &m->zip, &err);
 		if (!skip)
 			entry_files_free(&e);
 		pthread_mutex_lock(&w->mu);
@@ -264,36 +303,32 @@ static void start_emitters(struct shard_writer *w)
 
 static int flush(struct shard_writer *w, struct shard_error *err)
 {
-	uint64_t hdr = 4 + 4 * ((uint64_t)w->nlens + 1) + w->config.len, off;
+	size_t hdr = header_size(w, w->nlens), off, i;
+	uint64_t at = hdr;
 	uint8_t *p;
-	size_t i;
 	int rc;
 
 	if (w->nlens == 0)
 		return 0;
-	w->raw.len = 0;
-	if (shard_buf_reserve(&w->raw, (size_t)hdr + w->samples.len))
-		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
-	p = w->raw.p;
+	/* the header goes right before the samples: make_room kept it room */
+	off = w->gap - hdr;
+	p = w->raw.p + off;
 	wr32(p, (uint32_t)w->nlens);
-	off = hdr;
 	for (i = 0; i <= w->nlens; i++) {
-		wr32(p + 4 + 4 * i, (uint32_t)off);
+		wr32(p + 4 + 4 * i, (uint32_t)at);
 		if (i < w->nlens)
-			off += w->lens[i];
+			at += w->lens[i];
 	}
 	memcpy(p + 4 + 4 * (w->nlens + 1), w->config.p, w->config.len);
-	memcpy(p + hdr, w->samples.p, w->samples.len);
-	w->raw.len = (size_t)hdr + w->samples.len;
 
 	if (!w->started)
 		start_emitters(w);
 	if (!w->nemit) {
 		/* no thread: do it here */
 		struct shard_entry e;
-		rc = prepare(w, &w->raw, (uint32_t)w->nlens, &w->zip, &e, err);
+		rc = prepare(w, p, w->raw.len - off, (uint32_t)w->nlens, &w->zip, &e, err);
 		if (!rc)
-			rc = put(w, &e, &w->raw, &w->zip, err);
+			rc = put(w, &e, p, w->raw.len - off, &w->zip, err);
 		entry_files_free(&e);
 	} else {
 		struct emitter *m = &w->em[w->seq % (uint64_t)w->nemit];
@@ -307,6 +342,7 @@ static int flush(struct shard_writer *w, struct shard_error *err)
 		}
 		t = m->job;
 		m->job = w->raw;
+		m->off = off;
 		w->raw = t;
 		m->nsamples = (uint32_t)w->nlens;
 		m->seq = w->seq++;
@@ -315,7 +351,15 @@ static int flush(struct shard_writer *w, struct shard_error *err)
 		pthread_mutex_unlock(&w->mu);
 		rc = 0;
 	}
-	w->samples.len = 0;
+	/* the next shard likely holds about as many samples as this one */
+	w->gap = hdr + hdr / 8;
+	w->raw.len = 0;
+	if (shard_buf_reserve(&w->raw, w->gap)) {
+		w->gap = 0;
+		if (!rc)
+			rc = shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	}
+	w->raw.len = w->gap;
 	w->nlens = 0;
 	w->cur_size = 8 + w->config.len;
 	return rc;
@@ -343,8 +387,8 @@ int shard_writer_add_raw(struct shard_writer *w, const void *p, size_t n, struct
 		w->lens = nl;
 		w->caplens = nc;
 	}
-	if (shard_buf_append(&w->samples, p, n))
-		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	if ((rc = append_samples(w, p, n, w->nlens + 1, err)))
+		return rc;
 	w->lens[w->nlens++] = (uint32_t)n;
 	w->cur_size += add;
 	return 0;
@@ -380,8 +424,8 @@ int shard_writer_add_many(struct shard_writer *w, const void *p, const uint32_t 
 		if (w->nlens && ((w->size_limit && w->size_limit < w->cur_size + add) ||
 				 (w->max_samples && w->nlens >= w->max_samples) || w->cur_size + add > SHARD_RAW_MAX)) {
 			/* the samples so far complete this shard: copy them in one go */
-			if (shard_buf_append(&w->samples, run, (size_t)(q - run)))
-				return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+			if ((rc = append_samples(w, run, (size_t)(q - run), w->nlens, err)))
+				return rc;
 			run = q;
 			if ((rc = flush(w, err)) || (rc = reserve_lens(w, n - i, err)))
 				return rc;
@@ -394,9 +438,7 @@ int shard_writer_add_many(struct shard_writer *w, const void *p, const uint32_t 
 		w->cur_size += add;
 		q += lens[i];
 	}
-	if (shard_buf_append(&w->samples, run, (size_t)(q - run)))
-		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
-	return 0;
+	return append_samples(w, run, (size_t)(q - run), w->nlens, err);
 }
 
 int shard_sample_encode(const struct shard_schema *s, const struct shard_field *f, struct shard_buf *out,
