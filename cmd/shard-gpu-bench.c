@@ -104,6 +104,7 @@ struct reader {
 	char names[RING_MAX][PATH_MAX + 64];
 	struct shard_error errs[RING_MAX];
 	int state[RING_MAX];
+	size_t stride[RING_MAX];	/* of a READY shard: see stride_of */
 	uint64_t head, tail;	/* shards given to the batching so far; fetched so far */
 	int done, stop, status;
 	struct shard_error err;	/* the error that ended fetching, or the one returned */
@@ -166,6 +167,24 @@ static void *fetcher_main(void *arg)
 	return NULL;
 }
 
+/* The size all of a shard's samples share, or 0 if they differ: then they lie
+ * back to back, and their starts can be computed instead of read. */
+static size_t stride_of(const struct shard_mds *m)
+{
+	const uint8_t *o = m->data + 4;
+	uint32_t first, prev, cur, bad = 0;
+	if (!m->nsamples)
+		return 0;
+	memcpy(&first, o, 4);
+	memcpy(&prev, o + 4, 4);
+	uint32_t size = prev - first;
+	for (uint32_t i = 2; i <= m->nsamples; i++, prev = cur) {
+		memcpy(&cur, o + 4 * (size_t)i, 4);
+		bad |= (cur - prev) ^ size;
+	}
+	return bad ? 0 : size;
+}
+
 static void *loader_main(void *arg)
 {
 	struct reader *r = arg;
@@ -184,7 +203,9 @@ static void *loader_main(void *arg)
 		r->state[slot] = SLOT_LOADING;
 		pthread_mutex_unlock(&r->mu);
 		int rc = shard_item_load_raw(&r->items[slot], r->verify, &r->errs[slot]);
+		size_t stride = rc ? 0 : stride_of(&r->items[slot].mds);
 		pthread_mutex_lock(&r->mu);
+		r->stride[slot] = stride;
 		r->state[slot] = rc ? SLOT_FAILED : SLOT_READY;
 		pthread_cond_broadcast(&r->cv);
 	}
@@ -207,7 +228,7 @@ static int reader_start(struct reader *r)
 
 /* The next shard, ready to read, or NULL at the end or on an error
  * (r->status, r->err). The previous one goes back to the ring. */
-static struct shard_item *reader_next(struct reader *r, struct shard_item *prev, double *waited)
+static struct shard_item *reader_next(struct reader *r, struct shard_item *prev, size_t *stride, double *waited)
 {
 	struct shard_item *it = NULL;
 	double t0 = now();
@@ -221,6 +242,7 @@ static struct shard_item *reader_next(struct reader *r, struct shard_item *prev,
 		int slot = (int)(r->head % r->ring);
 		if (r->head < r->tail && r->state[slot] == SLOT_READY) {
 			it = &r->items[slot];
+			*stride = r->stride[slot];
 			break;
 		}
 		if (r->head < r->tail && r->state[slot] == SLOT_FAILED) {
@@ -627,26 +649,11 @@ static void gather_split(struct bench *b, const struct shard_item *it, uint32_t 
 	b->fill++;
 }
 
-/* Without variable-size columns every sample must be b->exact bytes; then a
- * shard's samples lie back to back and their starts are computed, not read. */
-static int uniform(const struct bench *b, const struct shard_mds *m)
-{
-	const uint8_t *o = m->data + 4;
-	uint32_t prev, cur, bad = 0;
-	if (!b->exact || !b->all_const)
-		return 0;
-	memcpy(&prev, o, 4);
-	for (uint32_t i = 1; i <= m->nsamples; i++, prev = cur) {
-		memcpy(&cur, o + 4 * (size_t)i, 4);
-		bad |= (cur - prev) ^ (uint32_t)b->exact;
-	}
-	return !bad;
-}
-
-static void take_shard(struct bench *b, const struct shard_item *it)
+static void take_shard(struct bench *b, const struct shard_item *it, size_t stride)
 {
 	const struct shard_mds *m = &it->mds;
-	int even = uniform(b, m);
+	/* without variable-size columns every sample must be b->exact bytes */
+	int even = b->exact && b->all_const && stride == b->exact;
 	const uint8_t *first = NULL;
 	uint32_t i = 0;
 	if (even && m->nsamples) {
@@ -904,7 +911,8 @@ int main(int argc, char **argv)
 	if (reader_start(&r))
 		cli_die(CLI_FAIL, "cannot start the reader threads");
 	struct shard_item *it = NULL;
-	while ((it = reader_next(&r, it, &b.reader_wait))) {
+	size_t stride = 0;
+	while ((it = reader_next(&r, it, &stride, &b.reader_wait))) {
 		if (!b.have_schema) {
 			layout(&b, it);
 			open_device(&b);
@@ -913,7 +921,7 @@ int main(int argc, char **argv)
 				it->name);
 		}
 		b.shards++;
-		take_shard(&b, it);
+		take_shard(&b, it, stride);
 	}
 	if (r.status)
 		cli_die_err(&r.err);
