@@ -515,15 +515,22 @@ static void submit(struct bench *b)
  * column by column through blocks of samples small enough to stay in L1. */
 static void gather_block(struct bench *b, const uint8_t **rows, size_t n);
 
-static void gather(struct bench *b, const uint8_t **rows, size_t n)
+static void gather(struct bench *b, const uint8_t **rows, size_t n, size_t stride)
 {
 	size_t last = b->need ? b->need - 1 : 0;
 	for (size_t k = 0; k < n; k += 64) {
 		/* the next block's bytes are on their way while this one is copied:
 		 * shard pages are scattered, and hardware prefetch stops at each */
-		for (size_t r = k + 64; r < k + 128 && r < n; r++) {
-			__builtin_prefetch(rows[r]);
-			__builtin_prefetch(rows[r] + last);
+		size_t next = k + 64, end = k + 128 < n ? k + 128 : n;
+		if (stride && next < end) {
+			/* back to back: each cache line once */
+			for (const uint8_t *p = rows[next]; p < rows[end - 1] + stride; p += 64)
+				__builtin_prefetch(p);
+		} else {
+			for (size_t r = next; r < end; r++) {
+				__builtin_prefetch(rows[r]);
+				__builtin_prefetch(rows[r] + last);
+			}
 		}
 		gather_block(b, rows + k, n - k < 64 ? n - k : 64);
 	}
@@ -680,7 +687,7 @@ static void take_shard(struct bench *b, const struct shard_item *it, size_t stri
 			b->rows[n] = p;
 		}
 		if (n && b->all_const)
-			gather(b, b->rows, n);
+			gather(b, b->rows, n, even ? b->exact : 0);
 		if (b->fill == (size_t)b->batch)
 			submit(b);
 	}
