@@ -38,7 +38,7 @@ for c in zstd none; do
 	time_cmd shard-gpu-bench -d cpu -b "$batch" --no-verify --json "$ds"
 	echo "gpu-bench-cpu-noverify-$c $(tail -n 1 "$work/out" | tr -d ' ')" >>"$results"
 done
-# the first three shards: less data, for the flat-memory check (RSS is bounded by
+# the first five shards: less data, for the flat-memory check (RSS is bounded by
 # two shards in the reader's hands, whatever the input's size)
 head10=$work/head
 mkdir "$head10"
@@ -46,7 +46,7 @@ python3 - "$dir/gpu-$rows-zstd" "$head10" <<'PY'
 import json, os, sys
 src, dst = sys.argv[1:]
 ix = json.load(open(os.path.join(src, 'index.json')))
-keep = ix['shards'][:3]
+keep = ix['shards'][:5]
 for s in keep:
     f = (s['zip_data'] or s['raw_data'])['basename']
     os.link(os.path.join(src, f), os.path.join(dst, f))
