@@ -1085,35 +1085,33 @@ static int convert_file(const struct input *in, const struct shard_csv_opts *co,
 
 #define INFER_ROWS 1000
 
-/* The narrowest type every non-null sample fits, in this order; str otherwise. */
-enum { T_INT, T_FLOAT, T_BOOL, T_DATE, T_TS, T_STR, T_NONE };
+/* The types inference can give, narrowest first; str when none fits. */
+enum { T_INT, T_FLOAT, T_BOOL, T_DATE, T_TS, T_STR };
 static const char *const tnames[] = {"int64", "float64", "bool", "date", "timestamp", "str"};
+#define T_ALL ((1u << T_STR) - 1)
+
+/* One scratch value for fits(): inference parses each sample under up to
+ * five types, and should not allocate for each. */
+static struct shard_buf fit_scratch;
 
 static int fits(int t, const uint8_t *p, size_t n)
 {
-	static struct shard_coltype ct[5];
+	static struct shard_coltype ct[T_STR];
 	static int ready;
-	struct shard_buf b = {0};
 	struct shard_error err;
-	int ok;
+	int i;
 	if (!ready) {
-		shard_coltype_parse("int64", &ct[0], &err);
-		shard_coltype_parse("float64", &ct[1], &err);
-		shard_coltype_parse("bool", &ct[2], &err);
-		shard_coltype_parse("date", &ct[3], &err);
-		shard_coltype_parse("timestamp", &ct[4], &err);
+		for (i = 0; i < T_STR; i++)
+			shard_coltype_parse(tnames[i], &ct[i], &err);
 		ready = 1;
 	}
-	if (t == T_BOOL && n == 1)
-		return 0;	/* 0 and 1 are numbers first */
-	ok = shard_text_to_value(&ct[t], p, n, &b, &err) == 0;
-	shard_buf_free(&b);
-	return ok;
+	fit_scratch.len = 0;
+	return shard_text_to_value(&ct[t], p, n, &fit_scratch, &err) == 0;
 }
 
 struct infer_col {
 	char *name;
-	int t;		/* the current guess; T_NONE until a non-null value */
+	unsigned cand;	/* bit T: every non-null value so far parses as type T */
 	int json;	/* JSON Lines: an object or an array that is not all numbers */
 	int array;	/* JSON Lines: arrays of numbers */
 };
@@ -1130,17 +1128,31 @@ static struct infer_col *icol(const char *name, size_t n)
 	icols = realloc(icols, (nicols + 1) * sizeof *icols);
 	if (!icols || !(icols[nicols].name = strndup(name, n)))
 		cli_die(CLI_FAIL, "out of memory");
-	icols[nicols].t = T_NONE;
+	icols[nicols].cand = T_ALL;
 	icols[nicols].json = icols[nicols].array = 0;
 	return &icols[nicols++];
 }
 
+/* Rule out every type the value does not parse as: the column's type must
+ * take each sampled value, not only the latest (5 then 2024-01-01 is str,
+ * not date). */
 static void observe(struct infer_col *c, const uint8_t *p, size_t n)
 {
-	if (c->t == T_NONE)
-		c->t = T_INT;
-	while (c->t < T_STR && !fits(c->t, p, n))
-		c->t = c->t == T_INT ? T_FLOAT : c->t == T_FLOAT ? T_BOOL : c->t + 1;
+	int t;
+	for (t = 0; t < T_STR; t++)
+		if (c->cand & (1u << t) && !fits(t, p, n))
+			c->cand &= ~(1u << t);
+}
+
+/* The narrowest type left; a lone 0 or 1 is a number first, as int64 comes
+ * before bool. No value parses as both int64 and date, so every type left
+ * means a column null throughout: str. */
+static int infer_type(const struct infer_col *c)
+{
+	int t;
+	for (t = 0; t < T_STR && !(c->cand & (1u << t)); t++)
+		;
+	return c->cand == T_ALL ? T_STR : t;
 }
 
 static int infer_member(void *ctx, const char *key, const uint8_t *val, size_t vlen)
@@ -1161,7 +1173,7 @@ static int infer_member(void *ctx, const char *key, const uint8_t *val, size_t v
 		else
 			c->json = 1;
 	} else if (val[0] == '"') {
-		c->t = T_STR;	/* JSON strings stay strings, as Spark infers them */
+		c->cand = 0;	/* JSON strings stay strings, as Spark infers them */
 	} else {
 		observe(c, val, vlen);
 	}
@@ -1222,13 +1234,14 @@ static void infer_schema(const char *path, const struct shard_csv_opts *co, stru
 	out->len = 0;
 	for (i = 0; i < nicols; i++) {
 		const struct infer_col *c = &icols[i];
-		const char *t = c->json ? "json" : c->array ? "ndarray:float64" : tnames[c->t == T_NONE ? T_STR : c->t];
+		const char *t = c->json ? "json" : c->array ? "ndarray:float64" : tnames[infer_type(c)];
 		if (strpbrk(c->name, ",:="))
 			cli_die(CLI_FAIL, "%s: column name '%s' cannot be used; give --schema", path, c->name);
 		shard_buf_printf(out, "%s%s:%s", i ? "," : "", c->name, t);
 		free(icols[i].name);
 	}
 	shard_buf_putc(out, 0);
+	shard_buf_free(&fit_scratch);
 	free(icols);
 	icols = NULL;
 	nicols = 0;

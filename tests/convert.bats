@@ -295,6 +295,15 @@ JSON
 	run shard-convert -o ds4 < nohdr.csv
 	assert_failure 2
 	assert_output --partial "not stdin"
+	# every sampled value must parse under the inferred type, not only the last:
+	# 5 then a date, or 1.5 then true, leave only str; int then float widens
+	printf 'a,b,c,d,e,f\n5,1.5,1,2024-01-01,1,0\n2024-01-01,true,2.5,2024-01-02T03:04:05Z,true,1\n' > mix.csv
+	run shard-convert --header -o ds5 mix.csv
+	assert_success
+	assert_line --partial "--schema 'a:str,b:str,c:float64,d:timestamp,e:bool,f:int64'"
+	run shard-cat ds5
+	assert_line --index 0 '{"a":"5","b":"1.5","c":1.0,"d":"2024-01-01T00:00:00.000000Z","e":true,"f":0}'
+	assert_line --index 1 '{"a":"2024-01-01","b":"true","c":2.5,"d":"2024-01-02T03:04:05.000000Z","e":true,"f":1}'
 }
 
 @test "xz, zstd and lz4-frame inputs are recognised from their content" {
