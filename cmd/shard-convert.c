@@ -417,6 +417,17 @@ static int chunk_bad(struct chunk *ch, const struct shard_csv_record *rec, size_
 	return 0;
 }
 
+/* A CSV reader error as one message: FILE:LINE:COLUMN: when the input is to
+ * blame, as for a bad row; a read error already names the file. */
+static void csv_error_text(char *out, size_t n, const char *name, const struct shard_csv_record *rec,
+			   const struct shard_error *err)
+{
+	if (rec->bad_field)
+		snprintf(out, n, "%s:%llu:%zu: %s", name, (unsigned long long)rec->line, rec->bad_field, err->msg);
+	else
+		snprintf(out, n, "%s", err->msg);
+}
+
 struct scratch {
 	struct shard_buf vals;
 	size_t *offs;
@@ -679,7 +690,7 @@ static void convert_chunk(struct chunk *ch, struct scratch *sc)
 			pos = shard_csv_mem_tell(csv, &lineno);
 	}
 	if (rc < 0 && !ch->failed) {
-		snprintf(ch->msg, sizeof ch->msg, "%s:%s", fc->name, err->msg + (strncmp(err->msg, "line ", 5) == 0 ? 4 : 0));
+		csv_error_text(ch->msg, sizeof ch->msg, fc->name, &rec, err);
 		ch->failed = 1;
 	}
 	shard_csv_free(csv);
@@ -808,6 +819,7 @@ static void submit(const struct filectx *fc, struct shard_buf *buf, size_t cut, 
 struct scan {
 	int in_quotes, field_start;
 	uint64_t lines;		/* line terminators seen */
+	size_t delims;		/* delimiters outside quotes since the last record end */
 };
 
 /* The line feeds in p[0..n) into *nl, in one pass: 0, or -1 (*nl unset) when
@@ -857,10 +869,16 @@ static size_t scan(struct scan *st, const struct shard_csv_opts *co, const uint8
 
 	/* fast path: no quote and no CR in sight, so records end at the last LF */
 	if (!st->in_quotes && !stop_first && lim && count_plain_lines(p, lim, q, &nl) == 0) {
-		const uint8_t *lf = memrchr(p, '\n', lim);
+		const uint8_t *lf = memrchr(p, '\n', lim), *x = lf ? lf + 1 : p;
 		if (lf) {
 			*cut = (size_t)(lf - p) + 1;
 			*cut_lines = st->lines + nl;
+			st->delims = 0;
+		}
+		/* only the unfinished record's: a message about it names its field */
+		while (d && (x = memchr(x, d, (size_t)(p + lim - x)))) {
+			st->delims++;
+			x++;
 		}
 		st->lines += nl;
 		st->field_start = p[lim - 1] == '\n' || p[lim - 1] == d;
@@ -886,6 +904,7 @@ static size_t scan(struct scan *st, const struct shard_csv_opts *co, const uint8
 				i++;
 			st->lines++;
 			st->field_start = 1;
+			st->delims = 0;
 			*cut = i + 1;
 			*cut_lines = st->lines;
 			if (stop_first)
@@ -894,6 +913,7 @@ static size_t scan(struct scan *st, const struct shard_csv_opts *co, const uint8
 		}
 		if (c == d) {
 			st->field_start = 1;
+			st->delims++;
 			continue;
 		}
 		if (c == q && q && st->field_start)
@@ -994,8 +1014,8 @@ static int convert_file(const struct input *in, const struct shard_csv_opts *co,
 		} else if (!cut) {
 			if (buf.len > co->max_record + CHUNK) {
 				shard_sink_abort(sink);
-				cli_die(CLI_FAIL, "%s:%llu: record longer than %zu bytes", name,
-					(unsigned long long)line_of_buf, co->max_record);
+				cli_die(CLI_FAIL, "%s:%llu:%zu: record longer than %zu bytes", name,
+					(unsigned long long)line_of_buf, st.delims + 1, co->max_record);
 			}
 			continue;	/* one record longer than a chunk: read more */
 		}
@@ -1011,8 +1031,10 @@ static int convert_file(const struct input *in, const struct shard_csv_opts *co,
 				cli_die_err(&err);
 			rc = shard_csv_next(hc, &rec, &err);
 			if (rc < 0) {
+				char msg[sizeof err.msg + PATH_MAX];
+				csv_error_text(msg, sizeof msg, name, &rec, &err);
 				shard_sink_abort(sink);
-				cli_die(CLI_FAIL, "%s:%s", name, err.msg + (strncmp(err.msg, "line ", 5) == 0 ? 4 : 0));
+				cli_die(CLI_FAIL, "%s", msg);
 			}
 			if (rc == 0) {
 				shard_csv_free(hc);
@@ -1227,8 +1249,11 @@ static void infer_schema(const char *path, const struct shard_csv_opts *co, stru
 				observe(&icols[i], rec.fields[i].p, rec.fields[i].len);
 		rows++;
 	}
-	if (rc < 0 && rows < INFER_ROWS)
-		cli_die(CLI_FAIL, "%s:%s", path, err.msg + (strncmp(err.msg, "line ", 5) == 0 ? 4 : 0));
+	if (rc < 0 && rows < INFER_ROWS) {
+		char msg[sizeof err.msg + PATH_MAX];
+		csv_error_text(msg, sizeof msg, path, &rec, &err);
+		cli_die(CLI_FAIL, "%s", msg);
+	}
 	if (!nicols)
 		cli_die(CLI_FAIL, "%s: no rows to infer a schema from; give --schema", path);
 	out->len = 0;

@@ -174,6 +174,13 @@ static int end_field(struct shard_csv *c, int quoted)
 			return -shard_error_set(err, SHARD_ENOMEM, "out of memory"); \
 	} while (0)
 
+/* The record passed max_record bytes in the field being read. */
+static int too_long(struct shard_csv *c, struct shard_csv_record *rec, struct shard_error *err)
+{
+	rec->bad_field = c->nf + 1;
+	return -shard_error_set(err, SHARD_EDATA, "record longer than %zu bytes", c->o.max_record);
+}
+
 /* Next record: 1 with fields set, 0 at end of input, <0 on error. Empty lines
  * are skipped, as Spark's reader does. */
 int shard_csv_next(struct shard_csv *c, struct shard_csv_record *rec, struct shard_error *err)
@@ -181,17 +188,19 @@ int shard_csv_next(struct shard_csv *c, struct shard_csv_record *rec, struct sha
 	const uint8_t d = (uint8_t)c->o.delim, q = (uint8_t)c->o.quote, e = (uint8_t)c->o.escape;
 	int r, quoted, in_quotes, field_start;
 	uint64_t quote_line = 0;
-	size_t i;
+	size_t i, quote_field = 0, direct_bytes;
 
 again:
 	c->nf = 0;
 	c->direct = 0;
 	c->arena.len = 0;
 	c->raw.len = 0;
+	direct_bytes = 0;
 	if (!c->offs && end_field(c, 0) == 0)
 		c->nf = 0;
 	c->offs[0] = 0;
 	rec->line = c->line;
+	rec->bad_field = 0;
 	r = fill(c, err);
 	if (r <= 0)
 		return r < 0 ? -err->status : 0;
@@ -204,10 +213,12 @@ again:
 			if (r < 0)
 				return -err->status;
 			if (r == 0) {
-				if (in_quotes)
+				if (in_quotes) {
+					rec->bad_field = quote_field;
 					return -shard_error_set(err, SHARD_EDATA,
-								"line %llu: unterminated quoted field (the quote opened on line %llu)",
-								(unsigned long long)rec->line, (unsigned long long)quote_line);
+								"unterminated quoted field (the quote opened on line %llu)",
+								(unsigned long long)quote_line);
+				}
 				break;
 			}
 		}
@@ -223,6 +234,7 @@ again:
 					c->direct = 1;
 					c->direct_off = c->pos;
 					c->direct_len = k;
+					direct_bytes += k;
 					if (c->o.keep_raw && shard_buf_append(&c->raw, b, k))
 						return -shard_error_set(err, SHARD_ENOMEM, "out of memory");
 				} else if (shard_buf_append(&c->arena, b, k) ||
@@ -231,18 +243,16 @@ again:
 				}
 				c->pos += k;
 				field_start = 0;
-				if (c->arena.len > c->o.max_record)
-					return -shard_error_set(err, SHARD_EDATA, "line %llu: record longer than %zu bytes",
-								(unsigned long long)rec->line, c->o.max_record);
+				if (c->arena.len + direct_bytes > c->o.max_record)
+					return too_long(c, rec, err);
 				continue;
 			}
 		}
 		ch = c->buf[c->pos++];
 		if (c->o.keep_raw && shard_buf_putc(&c->raw, ch))
 			return -shard_error_set(err, SHARD_ENOMEM, "out of memory");
-		if (c->arena.len > c->o.max_record)
-			return -shard_error_set(err, SHARD_EDATA, "line %llu: record longer than %zu bytes",
-						(unsigned long long)rec->line, c->o.max_record);
+		if (c->arena.len + direct_bytes > c->o.max_record)
+			return too_long(c, rec, err);
 		if (in_quotes) {
 			if (ch == e && e != q) {
 				/* \" and \\ inside quotes stand for the character; any other
@@ -312,6 +322,7 @@ again:
 		if (ch == q && q && field_start) {
 			quoted = in_quotes = 1;
 			quote_line = c->line;
+			quote_field = c->nf + 1;
 			field_start = 0;
 			continue;
 		}

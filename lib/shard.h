@@ -433,6 +433,8 @@ struct shard_csv_record {
 	struct shard_csv_field *fields;
 	const uint8_t *raw;		/* with keep_raw: the record as read */
 	size_t raw_len;
+	size_t bad_field;		/* after an error the input is to blame for: the field at fault
+					 * (from 1), with line the record's first line; else 0 */
 };
 
 struct shard_csv;
@@ -443,7 +445,9 @@ int shard_csv_new(struct shard_csv **c, const struct shard_csv_opts *o, shard_re
  * unquoted fields point straight into it. */
 int shard_csv_new_mem(struct shard_csv **c, const struct shard_csv_opts *o, const void *p, size_t n,
 		      struct shard_error *err);
-/* 1: a record; 0: end of input; <0: -status with err set (message starts "line N: "). */
+/* 1: a record; 0: end of input; <0: -status with err set. When the input is
+ * to blame (an unterminated quote, a record over max_record) rec->bad_field
+ * and rec->line say where; a read error keeps the read callback's message. */
 int shard_csv_next(struct shard_csv *c, struct shard_csv_record *rec, struct shard_error *err);
 void shard_csv_free(struct shard_csv *c);
 

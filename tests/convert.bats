@@ -113,10 +113,6 @@ lines",-Infinity,true,2000-02-29,2024-01-02 00:00:00,"[7,8,9]"' > a.csv
 	run shard-convert -q -s a:int8,b:int8 -o ds g.csv
 	assert_failure 1
 	assert_output --partial "g.csv:2: row has 1 fields, expected 2"
-	printf '1,"abc\n2,3\n' > q.csv
-	run shard-convert -q -s a:int8,b:str -o ds q.csv
-	assert_failure 1
-	assert_output --partial "unterminated quoted field (the quote opened on line 1)"
 	printf '1,\xff\n' > u.csv
 	run shard-convert -q -s a:int8,b:str -o ds u.csv
 	assert_failure 1
@@ -132,6 +128,32 @@ lines",-Infinity,true,2000-02-29,2024-01-02 00:00:00,"[7,8,9]"' > a.csv
 	run shard-convert -q -s d:date -o ds d.csv
 	assert_failure 1
 	assert_output --partial "is not a date"
+}
+
+@test "an unterminated quote or an over-long record: FILE:LINE:COLUMN, from rows, header and inference alike" {
+	printf '1,x\n2,"abc\n3,y\n' > q.csv
+	run shard-convert -q -s a:int8,b:str -o ds q.csv
+	assert_failure 1
+	assert_output "shard-convert: q.csv:2:2: unterminated quoted field (the quote opened on line 2)"
+	[ ! -e ds/index.json ]
+	printf 'a,"b\n1,2\n' > qh.csv
+	run shard-convert -q --header -s a:int8,b:str -o ds qh.csv
+	assert_failure 1
+	assert_output "shard-convert: qh.csv:1:2: unterminated quoted field (the quote opened on line 1)"
+	run shard-convert -q -o ds q.csv
+	assert_failure 1
+	assert_output "shard-convert: q.csv:2:2: unterminated quoted field (the quote opened on line 2)"
+	# 66 MiB: cut into a chunk and refused by the reader; 72 MiB: refused while
+	# looking for the record's end
+	{ printf '1,2\nx,'; head -c 66M /dev/zero | tr '\0' a; printf '\n'; } > long1.csv
+	run shard-convert -q -s a:str,b:str -o ds long1.csv
+	assert_failure 1
+	assert_output "shard-convert: long1.csv:2:2: record longer than 67108864 bytes"
+	{ printf '1,2\nx,y,'; head -c 72M /dev/zero | tr '\0' a; printf '\n'; } > long2.csv
+	run shard-convert -q -s a:str,b:str -o ds long2.csv
+	assert_failure 1
+	assert_output "shard-convert: long2.csv:2:3: record longer than 67108864 bytes"
+	[ ! -e ds/index.json ]
 }
 
 @test "--on-error skip writes every rejected row verbatim with its reason" {

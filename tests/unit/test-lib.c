@@ -550,6 +550,61 @@ static void test_sizes(void)
 	CHECK(shard_parse_size("99999999999G", &v) != 0, "overflow accepted");
 }
 
+/* The CSV reader's faults of the input say where: the record's line and the
+ * field at fault, in memory and streaming alike. */
+static ssize_t read_mem(void *ctx, void *buf, size_t n, struct shard_error *err)
+{
+	const char **p = ctx;
+	size_t k = strlen(*p) < n ? strlen(*p) : n;
+	(void)err;
+	memcpy(buf, *p, k);
+	*p += k;
+	return (ssize_t)k;
+}
+
+static void test_csv_faults(void)
+{
+	static const struct {
+		const char *text;
+		size_t max_record;
+		unsigned long long line;
+		size_t field;
+		const char *msg;
+	} cases[] = {
+		{"a,b\n1,\"x\n\ny", 0, 2, 2, "unterminated quoted field (the quote opened on line 2)"},
+		{"a,b\n1,2,\"x", 0, 2, 3, "unterminated quoted field (the quote opened on line 2)"},
+		{"ab,cd\nefgh,ijklmnop\n", 8, 2, 2, "record longer than 8 bytes"},
+		{"ab,cd\n\"efghij\"\"klm\"\n", 8, 2, 1, "record longer than 8 bytes"},
+	};
+	size_t i;
+	int mem;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		for (mem = 0; mem < 2; mem++) {
+			struct shard_csv_opts o;
+			struct shard_csv *c;
+			struct shard_csv_record rec;
+			struct shard_error err = {0};
+			const char *p = cases[i].text;
+			int rc;
+			shard_csv_opts_default(&o);
+			if (cases[i].max_record)
+				o.max_record = cases[i].max_record;
+			if (mem)
+				shard_csv_new_mem(&c, &o, p, strlen(p), &err);
+			else
+				shard_csv_new(&c, &o, read_mem, &p, &err);
+			while ((rc = shard_csv_next(c, &rec, &err)) > 0)
+				;
+			CHECK(rc < 0 && rec.line == cases[i].line && rec.bad_field == cases[i].field &&
+				      strcmp(err.msg, cases[i].msg) == 0,
+			      "csv case %zu (%s): rc %d at %llu:%zu: %s", i, mem ? "memory" : "stream", rc,
+			      (unsigned long long)rec.line, rec.bad_field, err.msg);
+			shard_csv_free(c);
+		}
+	}
+}
+
 int main(void)
 {
 	test_codecs();
@@ -563,6 +618,7 @@ int main(void)
 	test_number_field();
 	test_shuffle();
 	test_deal();
+	test_csv_faults();
 	printf("%d checks, %d failed\n", checks, failures);
 	return failures ? 1 : 0;
 }
