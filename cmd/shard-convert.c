@@ -266,6 +266,14 @@ static ssize_t read_archive(void *ctx, void *buf, size_t n, struct shard_error *
 	return (ssize_t)k;
 }
 
+/* A failure once DEST is open: shards still on their way are dropped first,
+ * so that every shard written is then removed and nothing looks finished. */
+static void abort_output(struct shard_writer *w, struct shard_sink *sink)
+{
+	shard_writer_abort(w);
+	shard_sink_abort(sink);
+}
+
 /* Hadoop's .snappy and .lz4 part files are block-framed, not the standard
  * frame formats: no decompressor for them exists outside Hadoop. */
 static void refuse_hadoop(const char *path)
@@ -473,9 +481,10 @@ static int convert_record(struct chunk *ch, struct scratch *sc, const struct sha
 	if (!g.jsonl)
 		rec = *in;
 	if (rec.nfields != fc->ncsv) {
+		/* the column: the first field missing, or the first one too many */
 		char why[128];
 		snprintf(why, sizeof why, "row has %zu fields, expected %zu", rec.nfields, fc->ncsv);
-		return chunk_bad(ch, &rec, 0, why);
+		return chunk_bad(ch, &rec, (rec.nfields < fc->ncsv ? rec.nfields : fc->ncsv) + 1, why);
 	}
 	sc->vals.len = 0;
 	for (k = 0; k < g.ncols && !bad; k++) {
@@ -771,11 +780,11 @@ static void retire_one(struct shard_writer *w, struct shard_sink *sink)
 	if (ch->rejects.len && g.rejects)
 		fwrite(ch->rejects.p, 1, ch->rejects.len, g.rejects);
 	if (ch->failed) {
-		shard_sink_abort(sink);
+		abort_output(w, sink);
 		cli_die(CLI_FAIL, "%s", ch->msg);
 	}
 	if (ch->nsamples && shard_writer_add_many(w, ch->samples.p, ch->lens, ch->nsamples, &err)) {
-		shard_sink_abort(sink);
+		abort_output(w, sink);
 		cli_die_err(&err);
 	}
 	g.written += ch->nsamples;
@@ -960,7 +969,7 @@ static int convert_file(const struct input *in, const struct shard_csv_opts *co,
 	archive_read_support_format_empty(r.a);
 	if ((strcmp(in->path, "-") ? archive_read_open_filename(r.a, in->path, 1 << 20)
 				   : archive_read_open_fd(r.a, 0, 1 << 20)) != ARCHIVE_OK) {
-		shard_sink_abort(sink);
+		abort_output(w, sink);
 		cli_die(CLI_FAIL, "%s: %s", name, archive_error_string(r.a));
 	}
 	{
@@ -969,14 +978,14 @@ static int convert_file(const struct input *in, const struct shard_csv_opts *co,
 		if (h == ARCHIVE_EOF)
 			eof = 1;	/* an empty file: no rows */
 		else if (h != ARCHIVE_OK) {
-			shard_sink_abort(sink);
+			abort_output(w, sink);
 			cli_die(CLI_FAIL, "%s: %s", name, archive_error_string(r.a));
 		} else if (strcmp(in->path, "-") && archive_filter_count(r.a) == 1 &&
 			   archive_filter_code(r.a, 0) == ARCHIVE_FILTER_NONE) {
 			/* not compressed: read the file itself, a copy fewer than through libarchive */
 			r.fd = open(in->path, O_RDONLY | O_CLOEXEC);
 			if (r.fd < 0) {
-				shard_sink_abort(sink);
+				abort_output(w, sink);
 				cli_die(CLI_FAIL, "%s: %s", name, strerror(errno));
 			}
 		}
@@ -991,7 +1000,7 @@ static int convert_file(const struct input *in, const struct shard_csv_opts *co,
 				cli_die(CLI_FAIL, "out of memory");
 			got = read_archive(&r, buf.p + buf.len, 1u << 20, &err);
 			if (got < 0) {
-				shard_sink_abort(sink);
+				abort_output(w, sink);
 				cli_die_err(&err);
 			}
 			if (got == 0)
@@ -1013,7 +1022,7 @@ static int convert_file(const struct input *in, const struct shard_csv_opts *co,
 			cut_lines = st.lines;
 		} else if (!cut) {
 			if (buf.len > co->max_record + CHUNK) {
-				shard_sink_abort(sink);
+				abort_output(w, sink);
 				cli_die(CLI_FAIL, "%s:%llu:%zu: record longer than %zu bytes", name,
 					(unsigned long long)line_of_buf, st.delims + 1, co->max_record);
 			}
@@ -1027,13 +1036,15 @@ static int convert_file(const struct input *in, const struct shard_csv_opts *co,
 			size_t consumed;
 			int rc;
 			ho.no_bom = 1;
-			if (shard_csv_new_mem(&hc, &ho, buf.p, buf.len, &err))
+			if (shard_csv_new_mem(&hc, &ho, buf.p, buf.len, &err)) {
+				abort_output(w, sink);
 				cli_die_err(&err);
+			}
 			rc = shard_csv_next(hc, &rec, &err);
 			if (rc < 0) {
 				char msg[sizeof err.msg + PATH_MAX];
 				csv_error_text(msg, sizeof msg, name, &rec, &err);
-				shard_sink_abort(sink);
+				abort_output(w, sink);
 				cli_die(CLI_FAIL, "%s", msg);
 			}
 			if (rc == 0) {
@@ -1042,7 +1053,7 @@ static int convert_file(const struct input *in, const struct shard_csv_opts *co,
 			}
 			header_pending = 0;
 			if (rec.nfields != ncsv) {
-				shard_sink_abort(sink);
+				abort_output(w, sink);
 				cli_die(CLI_FAIL, "%s:%llu: header has %zu columns, the schema %zu", name,
 					(unsigned long long)rec.line, rec.nfields, ncsv);
 			}
@@ -1052,7 +1063,7 @@ static int convert_file(const struct input *in, const struct shard_csv_opts *co,
 					    memcmp(g.cols[k].name, rec.fields[i].p, rec.fields[i].len) == 0)
 						break;
 				if (k == g.ncols) {
-					shard_sink_abort(sink);
+					abort_output(w, sink);
 					cli_die(CLI_FAIL, "%s:%llu:%zu: header column '%.*s' is not in the schema", name,
 						(unsigned long long)rec.line, i + 1, (int)rec.fields[i].len,
 						(const char *)rec.fields[i].p);
@@ -1643,7 +1654,7 @@ int main(int argc, char **argv)
 		convert_file(&g.in[i], &co, w, sink, ncsv, &s);
 	workers_stop();
 	if (shard_writer_finish(w, &err)) {
-		shard_sink_abort(sink);
+		abort_output(w, sink);
 		cli_die_err(&err);
 	}
 	{

@@ -91,6 +91,13 @@ int shard_decompress(const struct shard_codec *c, const void *src, size_t n,
 int shard_hash_hex(const char *algo, const void *p, size_t n, char *hex,
 		   struct shard_error *err);
 int shard_hash_known(const char *algo);
+/* The same digest over bytes given in pieces, in order. */
+struct shard_hasher;
+int shard_hasher_new(struct shard_hasher **h, const char *algo, struct shard_error *err);
+void shard_hasher_update(struct shard_hasher *h, const void *p, size_t n);
+/* The digest of all bytes given (once: the hasher is spent). */
+int shard_hasher_hex(struct shard_hasher *h, char *hex, struct shard_error *err);
+void shard_hasher_free(struct shard_hasher *h);
 /* The names MDS allows, NULL-terminated. */
 extern const char *const shard_hash_names[];
 
@@ -345,6 +352,10 @@ int shard_writer_add_many(struct shard_writer *w, const void *p, const uint32_t 
 			  struct shard_error *err);
 /* Flush the last shard. */
 int shard_writer_finish(struct shard_writer *w, struct shard_error *err);
+/* Give up after a failure elsewhere: shards still being compressed never reach
+ * the sink, and on return none is on its way, so shard_sink_abort then removes
+ * every shard written. Only shard_writer_free may follow. */
+void shard_writer_abort(struct shard_writer *w);
 void shard_writer_free(struct shard_writer *w);
 
 /* ---------------------------------------------------------------- text to values */

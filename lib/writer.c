@@ -504,3 +504,17 @@ int shard_writer_finish(struct shard_writer *w, struct shard_error *err)
 	stop_worker(w);
 	return rc;
 }
+
+void shard_writer_abort(struct shard_writer *w)
+{
+	if (!w || !w->nemit)
+		return;
+	/* an emitter checks failed under the lock just before it hands its shard
+	 * to the sink: from here on none does, and drain waits out one already
+	 * handing its shard over */
+	pthread_mutex_lock(&w->mu);
+	w->failed = 1;
+	pthread_mutex_unlock(&w->mu);
+	drain(w, NULL);
+	stop_worker(w);
+}

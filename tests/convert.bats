@@ -104,19 +104,56 @@ lines",-Infinity,true,2000-02-29,2024-01-02 00:00:00,"[7,8,9]"' > a.csv
 	[ -z "$(ls ds)" ]
 }
 
-@test "range checks, ragged rows, unterminated quotes, invalid UTF-8" {
+# bad_input FILE MESSAGE: converting good.csv (several shards) then FILE fails
+# with exactly MESSAGE and status 1, and leaves neither index.json nor shards
+bad_input() {
+	rm -rf ds
+	run shard-convert -q -s a:int32,b:str --samples-per-shard 10 -o ds good.csv "$1"
+	assert_failure 1
+	assert_output "shard-convert: $2"
+	[ -d ds ] && [ ! -e ds/index.json ] && [ -z "$(ls -A ds)" ]
+}
+
+@test "each kind of bad input: FILE:LINE:COLUMN, status 1, and no shard or index.json left behind" {
+	seq 1 50 | sed 's/$/,x/' > good.csv
+	printf '1,x\n2,y\nz,w\n' > value.csv
+	bad_input value.csv "value.csv:3:1: column 'a': 'z' is not an int32"
+	printf '1,x\n,y\n' > null.csv
+	bad_input null.csv "null.csv:2:1: column 'a': null, and int32 cannot hold a null (use --fill a=VALUE)"
+	# a ragged row names the first field missing, or the first one too many
+	printf '1,x\n2\n' > short.csv
+	bad_input short.csv "short.csv:2:2: row has 1 fields, expected 2"
+	printf '1,x\n\n2,y,z,w\n' > long.csv
+	bad_input long.csv "long.csv:3:3: row has 4 fields, expected 2"
+	printf '1,x\n2,y"\n3,"z\n4,w\n' > quote.csv
+	bad_input quote.csv "quote.csv:3:2: unterminated quoted field (the quote opened on line 3)"
+	printf '1,x\n2,a\xffb\n' > utf8.csv
+	bad_input utf8.csv "utf8.csv:2:2: column 'b': invalid UTF-8 at byte 1 of a str value"
+}
+
+@test "a failed run into a shard stream ends without its end frame, which its reader refuses" {
+	seq 1 50 | sed 's/$/,x/' > good.csv
+	printf '1,x\n2,y\nz,w\n' > value.csv
+	rc=0
+	shard-convert -q -s a:int32,b:str --samples-per-shard 10 -o - good.csv value.csv > s.bin 2> err.txt || rc=$?
+	[ "$rc" -eq 1 ]
+	[ "$(cat err.txt)" = "shard-convert: value.csv:3:1: column 'a': 'z' is not an int32" ]
+	[ -s s.bin ]
+	run shard-cat -q - -o copy < s.bin
+	assert_failure 1
+	assert_output --regexp '^shard-cat: <stdin>: truncated stream: input ended at frame [0-9]+ without an end frame$'
+	[ ! -e copy/index.json ]
+	# the same run without the bad file is a stream its reader takes whole
+	shard-convert -q -s a:int32,b:str --samples-per-shard 10 -o - good.csv | shard-cat -q - -o whole
+	run shard-index info --json whole
+	assert_output --partial '"samples":50'
+}
+
+@test "range checks: integers, floats and dates" {
 	printf '300\n' > r.csv
 	run shard-convert -q -s a:int8 -o ds r.csv
 	assert_failure 1
-	assert_output --partial "'300' is not an int8"
-	printf '1,2\n3\n' > g.csv
-	run shard-convert -q -s a:int8,b:int8 -o ds g.csv
-	assert_failure 1
-	assert_output --partial "g.csv:2: row has 1 fields, expected 2"
-	printf '1,\xff\n' > u.csv
-	run shard-convert -q -s a:int8,b:str -o ds u.csv
-	assert_failure 1
-	assert_output --partial "u.csv:1:2: column 'b': invalid UTF-8"
+	assert_output "shard-convert: r.csv:1:1: column 'a': '300' is not an int8"
 	printf '1e999\n' > big.csv
 	run shard-convert -q -s a:float64 -o ds big.csv
 	assert_failure 1
@@ -164,7 +201,7 @@ lines",-Infinity,true,2000-02-29,2024-01-02 00:00:00,"[7,8,9]"' > a.csv
 	run cat rej.txt
 	assert_line --index 0 "# bad.csv:3:2: column 'b': 'x' is not an int32"
 	assert_line --index 1 "3,x"
-	assert_line --index 2 "# bad.csv:4: row has 1 fields, expected 2"
+	assert_line --index 2 "# bad.csv:4:2: row has 1 fields, expected 2"
 	assert_line --index 3 "4"
 	run shard-convert --header -s a:int32,b:int32 --on-error skip -o ds2 bad.csv
 	assert_failure 2
