@@ -275,24 +275,29 @@ static void abort_output(struct shard_writer *w, struct shard_sink *sink)
 }
 
 /* Hadoop's .snappy and .lz4 part files are block-framed, not the standard
- * frame formats: no decompressor for them exists outside Hadoop. */
-static void refuse_hadoop(const char *path)
+ * frame formats: no decompressor for them exists outside Hadoop. Refused
+ * like any bad input, so shards of earlier inputs are removed (sink NULL:
+ * none open yet). */
+static void refuse_hadoop(const char *path, struct shard_writer *w, struct shard_sink *sink)
 {
 	size_t n = strlen(path);
 	unsigned char magic[4] = {0};
+	const char *why = NULL;
 	FILE *f;
 	if (n > 7 && strcmp(path + n - 7, ".snappy") == 0)
-		cli_die(CLI_FAIL,
-			"%s: Hadoop's block-framed snappy cannot be read outside Hadoop; write the export with "
-			"option(\"compression\", \"gzip\") or \"bzip2\" (or none) instead", path);
+		why = "Hadoop's block-framed snappy cannot be read outside Hadoop";
 	if (n > 4 && strcmp(path + n - 4, ".lz4") == 0 && (f = fopen(path, "rb"))) {
 		size_t got = fread(magic, 1, 4, f);
 		fclose(f);
 		if (got < 4 || memcmp(magic, "\x04\x22\x4d\x18", 4) != 0)
-			cli_die(CLI_FAIL,
-				"%s: Hadoop's block-framed lz4 is not the lz4 frame format; write the export with "
-				"option(\"compression\", \"gzip\") or \"bzip2\" (or none) instead", path);
+			why = "Hadoop's block-framed lz4 is not the lz4 frame format";
 	}
+	if (!why)
+		return;
+	if (sink)
+		abort_output(w, sink);
+	cli_die(CLI_FAIL, "%s: %s; write the export with option(\"compression\", \"gzip\") or \"bzip2\" (or none) instead",
+		path, why);
 }
 
 /* ---------------------------------------------------------------- rows */
@@ -960,7 +965,7 @@ static int convert_file(const struct input *in, const struct shard_csv_opts *co,
 	for (i = 0; i < ncsv; i++)
 		fc->inv[map[i]] = i;
 	if (strcmp(in->path, "-"))
-		refuse_hadoop(in->path);
+		refuse_hadoop(in->path, w, sink);
 	r.name = name;
 	r.fd = -1;
 	r.a = archive_read_new();
@@ -1224,7 +1229,7 @@ static void infer_schema(const char *path, const struct shard_csv_opts *co, stru
 	size_t rows = 0, i;
 	int rc, header = g.header;
 
-	refuse_hadoop(path);
+	refuse_hadoop(path, NULL, NULL);
 	r.name = path;
 	r.fd = -1;
 	r.a = archive_read_new();
