@@ -236,6 +236,29 @@ bad_input() {
 	assert_output --partial '"samples":5000'
 }
 
+@test "--size-limit: a new shard before one would pass the limit, every row kept in order" {
+	# each row is a 23-byte sample: int32, str length and text, and its offset
+	seq 1 2000 | sed 's/$/,hello world/' > sl.csv
+	run shard-convert -s n:int32,s:str -c none --size-limit 8KiB -o ds sl.csv
+	assert_success
+	assert_output "shard-convert: 2000 rows read, 2000 written, 0 rejected; 6 shards"
+	run python3 - ds <<'PY'
+import json, os, sys
+d = sys.argv[1]
+shards = json.load(open(os.path.join(d, "index.json")))["shards"]
+for i, s in enumerate(shards):
+    raw = s["raw_data"]
+    size = os.path.getsize(os.path.join(d, raw["basename"]))
+    assert size == raw["bytes"] <= 8192 == s["size_limit"], (i, size, raw)
+    # full: one more row would have passed the limit
+    assert i == len(shards) - 1 or size + 23 > 8192, (i, size)
+print(len(shards), sum(s["samples"] for s in shards))
+PY
+	assert_success
+	assert_output "6 2000"
+	diff <(shard-cat --format jsonl ds) <(seq 1 2000 | sed 's/.*/{"n":&,"s":"hello world"}/')
+}
+
 @test "usage errors exit 2" {
 	run shard-convert -s a:int8 a.csv
 	assert_failure 2
