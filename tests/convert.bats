@@ -236,6 +236,27 @@ bad_input() {
 	assert_output --partial '"samples":5000'
 }
 
+@test "the summary counts rows read, written and rejected, and shards: JSON on stdout, or on stderr beside a stream" {
+	printf 'a,b\n1,2\n3,x\n4\n5,6\n7,8\n' > bad.csv
+	opts='--header -s a:int32,b:int32 --samples-per-shard 2 --on-error skip --rejects rej.txt'
+	summary='{"rows_read":5,"rows_written":3,"rows_rejected":2,"shards":2,"inputs":1}'
+	shard-convert --json $opts -o ds bad.csv > out.txt 2> err.txt
+	[ "$(cat out.txt)" = "$summary" ]
+	[ ! -s err.txt ]
+	# with -o - standard output carries the stream, untouched by the summary
+	shard-convert --json $opts -o - bad.csv > s.bin 2> err.txt
+	[ "$(cat err.txt)" = "$summary" ]
+	run shard-cat -c a - < s.bin
+	assert_output "$(printf '{"a":1}\n{"a":5}\n{"a":7}')"
+	shard-convert --json $opts --entries -o parts bad.csv > entries.txt 2> err.txt
+	[ "$(cat err.txt)" = "$summary" ]
+	[ "$(grep -c '"raw_data"' entries.txt)" -eq 2 ]
+	run shard-convert $opts -o ds2 bad.csv
+	assert_success
+	assert_output "shard-convert: 5 rows read, 3 written, 2 rejected; 2 shards"
+	[ "$(grep -c '^# ' rej.txt)" -eq 2 ]
+}
+
 @test "--size-limit: a new shard before one would pass the limit, every row kept in order" {
 	# each row is a 23-byte sample: int32, str length and text, and its offset
 	seq 1 2000 | sed 's/$/,hello world/' > sl.csv
