@@ -410,7 +410,9 @@ static void chunk_reject(struct chunk *ch, const struct shard_csv_record *rec, s
 	else
 		shard_buf_printf(&ch->rejects, "# %s:%llu: %s\n", ch->fc->name, (unsigned long long)rec->line, why);
 	shard_buf_append(&ch->rejects, rec->raw, rec->raw_len);
-	if (!rec->raw_len || rec->raw[rec->raw_len - 1] != '\n')
+	/* the row keeps its own line end, a bare CR too; only the last row of a
+	 * file without one gets a LF, so the next reason starts a line */
+	if (!rec->raw_len || (rec->raw[rec->raw_len - 1] != '\n' && rec->raw[rec->raw_len - 1] != '\r'))
 		shard_buf_putc(&ch->rejects, '\n');
 }
 

@@ -236,6 +236,30 @@ bad_input() {
 	assert_output --partial '"samples":5000'
 }
 
+@test "--rejects keeps each row byte for byte: quoted line breaks and delimiters, CRLF and CR line ends" {
+	printf 'a,b\r\n"x\ny",1\r\n"p,q",z\r\n"ok",2\r\n"m\r\nn",w\r\n"r,s",t' > rj.csv
+	run shard-convert -q --header -s a:str,b:int32 --on-error skip --rejects rj.txt -o ds rj.csv
+	assert_success
+	# the last row has no line end in the file: it gets a LF, and only it
+	{
+		printf "# rj.csv:4:2: column 'b': 'z' is not an int32\n"'"p,q",z\r\n'
+		printf "# rj.csv:6:2: column 'b': 'w' is not an int32\n"'"m\r\nn",w\r\n'
+		printf "# rj.csv:8:2: column 'b': 't' is not an int32\n"'"r,s",t\n'
+	} > expected.txt
+	cmp rj.txt expected.txt
+	run shard-cat ds
+	assert_output "$(printf '{"a":"x\\ny","b":1}\n{"a":"ok","b":2}')"
+	# a bare CR ends a row, and stays as it was
+	printf '1,x\r2,3\r"4\r5",y\r' > cr.csv
+	run shard-convert -q -s a:str,b:int32 --on-error skip --rejects cr.txt -o ds2 cr.csv
+	assert_success
+	{
+		printf "# cr.csv:1:2: column 'b': 'x' is not an int32\n1,x\r"
+		printf "# cr.csv:3:2: column 'b': 'y' is not an int32\n\"4\r5\",y\r"
+	} > expected.txt
+	cmp cr.txt expected.txt
+}
+
 @test "the summary counts rows read, written and rejected, and shards: JSON on stdout, or on stderr beside a stream" {
 	printf 'a,b\n1,2\n3,x\n4\n5,6\n7,8\n' > bad.csv
 	opts='--header -s a:int32,b:int32 --samples-per-shard 2 --on-error skip --rejects rej.txt'
