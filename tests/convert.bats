@@ -420,6 +420,27 @@ JSON
 	assert_output --partial "type 'calendar' has no MDS encoding"
 }
 
+@test "--schema-from: ByteType and ShortType (TINYINT, SMALLINT; byte, short) are the signed int8 and int16" {
+	printf -- '-1,-1\n-128,-32768\n127,32767\n' > t.csv
+	cat > schema.json <<'JSON'
+{"type":"struct","fields":[{"name":"a","type":"byte","nullable":true,"metadata":{}},{"name":"b","type":"short","nullable":true,"metadata":{}}]}
+JSON
+	for spec in 'a TINYINT, b SMALLINT' schema.json; do
+		rm -rf ds
+		run shard-convert -q --schema-from "$spec" -o ds t.csv
+		assert_success
+		run shard-cat --format jsonl ds
+		assert_output "$(printf '{"a":-1,"b":-1}\n{"a":-128,"b":-32768}\n{"a":127,"b":32767}')"
+		run shard-index info ds
+		assert_line --regexp '^  a +int8 +1 bytes$'
+		assert_line --regexp '^  b +int16 +2 bytes$'
+	done
+	printf '128,1\n' > over.csv
+	run shard-convert -q --schema-from 'a TINYINT, b SMALLINT' -o ds2 over.csv
+	assert_failure 1
+	assert_output "shard-convert: over.csv:1:1: column 'a': '128' is not an int8"
+}
+
 @test "no schema: inferred from the first rows of the first file, and said" {
 	printf 'id,x,ok,d,ts,name,n\n1,2.5,true,2024-01-01,2024-01-01T00:00:00Z,a,\n2,3,false,2024-01-02,2024-01-02 01:02:03,b,7\n' > inf.csv
 	run shard-convert --header --fill n=0 -o ds inf.csv
