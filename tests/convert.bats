@@ -61,6 +61,48 @@ lines",-Infinity,true,2000-02-29,2024-01-02 00:00:00,"[7,8,9]"' > a.csv
 	assert_output "$(printf '{"n":1,"s":"x"}\n{"n":2,"s":"y"}')"
 }
 
+@test "--quote, --escape and --null change the dialect" {
+	# single quotes, ~ as the escape; a record's line break inside quotes too
+	printf "'a,b',1\n'it''s ~'x~'',2\n'two\nlines',3\n\"q\",4\n" > sq.csv
+	run shard-convert -q --quote "'" --escape '~' -s s:str,n:int32 -o ds1 sq.csv
+	assert_success
+	run shard-cat ds1
+	assert_output "$(printf '%s\n' '{"n":1,"s":"a,b"}' '{"n":2,"s":"it'"'"'s '"'"'x'"'"'"}' \
+		'{"n":3,"s":"two\nlines"}' '{"n":4,"s":"\"q\""}')"
+	# no quoting: quotes are text
+	printf '"a",1\n"b,2\n' > nq.csv
+	run shard-convert -q --quote '' -s s:str,n:int32 -o ds2 nq.csv
+	assert_success
+	run shard-cat ds2
+	assert_output "$(printf '%s\n' '{"n":1,"s":"\"a\""}' '{"n":2,"s":"\"b"}')"
+	# no escape: a backslash before the closing quote is text, as Windows paths need
+	printf '"C:\\dir\\",1\n' > esc.csv
+	run shard-convert -q --escape '' -s s:str,n:int32 -o ds3 esc.csv
+	assert_success
+	run shard-cat ds3
+	assert_output '{"n":1,"s":"C:\\dir\\"}'
+	run shard-convert -q -s s:str,n:int32 -o ds4 esc.csv
+	assert_failure 1
+	assert_output "shard-convert: esc.csv:1:1: unterminated quoted field (the quote opened on line 1)"
+	# --null NULL: that unquoted text is null, a quoted one and the empty field are not
+	printf 'NULL,1\n"NULL",2\n,3\nx,NULL\n' > nl.csv
+	run shard-convert -q --null NULL -s s:str,n:int32 --fill s=F --fill n=-1 -o ds5 nl.csv
+	assert_success
+	run shard-cat ds5
+	assert_output "$(printf '%s\n' '{"n":1,"s":"F"}' '{"n":2,"s":"NULL"}' '{"n":3,"s":""}' '{"n":-1,"s":"x"}')"
+	run shard-convert -q --null NULL -s s:str,n:int32 -o ds6 nl.csv
+	assert_failure 1
+	assert_output "shard-convert: nl.csv:1:1: column 's': null, and str cannot hold a null (use --fill s=VALUE)"
+	# --null '': the default, the unquoted empty field
+	run shard-convert -q --null '' -s s:str,n:str --fill s=F -o ds7 nl.csv
+	assert_success
+	run shard-cat -c s ds7
+	assert_output "$(printf '%s\n' '{"s":"NULL"}' '{"s":"NULL"}' '{"s":"F"}' '{"s":"x"}')"
+	run shard-convert -q --quote ab -s s:str -o ds8 nl.csv
+	assert_failure 2
+	assert_output --partial "--quote takes a single character"
+}
+
 @test "a Spark output directory: part files in order, _SUCCESS and .crc skipped, gzip and bzip2" {
 	mkdir -p out
 	printf 'id,v\n1,a\n2,b\n' | gzip > out/part-00000-x-c000.csv.gz
