@@ -23,7 +23,7 @@
 #include "internal.h"
 
 static const char usage[] =
-	"Usage: shard-convert -o DEST (--schema NAME:TYPE,... | --schema-from SPEC) [--header]\n"
+	"Usage: shard-convert -o DEST [--schema NAME:TYPE,... | --schema-from SPEC] [--header]\n"
 	"                     [-f csv|tsv|jsonl] [--pack NAME=COL,...:DTYPE]\n"
 	"                     [--delimiter C] [--quote C] [--escape C] [--null STR]\n"
 	"                     [--compression C] [--hashes LIST] [--size-limit SIZE]\n"

@@ -320,6 +320,12 @@ bad_input() {
 	run shard-convert $opts -o ds2 bad.csv
 	assert_success
 	assert_output "shard-convert: 5 rows read, 3 written, 2 rejected; 2 shards"
+	# -q silences the plain summary, not the one asked for with --json
+	run shard-convert -q $opts -o ds3 bad.csv
+	assert_success
+	assert_output ''
+	run shard-convert -q --json $opts -o ds4 bad.csv
+	assert_output "$summary"
 	[ "$(grep -c '^# ' rej.txt)" -eq 2 ]
 }
 
@@ -344,6 +350,10 @@ PY
 	assert_success
 	assert_output "6 2000"
 	diff <(shard-cat --format jsonl ds) <(seq 1 2000 | sed 's/.*/{"n":&,"s":"hello world"}/')
+	# 0: no limit but MDS's 32-bit offsets
+	run shard-convert -s n:int32,s:str --size-limit 0 -o ds0 sl.csv
+	assert_output "shard-convert: 2000 rows read, 2000 written, 0 rejected; 1 shards"
+	grep -q '"size_limit": null' ds0/index.json
 }
 
 @test "usage errors exit 2" {
