@@ -185,6 +185,21 @@ static size_t stride_of(const struct shard_mds *m)
 	return bad ? 0 : size;
 }
 
+/* The fetcher checks sizes only, and the loaders the hashes, of the stored
+ * bytes and (decompressed) of the raw ones: several shards at once, beside
+ * the batching instead of in line with the fetching. */
+static int load_shard(struct reader *r, struct shard_item *it, size_t *stride, struct shard_error *err)
+{
+	const struct shard_fileinfo *f = it->stored_is_zip ? &it->entry.zip : &it->entry.raw;
+	int rc;
+	if (r->verify && (rc = shard_fileinfo_verify(f, it->stored.p, it->stored.len, 1, it->name, err)))
+		return rc;
+	if ((rc = shard_item_load_raw(it, r->verify, err)))
+		return rc;
+	*stride = stride_of(&it->mds);
+	return 0;
+}
+
 static void *loader_main(void *arg)
 {
 	struct reader *r = arg;
@@ -202,8 +217,8 @@ static void *loader_main(void *arg)
 		}
 		r->state[slot] = SLOT_LOADING;
 		pthread_mutex_unlock(&r->mu);
-		int rc = shard_item_load_raw(&r->items[slot], r->verify, &r->errs[slot]);
-		size_t stride = rc ? 0 : stride_of(&r->items[slot].mds);
+		size_t stride = 0;
+		int rc = load_shard(r, &r->items[slot], &stride, &r->errs[slot]);
 		pthread_mutex_lock(&r->mu);
 		r->stride[slot] = stride;
 		r->state[slot] = rc ? SLOT_FAILED : SLOT_READY;
@@ -723,14 +738,24 @@ static int parse_device(struct bench *b, const char *s)
 #endif
 }
 
+/* Whether the backend's device index opens: 0, or the backend's status with
+ * b->msg set. Asked before any input is read, so a missing GPU is said at
+ * once, not after the first shard (or never, on a terminal). */
+static int probe(struct bench *b, const struct gpu_backend *be, int index)
+{
+	struct gpu_config cfg = {.nslots = 1, .slot_bytes = 4096, .ncols = 0};
+	struct gpu_dev *d;
+	int rc = be->open(&d, index, &cfg, b->msg, sizeof b->msg);
+	if (rc == 0)
+		be->close(d);
+	return rc;
+}
+
 /* auto: CUDA when a device answers, else the CPU. */
 static void pick_auto(struct bench *b)
 {
 #ifdef HAVE_CUDA
-	struct gpu_config cfg = {.nslots = 1, .slot_bytes = 4096, .ncols = 0};
-	struct gpu_dev *d;
-	if (gpu_cuda_backend.open(&d, 0, &cfg, b->msg, sizeof b->msg) == 0) {
-		gpu_cuda_backend.close(d);
+	if (probe(b, &gpu_cuda_backend, 0) == 0) {
 		b->be = &gpu_cuda_backend;
 		return;
 	}
@@ -907,12 +932,14 @@ int main(int argc, char **argv)
 		cli_usage_error(usage, "--device: '%s' is not cpu, cuda, cuda:N or auto", b.device);
 	if (!b.be)
 		pick_auto(&b);
+	else if ((c = probe(&b, b.be, b.dev_index)))
+		device_fail(&b, c);
 
 	static char *stdin_input[] = {"-"};
 	r.inputs = optind < argc ? argv + optind : stdin_input;
 	r.ninputs = optind < argc ? argc - optind : 1;
 	r.verify = b.verify;
-	r.flags = SHARD_SRC_MAP | (b.verify ? SHARD_SRC_VERIFY_HASHES : 0);
+	r.flags = SHARD_SRC_MAP;	/* hashes: see load_shard */
 	if (!threads) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		threads = n < 1 ? 1 : n > 4 ? 4 : (int)n;

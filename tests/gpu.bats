@@ -134,6 +134,11 @@ for i in range(1003):
 		[ "${#lines[@]}" = 1 ]
 		assert_output --regexp '^shard-gpu-bench: .*(CUDA|cuda)'
 	done
+	# said before any input is read: a missing input, or one that is no stream
+	run shard-gpu-bench -d cuda nowhere
+	assert_failure 4
+	run shard-gpu-bench -d cuda </dev/zero
+	assert_failure 4
 	# auto falls back to the CPU with a note
 	run shard-gpu-bench --json ds
 	assert_success
@@ -234,4 +239,37 @@ PY
 	assert_output --partial "streaming: checked 4000 rows against the export: features and labels equal"
 	assert_output --partial "stream: checked 4000 rows against the export: features and labels equal"
 	assert_output --partial "stream: epoch 3: 4000 samples"
+}
+
+@test "uncompressed shards: their hashes are checked, and a damaged one fails the run" {
+	need_numpy
+	cut -d, -f1-4 rows.csv >fixed.csv
+	shard-convert -q -s id:int64,a:float32,b:float64,k:int8 --compression none --samples-per-shard 300 -o raw fixed.csv
+	run shard-gpu-bench -d cpu --json raw
+	assert_success
+	[ "$(jget samples)" = 2500 ]
+	[ "$(jget checksum_mismatches)" = 0 ]
+	want=$("$PY" "$SRC/tests/gpu/checksum.py" 1024 fixed.csv id=int64:0 a=float32:1 b=float64:2 k=int8:3)
+	[ "$(jget checksums)" = "$want" ]
+	# one bit of a sample in the middle of shard 3 (its 301 offsets take 1208 bytes)
+	cp -r raw bad
+	printf '\001' | dd of=bad/shard.00003.mds bs=1 seek=$((1208 + 150 * 21 + 5)) conv=notrunc 2>/dev/null
+	run shard-gpu-bench -d cpu --json bad
+	assert_failure 1
+	assert_output --regexp "shard-gpu-bench: .*bad/shard\.00003\.mds: xxh64 mismatch \(index [0-9a-f]{16}, data [0-9a-f]{16}\)$"
+	# the same bytes unchecked go through: it was the hash that caught them
+	run shard-gpu-bench -d cpu --no-verify --json bad
+	assert_success
+	[ "$(jget samples)" = 2500 ]
+	[ "$(jget checksums)" != "$want" ]
+	# and the last byte of the last shard, and through a stream
+	cp -r raw bad2
+	last=$(ls bad2/shard.*.mds | tail -n 1)
+	printf '\377' | dd of="$last" bs=1 seek=$(($(wc -c <"$last") - 1)) conv=notrunc 2>/dev/null
+	run shard-gpu-bench -d cpu bad2
+	assert_failure 1
+	assert_output --partial "$(basename "$last"): xxh64 mismatch"
+	run sh -c 'shard-cat bad -o - --no-verify 2>/dev/null | shard-gpu-bench -d cpu -'
+	assert_failure 1
+	assert_output --partial "xxh64 mismatch"
 }
