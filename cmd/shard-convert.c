@@ -944,7 +944,7 @@ static int convert_file(const struct input *in, const struct shard_csv_opts *co,
 {
 	struct reader r;
 	struct filectx *fc = calloc(1, sizeof *fc);
-	size_t *map = calloc(ncsv + 1, sizeof *map), i, k;
+	size_t i, k;
 	const char *name = strcmp(in->path, "-") ? in->path : "<stdin>";
 	struct shard_buf buf = {0};
 	struct scan st = {0, 1, 0};
@@ -953,19 +953,18 @@ static int convert_file(const struct input *in, const struct shard_csv_opts *co,
 	int header_pending = g.header, eof = 0;
 	struct shard_error err = {0};
 
-	if (!fc || !map || !(fc->inv = calloc(g.ncols + 1, sizeof *fc->inv)))
+	if (!fc || !(fc->inv = calloc(g.ncols + 1, sizeof *fc->inv)))
 		cli_die(CLI_FAIL, "out of memory");
 	fc->in = in;
 	fc->name = name;
 	fc->ncsv = ncsv;
 	fc->schema = schema;
 	fc->co = co;
-	for (i = 0; i < ncsv; i++)
-		map[i] = g.filecols[i];	/* file column i -> a column, in schema order unless a header says otherwise */
+	/* a column -> its field in the file: schema order unless a header says otherwise */
 	for (k = 0; k < g.ncols; k++)
 		fc->inv[k] = ncsv;
 	for (i = 0; i < ncsv; i++)
-		fc->inv[map[i]] = i;
+		fc->inv[g.filecols[i]] = i;
 	if (strcmp(in->path, "-"))
 		refuse_hadoop(in->path, w, sink);
 	r.name = name;
@@ -1064,18 +1063,27 @@ static int convert_file(const struct input *in, const struct shard_csv_opts *co,
 				cli_die(CLI_FAIL, "%s:%llu: header has %zu columns, the schema %zu", name,
 					(unsigned long long)rec.line, rec.nfields, ncsv);
 			}
+			/* each column the files hold named once: one left unnamed would be
+			 * read from past the row's fields */
+			for (k = 0; k < g.ncols; k++)
+				fc->inv[k] = ncsv;
 			for (i = 0; i < ncsv; i++) {
+				const char *why = NULL;
 				for (k = 0; k < g.ncols; k++)
-					if (!g.cols[k].part && strlen(g.cols[k].name) == rec.fields[i].len &&
+					if (!g.cols[k].part && !g.cols[k].npack && strlen(g.cols[k].name) == rec.fields[i].len &&
 					    memcmp(g.cols[k].name, rec.fields[i].p, rec.fields[i].len) == 0)
 						break;
-				if (k == g.ncols) {
+				if (k == g.ncols)
+					why = "is not in the schema";
+				else if (fc->inv[k] != ncsv)
+					why = "is named twice";
+				if (why) {
 					abort_output(w, sink);
-					cli_die(CLI_FAIL, "%s:%llu:%zu: header column '%.*s' is not in the schema", name,
+					cli_die(CLI_FAIL, "%s:%llu:%zu: header column '%.*s' %s", name,
 						(unsigned long long)rec.line, i + 1, (int)rec.fields[i].len,
-						(const char *)rec.fields[i].p);
+						(const char *)rec.fields[i].p, why);
 				}
-				map[i] = k;
+				fc->inv[k] = i;
 			}
 			/* the header ends where the first record does */
 			{
@@ -1091,10 +1099,6 @@ static int convert_file(const struct input *in, const struct shard_csv_opts *co,
 			buf.len -= consumed;
 			st = (struct scan){0, 1, 0};
 			scanned = 0;
-			for (k = 0; k < g.ncols; k++)
-				fc->inv[k] = ncsv;
-			for (i = 0; i < ncsv; i++)
-				fc->inv[map[i]] = i;
 			continue;
 		}
 		if (cut) {
@@ -1115,7 +1119,6 @@ static int convert_file(const struct input *in, const struct shard_csv_opts *co,
 		close(r.fd);
 	archive_read_free(r.a);
 	shard_buf_free(&buf);
-	free(map);
 	free(fc->inv);
 	free(fc);
 	return 0;

@@ -55,6 +55,32 @@ lines",-Infinity,true,2000-02-29,2024-01-02 00:00:00,"[7,8,9]"' > a.csv
 	assert_output '{"a":"NULL","b":""}'
 }
 
+@test "--header: the files' columns in any order, each named once" {
+	printf 'b,a\n1,2\n' > ro.csv
+	run shard-convert -q --header -s a:int32,b:int32 -o ds ro.csv
+	assert_success
+	run shard-cat ds
+	assert_output '{"a":2,"b":1}'
+	printf 'a,a\n1,2\n' > dup.csv
+	run shard-convert -q --header -s a:int32,b:int32 -o ds2 dup.csv
+	assert_failure 1
+	assert_output "shard-convert: dup.csv:1:2: header column 'a' is named twice"
+	[ ! -e ds2/index.json ]
+	# a --pack column is written, not read from the files
+	printf 'a,f\n1,2\n' > pk.csv
+	run shard-convert -q --header -s a:int32,b:int32 --pack f=a,b:int32 -o ds3 pk.csv
+	assert_failure 1
+	assert_output "shard-convert: pk.csv:1:2: header column 'f' is not in the schema"
+	printf 'a,c\n1,2\n' > other.csv
+	run shard-convert -q --header -s a:int32,b:int32 -o ds4 other.csv
+	assert_failure 1
+	assert_output "shard-convert: other.csv:1:2: header column 'c' is not in the schema"
+	printf 'a\n1\n' > few.csv
+	run shard-convert -q --header -s a:int32,b:int32 -o ds5 few.csv
+	assert_failure 1
+	assert_output "shard-convert: few.csv:1: header has 1 columns, the schema 2"
+}
+
 @test "stdin, CRLF, a BOM, no header, TSV" {
 	printf '\xef\xbb\xbf1\tx\r\n2\ty\r\n' | shard-convert -q -f tsv -s n:int32,s:str -o ds
 	run shard-cat ds
