@@ -108,6 +108,12 @@ for i in range(1003):
 	assert_failure 3
 	assert_output --partial "batch 4, column 'a'"
 	assert_output --partial "1 of 10 batches"
+	run shard-gpu-bench -d cpu -b 256 --corrupt 4 --json ds
+	assert_failure 3
+	[ "$(printf '%s\n' "$output" | grep -c '^{')" = 1 ]
+	output=$(printf '%s\n' "$output" | grep '^{')
+	[ "$(jget checksum_mismatches)" = 1 ]
+	[ "$(jget batches)" = 10 ]
 	run shard-gpu-bench -d cpu -b 256 --corrupt 10 ds
 	assert_success
 }
@@ -121,6 +127,39 @@ for i in range(1003):
 	run shard-gpu-bench -d cpu --peak --json ds
 	assert_success
 	python3 -c 'import json,sys; p=json.loads(sys.argv[1].splitlines()[-1])["peak"]; assert p["pinned_bytes_per_s"] > 1e8 and p["pinned_batch_bytes_per_s"] > 1e8, p' "$output"
+	# every member of the report, and how they hang together
+	python3 - "$output" <<'PY'
+import json, sys
+j = json.loads(sys.argv[1].splitlines()[-1])
+want = {"device", "backend", "columns", "batch", "slots", "shards", "samples", "batches", "bytes", "dropped",
+        "sample_bytes", "seconds", "samples_per_s", "bytes_per_s", "device_wait_s", "input_wait_s",
+        "reader_wait_s", "device_busy_s", "setup_s", "checksum_mismatches", "checksums", "h2d_bytes_per_s",
+        "copy_s", "device_batches_by_host", "peak_rss_kib", "peak"}
+assert set(j) == want, set(j) ^ want
+assert j["backend"] == "cpu" and j["device"].startswith("cpu")
+assert j["bytes"] == j["samples"] * j["sample_bytes"] == 2500 * 21
+assert j["seconds"] > 0 and abs(j["samples_per_s"] * j["seconds"] - 2500) < 1
+assert abs(j["bytes_per_s"] * j["seconds"] - j["bytes"]) < 21
+for k in ("device_wait_s", "input_wait_s", "reader_wait_s", "device_busy_s", "setup_s", "copy_s"):
+    assert 0 <= j[k] < 60, (k, j[k])
+assert j["device_busy_s"] <= j["seconds"] + 1e-3 and j["copy_s"] <= j["device_busy_s"] + 1e-6
+assert abs(j["device_wait_s"] - (j["seconds"] - j["device_busy_s"])) < 1e-3
+assert 0 <= j["device_batches_by_host"] <= j["batches"] == 3
+assert j["h2d_bytes_per_s"] > 0 and j["peak_rss_kib"] > 1000
+p = j["peak"]
+assert set(p) == {"big_block", "batch_block", "pinned_bytes_per_s", "pageable_bytes_per_s",
+                  "pinned_batch_bytes_per_s", "h2d_fraction_of_peak"}, p
+assert p["big_block"] == 64 << 20 and 4096 <= p["batch_block"] <= p["big_block"]
+assert p["pageable_bytes_per_s"] > 1e8
+assert abs(p["h2d_fraction_of_peak"] - j["h2d_bytes_per_s"] / p["pinned_batch_bytes_per_s"]) < 1e-3 * p["h2d_fraction_of_peak"] + 1e-9
+PY
+	run shard-gpu-bench -d cpu ds
+	assert_success
+	assert_line --regexp '^throughput    [0-9]+ samples/s, [0-9.]+ MB/s$'
+	assert_line --regexp '^waits         device waited [0-9.]+ s for input, input waited [0-9.]+ s for the device,$'
+	assert_line --regexp '^              batching waited [0-9.]+ s for the shard reader$'
+	assert_line --regexp '^copies        [0-9.]+ s, [0-9.]+ GB/s host to device'
+	assert_line "checksums     3 batches checked on the device, 0 mismatched"
 	run shard-gpu-bench -d cpu -q ds
 	assert_success
 	assert_output ""
