@@ -1,5 +1,5 @@
 /* Front-end helpers for the shard-* programs: one place for message format,
- * exit statuses and the quiet exit on a broken pipe. */
+ * exit statuses, the quiet exit on a broken pipe and the progress line. */
 #include "config.h"
 
 #include <errno.h>
@@ -8,12 +8,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 
 const char *cli_prog = "shard";
 static struct shard_buf out;
+static struct cli_progress *active;	/* the line on the terminal, if any */
+
+/* Blank the progress line, so what comes next starts on a clean line; it is
+ * drawn again at its next redraw. */
+static void progress_clear(void)
+{
+	if (active && active->len) {
+		fprintf(stderr, "\r%*s\r", active->len, "");
+		active->len = 0;
+	}
+}
 
 void cli_init(const char *argv0)
 {
@@ -27,6 +40,7 @@ static void vmsg(const char *fmt, va_list ap)
 {
 	char buf[2048];
 	vsnprintf(buf, sizeof buf, fmt, ap);
+	progress_clear();
 	fprintf(stderr, "%s: %s\n", cli_prog, buf);
 }
 
@@ -49,8 +63,10 @@ void cli_die(int status, const char *fmt, ...)
 
 void cli_die_err(const struct shard_error *err)
 {
-	if (err->status == SHARD_EPIPE)
+	if (err->status == SHARD_EPIPE) {
+		progress_clear();
 		_exit(0);
+	}
 	if (err->status == SHARD_EARG)
 		cli_die(CLI_USAGE, "%s", err->msg);
 	cli_die(CLI_FAIL, "%s", err->msg);
@@ -129,4 +145,123 @@ void cli_out(const void *p, size_t n)
 void cli_out_str(const char *s)
 {
 	cli_out(s, strlen(s));
+}
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* 3200000 as "3,200,000" */
+static void grouped(char *buf, size_t n, uint64_t v)
+{
+	char digits[24];
+	size_t k = (size_t)snprintf(digits, sizeof digits, "%llu", (unsigned long long)v), i, j = 0;
+	for (i = 0; i < k && j + 2 < n; i++) {
+		if (i && (k - i) % 3 == 0)
+			buf[j++] = ',';
+		buf[j++] = digits[i];
+	}
+	buf[j] = 0;
+}
+
+/* v with an SI prefix: "12", "950 k", "1.7 M" */
+static void si(char *buf, size_t n, double v)
+{
+	static const char prefix[] = " kMGTP";
+	int i = 0;
+	while (v >= 999.5 && i < 5) {
+		v /= 1000;
+		i++;
+	}
+	if (!i)
+		snprintf(buf, n, "%.0f", v);
+	else
+		snprintf(buf, n, v < 9.95 ? "%.1f %c" : "%.0f %c", v, prefix[i]);
+}
+
+/* bytes as "512 B", "640 MB" */
+static void si_bytes(char *buf, size_t n, double v)
+{
+	char num[24];
+	si(num, sizeof num, v);
+	snprintf(buf, n, "%s%sB", num, strchr(num, ' ') ? "" : " ");
+}
+
+static void draw(struct cli_progress *p, double t)
+{
+	char line[320], shards[40], count[32], bytes[32], rate[64], took[32];
+	double secs = t - p->t0, per = secs > 0.001 ? secs : 0.001;
+	unsigned long s = (unsigned long)secs;
+	int k;
+
+	shards[0] = 0;
+	if (p->shards) {
+		grouped(count, sizeof count, p->shards);
+		snprintf(shards, sizeof shards, "%s shards, ", count);
+	}
+	grouped(count, sizeof count, p->n);
+	si_bytes(bytes, sizeof bytes, (double)p->bytes);
+	/* before the first count (a shuffle reading its input) the bytes are what moves */
+	if (p->n || !p->bytes) {
+		char num[24];
+		si(num, sizeof num, (double)p->n / per);
+		snprintf(rate, sizeof rate, "%s %s/s", num, p->what);
+	} else {
+		si_bytes(rate, sizeof rate, (double)p->bytes / per);
+		strcat(rate, "/s");
+	}
+	if (s < 60)
+		snprintf(took, sizeof took, "%lus", s);
+	else if (s < 3600)
+		snprintf(took, sizeof took, "%lum%02lus", s / 60, s % 60);
+	else
+		snprintf(took, sizeof took, "%luh%02lum", s / 3600, s / 60 % 60);
+	k = snprintf(line, sizeof line, "%s: %s%s %s, %s read in %s, %s", cli_prog, shards, count, p->what, bytes,
+		     took, rate);
+	/* a line wider than the terminal would wrap, and \r could not take it back */
+	if (k >= (int)sizeof line)
+		k = (int)sizeof line - 1;
+	if (k > p->width - 1)
+		k = p->width - 1;
+	fprintf(stderr, "\r%.*s%*s", k, line, p->len > k ? p->len - k : 0, "");
+	if (k > p->len)
+		p->len = k;
+}
+
+void cli_progress_begin(struct cli_progress *p, const char *what, uint64_t every, int want)
+{
+	struct winsize ws;
+	memset(p, 0, sizeof *p);
+	p->what = what;
+	p->every = every ? every : 1;
+	p->n_next = p->every;
+	p->on = want && isatty(2);
+	if (!p->on)
+		return;
+	p->t0 = p->next = now();	/* the first look draws, so a short run shows a line too */
+	p->width = ioctl(2, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1 ? ws.ws_col : 80;
+	active = p;
+}
+
+void cli_progress_poll(struct cli_progress *p)
+{
+	double t;
+	p->n_next = p->n + p->every;
+	t = now();
+	if (t < p->next)
+		return;
+	p->next = t + 0.25;
+	draw(p, t);
+}
+
+void cli_progress_end(struct cli_progress *p)
+{
+	if (!p->on)
+		return;
+	progress_clear();
+	p->on = 0;
+	active = NULL;
 }

@@ -1,5 +1,6 @@
 /* Front-end helpers for the shard-* programs: messages on stderr, buffered
- * stdout that ends quietly on a closed pipe, and option-value parsing. */
+ * stdout that ends quietly on a closed pipe, option-value parsing, and a
+ * progress line on a terminal. */
 #ifndef SHARD_CLI_H
 #define SHARD_CLI_H
 
@@ -28,5 +29,34 @@ int cli_parse_u64(const char *s, uint64_t *out);
 void cli_out(const void *p, size_t n);
 void cli_out_str(const char *s);
 void cli_out_flush(void);
+
+/* One line on stderr, rewritten in place while long work runs: counts, bytes
+ * read, elapsed time and rate. Shown only when stderr is a terminal; drawn at
+ * the first look at the clock, then at most four times a second; cleared by
+ * cli_progress_end and before any message. */
+struct cli_progress {
+	const char *what;	/* what n counts: "rows", "samples" */
+	uint64_t shards, n, bytes;	/* shards shown only once any are counted */
+	uint64_t every, n_next;	/* counts between looks at the clock */
+	double t0, next;	/* monotonic seconds: the start, the next redraw */
+	int on, width, len;	/* terminal columns, length of the line drawn */
+};
+
+/* want: 0 when the program is quiet or its summary goes to stderr. */
+void cli_progress_begin(struct cli_progress *p, const char *what, uint64_t every, int want);
+void cli_progress_poll(struct cli_progress *p);
+void cli_progress_end(struct cli_progress *p);
+
+/* Count work done. Bytes come with coarse work (a chunk, a shard) and look at
+ * the clock at once; counts alone look every p->every, so a call per sample
+ * costs an add and a compare. */
+static inline void cli_progress_add(struct cli_progress *p, uint64_t shards, uint64_t n, uint64_t bytes)
+{
+	p->shards += shards;
+	p->n += n;
+	p->bytes += bytes;
+	if (p->on && (bytes || shards || p->n >= p->n_next))
+		cli_progress_poll(p);
+}
 
 #endif
