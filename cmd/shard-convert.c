@@ -126,6 +126,7 @@ static struct {
 	char **owned;		/* partition key and value strings, shared by inputs and columns */
 	size_t nowned;
 	char **schema_parts;	/* --schema split in place: column names point into it */
+	struct cli_progress progress;	/* rows and bytes handed to the writer */
 } g;
 
 static char *own(char *s)
@@ -795,6 +796,7 @@ static void retire_one(struct shard_writer *w, struct shard_sink *sink)
 		cli_die_err(&err);
 	}
 	g.written += ch->nsamples;
+	cli_progress_add(&g.progress, 0, ch->rows, ch->data.len);
 	ch->samples.len = ch->rejects.len = ch->data.len = 0;
 	ch->nsamples = 0;
 	ch->rows = ch->rejected = 0;
@@ -1659,6 +1661,8 @@ int main(int argc, char **argv)
 		}
 		shard_buf_free(&x);
 	}
+	/* no progress line beside a JSON summary on stderr: a script reads it */
+	cli_progress_begin(&g.progress, "rows", 1, !g.quiet && !(g.json && (strcmp(dest, "-") == 0 || entries)));
 	workers_start();
 	for (i = 0; i < g.nin; i++)
 		convert_file(&g.in[i], &co, w, sink, ncsv, &s);
@@ -1673,6 +1677,7 @@ int main(int argc, char **argv)
 			cli_die_err(&err);
 		if (g.rejects && fclose(g.rejects) != 0)
 			cli_die(CLI_FAIL, "%s: %s", rejects, strerror(errno));
+		cli_progress_end(&g.progress);
 		if (g.json) {
 			FILE *o = strcmp(dest, "-") && !entries ? stdout : stderr;
 			fprintf(o, "{\"rows_read\":%llu,\"rows_written\":%llu,\"rows_rejected\":%llu,\"shards\":%llu,"

@@ -355,6 +355,37 @@ bad_input() {
 	[ "$(grep -c '^# ' rej.txt)" -eq 2 ]
 }
 
+@test "on a terminal, a progress line of rows, bytes read and rate, cleared for the summary; none elsewhere" {
+	seq 1 5000 | sed 's/$/,abc/' > p.csv
+	summary='shard-convert: 5000 rows read, 5000 written, 0 rejected; 1 shards'
+	run on_tty shard-convert -s id:int64,s:str -o ds p.csv
+	assert_success
+	assert_output --regexp $'\r'"$(progress_line shard-convert rows)"
+	assert_output --partial '5,000 rows, '
+	[ "$(screen <<< "$output")" = "$summary" ]
+	shard-convert -s id:int64,s:str -o ds2 p.csv 2> err.txt
+	[ "$(cat err.txt)" = "$summary" ]
+	# -q, or a JSON summary on standard error: nothing but the summary asked for
+	run on_tty shard-convert -q -s id:int64,s:str -o ds3 p.csv
+	assert_success
+	assert_output ''
+	run on_tty shard-convert --json -s id:int64,s:str -o - p.csv
+	assert_success
+	refute_output --partial 'rows/s'
+	[ "$(screen <<< "$output")" = '{"rows_read":5000,"rows_written":5000,"rows_rejected":0,"shards":1,"inputs":1}' ]
+	run shard-cat -c id -r 4999: - < tty.out
+	assert_output '{"id":5000}'
+}
+
+@test "on a terminal, an error after progress was shown starts on a clean line" {
+	# two chunks: the first is shown, the second holds the bad row
+	{ seq 1 400000 | sed 's/$/,abcdefgh/'; echo 'x,bad'; } > b.csv
+	run on_tty shard-convert -s id:int64,s:str -o ds b.csv
+	assert_failure 1
+	assert_output --regexp "$(progress_line shard-convert rows)"
+	[ "$(screen <<< "$output")" = "shard-convert: b.csv:400001:1: column 'id': 'x' is not an int64" ]
+}
+
 @test "--size-limit: a new shard before one would pass the limit, every row kept in order" {
 	# each row is a 23-byte sample: int32, str length and text, and its offset
 	seq 1 2000 | sed 's/$/,hello world/' > sl.csv

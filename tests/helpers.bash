@@ -16,3 +16,28 @@ ref_copy() { cp -r "$REF" "$BATS_TEST_TMPDIR/ds"; chmod -R u+w "$BATS_TEST_TMPDI
 
 # hex of a little-endian uint32
 le32() { python3 -c "import struct,sys; print(struct.pack('<I', int(sys.argv[1])).hex())" "$1"; }
+
+# on_tty CMD ARG...: CMD with its stderr on a terminal (a pseudo-terminal from
+# script(1)) and its stdout in tty.out; prints what reached the terminal, and
+# exits as CMD did
+on_tty() { script -qfec "$(printf '%q ' "$@") >tty.out" /dev/null </dev/null; }
+
+# screen: what a terminal shows of the text on stdin, each \r going back to
+# the start of the line and what follows writing over it
+screen() {
+	python3 -c '
+import sys
+text = sys.stdin.read()
+for line in (text[:-1] if text.endswith("\n") else text).split("\n"):
+    row, col = [], 0
+    for c in line:
+        if c == "\r":
+            col = 0
+            continue
+        row[col:col + 1] = c
+        col += 1
+    print("".join(row).rstrip())'
+}
+
+# progress_line PROG WHAT: the shape of PROG's progress line counting WHAT
+progress_line() { echo "$1: ([0-9,]+ shards, )?[0-9,]+ $2, [0-9.]+ [kMGTP]?B read in [0-9]+s, [0-9.]+ ([kMGTP] )?($2|[kMGTP]?B)/s"; }
