@@ -182,6 +182,7 @@ static void deal(const uint64_t *perm, uint64_t n, struct plan *pl)
 /* ---------------------------------------------------------------- output */
 
 static struct shard_writer *writer;
+static struct cli_progress progress;	/* samples written, shard bytes read */
 
 static void open_writer(const char *dest, const struct shard_entry *e, const char *comp, const char *hashes,
 			uint64_t size_limit)
@@ -232,6 +233,7 @@ static void emit(const uint8_t *p, size_t n)
 	struct shard_error err;
 	if (shard_writer_add_raw(writer, p, n, &err))
 		die(&err);
+	cli_progress_add(&progress, 0, 1, 0);
 }
 
 /* ---------------------------------------------------------------- full and block shuffles */
@@ -257,6 +259,8 @@ static int next_shard(struct shard_source *src, struct shard_item *it, int wante
 	int r = wanted ? shard_source_next(src, it, err) : shard_source_skip(src, it, err);
 	if (r > 0 && wanted && shard_item_load_raw(it, 1, err))
 		die(err);
+	if (r > 0 && wanted)
+		cli_progress_add(&progress, 0, 0, it->stored.len);
 	return r;
 }
 
@@ -487,6 +491,7 @@ static char *spool(void)
 		shard_sink_set_extra(sk, shard_source_extra(src));	/* logical types travel */
 		if (shard_sink_put(sk, &it.entry, it.stored.p, it.stored.len, it.stored_is_zip, &err))
 			die(&err);
+		cli_progress_add(&progress, 0, 0, it.stored.len);
 	}
 	if (r < 0)
 		die(&err);
@@ -588,6 +593,7 @@ static void run_buffer(const char *path, const char *dest, const char *comp, con
 		uint32_t k;
 		if (shard_item_load_raw(&it, 1, &err))
 			die(&err);
+		cli_progress_add(&progress, 0, 0, it.stored.len);
 		if (!have_first) {
 			if (shard_entry_copy(&first, &it.entry))
 				cli_die(CLI_FAIL, "out of memory");
@@ -702,6 +708,8 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);
 
+	/* samples are counted one by one: the clock is looked at every 4096 */
+	cli_progress_begin(&progress, "samples", 4096, !o.quiet);
 	if (o.buffer)
 		run_buffer(input, dest, comp, hashes, size_limit);
 	else
@@ -709,6 +717,7 @@ int main(int argc, char **argv)
 
 	if (shard_writer_finish(writer, &err))
 		die(&err);
+	cli_progress_end(&progress);
 	if (!o.quiet)
 		fprintf(stderr, "%s: %llu samples (rank %llu of %llu, seed %llu, epoch %llu)\n", cli_prog,
 			(unsigned long long)shard_sink_samples(out_sink), (unsigned long long)o.rank,

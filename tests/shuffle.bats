@@ -99,6 +99,25 @@ ids() { shard-cat -c id "$1" | tr -dc '0-9\n'; }
 	assert_output "$(seq 0 999 | tr '\n' ' ')"
 }
 
+@test "on a terminal, a progress line of samples, bytes read and rate, cleared for the summary; none elsewhere" {
+	summary='shard-shuffle: 1000 samples (rank 0 of 1, seed 0, epoch 0)'
+	run on_tty shard-shuffle -o out ds
+	assert_success
+	assert_output --regexp $'\r'"$(progress_line shard-shuffle samples)"
+	[ "$(screen <<< "$output")" = "$summary" ]
+	shard-shuffle -o out2 ds 2> err.txt
+	[ "$(cat err.txt)" = "$summary" ]
+	run on_tty shard-shuffle -q -o out3 ds
+	assert_success
+	assert_output ''
+	# a windowed shuffle into a stream: the progress on the terminal, the stream alone on stdout
+	run on_tty shard-shuffle --buffer 50 -o - ds
+	assert_success
+	assert_output --regexp "$(progress_line shard-shuffle samples)"
+	[ "$(screen <<< "$output")" = "$summary" ]
+	[ "$(ids - < tty.out | sort -n | tr '\n' ' ')" = "$(seq 0 999 | tr '\n' ' ')" ]
+}
+
 @test "memory stays within --memory on a dataset four times larger, same order" {
 	seq 0 39999 | sed 's/$/,xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx/' |
 		shard-convert -q -s id:int64,s:str -c none --samples-per-shard 2000 -o big
