@@ -219,6 +219,7 @@ int main(int argc, char **argv)
 	struct shard_sink *sink = NULL;
 	struct shard_error err = {0};
 	struct shard_item it = {0};
+	struct cli_progress progress;
 	char *def[] = {"-", NULL};
 	char **inputs;
 	int ninputs;
@@ -284,6 +285,8 @@ int main(int argc, char **argv)
 			t.cols = cli_split(cols, &t.ncols);
 	}
 
+	/* text output is what a person reads: progress only beside shards */
+	cli_progress_begin(&progress, "samples", 1, sink && !quiet);
 	for (i = 0; i < ninputs; i++) {
 		struct shard_source *src;
 		int r;
@@ -315,6 +318,7 @@ int main(int argc, char **argv)
 					shard_sink_abort(sink);
 					cli_die_err(&err);
 				}
+				cli_progress_add(&progress, 1, it.entry.samples, it.stored.len);
 			} else {
 				text_item(&t, &it, verify, shard_source_extra(src));
 				if (t.pos >= t.hi)
@@ -332,6 +336,7 @@ int main(int argc, char **argv)
 	shard_item_free(&it);
 	if (sink && shard_sink_close(sink, &err))
 		cli_die_err(&err);
+	cli_progress_end(&progress);
 	if (sink && !quiet)
 		fprintf(stderr, "%s: %s: %llu shards, %llu samples\n", cli_prog,
 			strcmp(dest, "-") ? dest : "<stdout>", (unsigned long long)shards, (unsigned long long)samples);

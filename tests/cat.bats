@@ -83,6 +83,38 @@ load helpers
 	[ ! -e "$BATS_TEST_TMPDIR/out/shard.00000.mds.zstd" ]
 }
 
+@test "on a terminal, copying shows shards, samples, bytes read and rate, cleared for the summary; text does not" {
+	cd "$BATS_TEST_TMPDIR"
+	run on_tty shard-cat "$REF" "$REF" -o two
+	assert_success
+	assert_output --regexp $'\r'"$(progress_line shard-cat samples)"
+	assert_output --regexp 'shard-cat: [0-9]+ shards, [0-9]+ samples, '
+	[ "$(screen <<< "$output")" = "shard-cat: two: 6 shards, 100 samples" ]
+	shard-cat "$REF" -o one 2> err.txt
+	[ "$(cat err.txt)" = "shard-cat: one: 3 shards, 50 samples" ]
+	# a stream on stdout stays a stream
+	run on_tty shard-cat "$REF" -o -
+	assert_success
+	assert_output --regexp "$(progress_line shard-cat samples)"
+	[ "$(shard-cat - < tty.out)" = "$(shard-cat "$REF")" ]
+	run on_tty shard-cat -q "$REF" -o three
+	assert_success
+	assert_output ''
+	run on_tty shard-cat -c number "$REF"
+	assert_success
+	assert_output ''
+	[ "$(wc -l < tty.out)" -eq 50 ]
+	# an error after progress was shown starts on a clean line
+	ds=$(ref_copy)
+	printf '\x00' | dd of="$ds/shard.00001.mds.zstd" bs=1 seek=40 conv=notrunc 2>/dev/null
+	run on_tty shard-cat "$ds" -o bad
+	assert_failure 1
+	assert_output --regexp "$(progress_line shard-cat samples)"
+	run screen <<< "$output"
+	[ "${#lines[@]}" -eq 1 ]
+	assert_output --regexp '^shard-cat: [^ ]*/shard\.00001\.mds\.zstd: sha1 mismatch '
+}
+
 @test "usage errors exit 2" {
 	run shard-cat -f xml "$REF"
 	assert_failure 2
