@@ -285,8 +285,9 @@ int main(int argc, char **argv)
 			t.cols = cli_split(cols, &t.ncols);
 	}
 
-	/* text output is what a person reads: progress only beside shards */
-	cli_progress_begin(&progress, "samples", 1, sink && !quiet);
+	/* text output is what a person reads: progress only beside shards, and
+	 * not when they go down a pipe: the pipeline's last program shows it */
+	cli_progress_begin(&progress, "samples", 1, sink && !quiet && strcmp(dest, "-"));
 	for (i = 0; i < ninputs; i++) {
 		struct shard_source *src;
 		int r;

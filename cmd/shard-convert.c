@@ -1662,7 +1662,9 @@ int main(int argc, char **argv)
 		shard_buf_free(&x);
 	}
 	/* no progress line beside a JSON summary on stderr: a script reads it */
-	cli_progress_begin(&g.progress, "rows", 1, !g.quiet && !(g.json && (strcmp(dest, "-") == 0 || entries)));
+	/* none beside a stream on stdout: the pipeline's last program shows its
+	 * own on the same terminal */
+	cli_progress_begin(&g.progress, "rows", 1, !g.quiet && strcmp(dest, "-") && !(g.json && entries));
 	workers_start();
 	for (i = 0; i < g.nin; i++)
 		convert_file(&g.in[i], &co, w, sink, ncsv, &s);

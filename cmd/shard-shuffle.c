@@ -709,7 +709,9 @@ int main(int argc, char **argv)
 	signal(SIGHUP, on_signal);
 
 	/* samples are counted one by one: the clock is looked at every 4096 */
-	cli_progress_begin(&progress, "samples", 4096, !o.quiet);
+	/* (a stream on stdout goes on down a pipeline, whose last program shows
+	 * its own progress on the same terminal) */
+	cli_progress_begin(&progress, "samples", 4096, !o.quiet && strcmp(dest, "-"));
 	if (o.buffer)
 		run_buffer(input, dest, comp, hashes, size_limit);
 	else

@@ -375,6 +375,12 @@ bad_input() {
 	[ "$(screen <<< "$output")" = '{"rows_read":5000,"rows_written":5000,"rows_rejected":0,"shards":1,"inputs":1}' ]
 	run shard-cat -c id -r 4999: - < tty.out
 	assert_output '{"id":5000}'
+	# a stream on stdout goes on down a pipeline, whose last program shows
+	# the progress: here only the summary
+	run on_tty shard-convert -s id:int64,s:str -o - p.csv
+	assert_success
+	refute_output --regexp 'rows/s|samples/s|B/s'
+	[ "$(screen <<< "$output")" = "$summary" ]
 }
 
 @test "on a terminal, an error after progress was shown starts on a clean line" {

@@ -110,12 +110,16 @@ ids() { shard-cat -c id "$1" | tr -dc '0-9\n'; }
 	run on_tty shard-shuffle -q -o out3 ds
 	assert_success
 	assert_output ''
-	# a windowed shuffle into a stream: the progress on the terminal, the stream alone on stdout
+	# a windowed shuffle into a stream: the stream alone on stdout, and no
+	# progress (the pipeline's last program shows it), only the summary
 	run on_tty shard-shuffle --buffer 50 -o - ds
 	assert_success
-	assert_output --regexp "$(progress_line shard-shuffle samples)"
+	refute_output --regexp 'rows/s|samples/s|B/s'
 	[ "$(screen <<< "$output")" = "$summary" ]
 	[ "$(ids - < tty.out | sort -n | tr '\n' ' ')" = "$(seq 0 999 | tr '\n' ' ')" ]
+	run on_tty shard-shuffle --buffer 50 -o buffered ds
+	assert_success
+	assert_output --regexp "$(progress_line shard-shuffle samples)"
 }
 
 @test "memory stays within --memory on a dataset four times larger, same order" {
