@@ -262,6 +262,23 @@ import subprocess
 subprocess.run('shard-cat -q ds -o - > ds.stream', shell=True, check=True)
 ids = np.concatenate([b['id'] for b in ShardStreamDataset('ds.stream', 1000, as_numpy=True)])
 assert ids.tolist() == list(range(2500))
+# without {rank} in the source, each worker takes every world-th shard (of 300 samples)
+got = list(DataLoader(ShardStreamDataset('ds.stream', 100), batch_size=None, num_workers=2))
+ids = torch.cat([b['id'] for b in got]).numpy()
+assert sorted(ids.tolist()) == list(range(2500)), 'each shard once over two workers'
+# ranks from the environment when torch.distributed is not set up, times the workers
+import os
+os.environ.update(RANK='1', WORLD_SIZE='2')
+mine = np.concatenate([b['id'] for b in ShardStreamDataset('ds.stream', 100, as_numpy=True)])
+assert sorted(mine.tolist()) == [i for i in range(2500) if (i // 300) % 2 == 1], 'rank 1 of 2: odd shards'
+got = list(DataLoader(ShardStreamDataset('ds.stream', 100), batch_size=None, num_workers=2))
+mine = sorted(torch.cat([b['id'] for b in got]).numpy().tolist())
+assert mine == [i for i in range(2500) if (i // 300) % 4 in (2, 3)], 'rank 1 of 2, two workers: shards 2, 3 mod 4'
+cmd = 'shard-cat -q ds -o - | shard-shuffle -q - --seed 3 --rank {rank} --world {world} -o -'
+half = np.concatenate([b['id'] for b in ShardStreamDataset(cmd, 100, as_numpy=True)])
+os.environ.update(RANK='0')
+other = np.concatenate([b['id'] for b in ShardStreamDataset(cmd, 100, as_numpy=True)])
+assert len(half) == len(other) == 1250 and sorted(np.concatenate([half, other]).tolist()) == list(range(2500))
 print('ok')
 PY
 	assert_success
