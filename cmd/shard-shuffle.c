@@ -153,8 +153,13 @@ static const char *tmp_path(const char *fmt, unsigned long long k, char *buf, si
 	return buf;
 }
 
+static struct shard_writer *writer;
+
 static void die(const struct shard_error *err)
 {
+	/* shards still being compressed are stopped first: none may reach the
+	 * sink after it has removed the written ones */
+	shard_writer_abort(writer);
 	shard_sink_abort(out_sink);
 	out_sink = NULL;
 	cleanup();
@@ -181,7 +186,6 @@ static void deal(const uint64_t *perm, uint64_t n, struct plan *pl)
 
 /* ---------------------------------------------------------------- output */
 
-static struct shard_writer *writer;
 static struct cli_progress progress;	/* samples written, shard bytes read */
 
 static void open_writer(const char *dest, const struct shard_entry *e, const char *comp, const char *hashes,
