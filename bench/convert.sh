@@ -4,7 +4,8 @@
 #   (a) Mosaic's MDSWriter fed row by row as dataframe_to_mds does it,
 #   (b) dataframe_to_mds itself on pyspark local[2],
 #   (c) zstd -3 -T1 over the same CSV bytes (the ceiling: just compressing them).
-# Also peak RSS of shard-convert on ~100 MB and on the full input (it must stay flat).
+# Also peak RSS of shard-convert on ~100 MB, a quarter and the full input (it must stay flat),
+# and on ~100 MB and the full input with 16 MiB shards, which the small input fills too.
 #
 #   SHARDKIT_BUILD=build SHARDKIT_PYTHON=/path/to/venv/bin/python bench/convert.sh
 #
@@ -38,6 +39,13 @@ qbytes=$(cat "$work/quarter"/part-*.csv | wc -c)
 time_cmd "$build/shard-convert" -q --header -s "$schema" -o "$work/ours-quarter" "$work/quarter"
 quarter_rss=$rss
 rm -rf "$work/ours-quarter" "$work/ours-small"
+# with 16 MiB shards the small input fills several too: the same bound on both
+time_cmd "$build/shard-convert" -q --header -s "$schema" --size-limit 16MiB -o "$work/ours-16" "$small"
+small16_rss=$rss
+rm -rf "$work/ours-16"
+time_cmd "$build/shard-convert" -q --header -s "$schema" --size-limit 16MiB -o "$work/ours-16" "$csv"
+full16_rss=$rss
+rm -rf "$work/ours-16"
 time_cmd sh -c "cat '$csv'/part-*.csv | zstd -3 -T1 -q -c"
 zstd_s=$secs zstd_rss=$rss
 time_cmd "$py" "$top/bench/convert_peers.py" mdswriter "$csv" "$work/mdswriter" "$py_rows"
@@ -48,7 +56,7 @@ read -r sp_rows sp_s < <(tail -n 1 "$work/out")
 sp_rss=$rss
 
 "$py" - "$rows" "$bytes" "$ours_s" "$ours_rss" "$zstd_s" "$mw_rows" "$mw_s" "$mw_rss" "$sp_rows" "$sp_s" "$sp_rss" \
-	"$sbytes" "$small_s" "$small_rss" "$qbytes" "$quarter_rss" <<'PY'
+	"$sbytes" "$small_s" "$small_rss" "$qbytes" "$quarter_rss" "$small16_rss" "$full16_rss" <<'PY'
 import sys
 a = sys.argv[1:]
 rows, nbytes = int(a[0]), int(a[1])
@@ -57,6 +65,7 @@ mw_rows, mw_s, mw_rss = int(a[5]), float(a[6]), int(a[7])
 sp_rows, sp_s, sp_rss = int(a[8]), float(a[9]), int(a[10])
 sbytes, small_s, small_rss = int(a[11]), float(a[12]), int(a[13])
 qbytes, quarter_rss = int(a[14]), int(a[15])
+small16_rss, full16_rss = int(a[16]), int(a[17])
 ours = rows / ours_s
 mw = mw_rows / mw_s
 sp = sp_rows / sp_s
@@ -70,4 +79,6 @@ line(f'MDSWriter row by row ({mw_rows:,} rows)', mw, mw_rss)
 line(f'dataframe_to_mds local[2] ({sp_rows:,})', sp, sp_rss)
 print(f"shard-convert peak RSS: {small_rss / 1024:.0f} MiB on {sbytes / 1e6:.0f} MB (less than one shard), "
       f"{quarter_rss / 1024:.0f} MiB on {qbytes / 1e6:.0f} MB, {ours_rss / 1024:.0f} MiB on {nbytes / 1e6:.0f} MB")
+print(f"  with --size-limit 16MiB: {small16_rss / 1024:.0f} MiB on {sbytes / 1e6:.0f} MB, "
+      f"{full16_rss / 1024:.0f} MiB on {nbytes / 1e6:.0f} MB")
 PY

@@ -6,6 +6,7 @@
 #   examples/shardstream.py               (the Python stream reader, whole batches)
 #   StreamingDataset + DataLoader         (num_workers 0 and 2, on a subset, scaled)
 #   memcpy of the same bytes              (shard-gpu-bench --peak's copy loop: the limit)
+#   zstd -dc of the zstd shards           (decompression alone, one core: the zstd rows' bound)
 #
 #   SHARDKIT_BUILD=build SHARDKIT_PYTHON=/path/to/venv/bin/python bench/gpu.sh
 #
@@ -64,6 +65,9 @@ if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
 fi
 time_cmd shard-gpu-bench -d cpu -b "$batch" --peak -q --json "$dir/gpu-$rows-none"
 echo "memcpy $(tail -n 1 "$work/out" | tr -d ' ')" >>"$results"
+# what decompressing the zstd shards alone costs, on one core: the bound of the zstd rows
+time_cmd sh -c "zstd -dc '$dir/gpu-$rows-zstd'/shard.*.zstd >/dev/null"
+echo "zstd-d $secs" >>"$results"
 for c in zstd none; do
 	time_cmd "$py" "$top/bench/gpu_peers.py" stream "$dir/gpu-$rows-$c" "$batch"
 	echo "py-stream-$c $(tail -n 1 "$work/out") $rss" >>"$results"
@@ -101,6 +105,7 @@ for c in ('zstd', 'none'):
 for w in (0, 2):
     runs.append((f'StreamingDataset+DataLoader, {w} workers',) + py(f'streaming-{w}'))
 memcpy_big = mem['pinned_bytes_per_s'] / 88
+runs.append(('zstd -dc of the zstd shards (one core)', rows / float(r['zstd-d']), 0, False))
 memcpy_batch = mem['pinned_batch_bytes_per_s'] / 88
 runs.append(('memcpy, 64 MiB blocks (the limit)', memcpy_big, 0, False))
 runs.append((f'memcpy, {mem["batch_block"]}-byte blocks', memcpy_batch, 0, False))
