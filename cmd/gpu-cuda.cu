@@ -257,6 +257,7 @@ static void cuda_stats(struct gpu_dev *d, struct gpu_stats *s)
 	snprintf(s->name, sizeof s->name, "%s", d->name);
 	s->busy = d->busy;
 	s->copy_seconds = d->copying;
+	s->by_host = 0;	/* the GPU does every batch's device work */
 }
 
 extern "C" const struct gpu_backend gpu_cuda_backend = {
