@@ -411,7 +411,38 @@ static void problem(const char *file, long shard, long long sample, const char *
 	}
 }
 
-static void verify_shard(const char *dir, size_t si, const struct shard_entry *e, uint64_t *samples_ok)
+/* A message from the library without the file name it starts with, when the
+ * problem is reported under that name already. */
+static const char *unnamed(const char *msg, const char *name)
+{
+	size_t n = strlen(name);
+	return strncmp(msg, name, n) == 0 && msg[n] == ':' && msg[n + 1] == ' ' ? msg + n + 2 : msg;
+}
+
+/* A dataset file's bytes into b, from the directory or from the server: 1 when
+ * read, 0 when there is no such file, -1 when reading it failed (err says).
+ * A remote failure other than a 404 ends the run: the data went unchecked,
+ * which is not a finding about the data. */
+static int read_part(struct shard_remote *r, const char *path, const char *basename, struct shard_buf *b,
+		     uint64_t max, struct shard_error *err)
+{
+	struct stat st;
+	int rc;
+
+	if (r) {
+		rc = shard_remote_get(r, basename, b, max, err);
+		if (rc && rc != SHARD_ENOENT)
+			cli_die_err(err);
+	} else if (stat(path, &st) != 0) {
+		return 0;
+	} else {
+		rc = shard_read_file(path, b, max, err);
+	}
+	return rc == SHARD_ENOENT ? 0 : rc ? -1 : 1;
+}
+
+static void verify_shard(const char *dir, struct shard_remote *remote, size_t si, const struct shard_entry *e,
+			 uint64_t *samples_ok)
 {
 	char rawp[PATH_MAX], zipp[PATH_MAX];
 	struct shard_buf raw = {0}, zip = {0}, dec = {0};
@@ -420,9 +451,9 @@ static void verify_shard(const char *dir, size_t si, const struct shard_entry *e
 	const char *name;
 	struct shard_mds m;
 	struct shard_field *f;
-	struct stat st;
 	size_t i;
 	uint32_t s;
+	int got_zip = 0, got_raw;
 
 	snprintf(rawp, sizeof rawp, "%s/%s", dir, e->raw.basename);
 	name = rawp;
@@ -436,10 +467,11 @@ static void verify_shard(const char *dir, size_t si, const struct shard_entry *e
 	if (e->has_zip) {
 		struct shard_codec c;
 		snprintf(zipp, sizeof zipp, "%s/%s", dir, e->zip.basename);
-		if (stat(zipp, &st) == 0) {
+		got_zip = read_part(remote, zipp, e->zip.basename, &zip, RAW_MAX + (1ull << 30), &err);
+		if (got_zip) {
 			name = zipp;
-			if (shard_read_file(zipp, &zip, RAW_MAX + (1ull << 30), &err)) {
-				problem(zipp, (long)si, -1, NULL, "%s", err.msg);
+			if (got_zip < 0) {
+				problem(zipp, (long)si, -1, NULL, "%s", unnamed(err.msg, zipp));
 			} else {
 				if (shard_fileinfo_verify(&e->zip, zip.p, zip.len, 1, "compressed file", &err))
 					problem(zipp, (long)si, -1, NULL, "%s", err.msg);
@@ -455,9 +487,10 @@ static void verify_shard(const char *dir, size_t si, const struct shard_entry *e
 			}
 		}
 	}
-	if (stat(rawp, &st) == 0) {
-		if (shard_read_file(rawp, &raw, RAW_MAX, &err)) {
-			problem(rawp, (long)si, -1, NULL, "%s", err.msg);
+	got_raw = read_part(remote, rawp, e->raw.basename, &raw, RAW_MAX, &err);
+	if (got_raw) {
+		if (got_raw < 0) {
+			problem(rawp, (long)si, -1, NULL, "%s", unnamed(err.msg, rawp));
 		} else {
 			if (shard_fileinfo_verify(&e->raw, raw.p, raw.len, 1, "raw file", &err))
 				problem(rawp, (long)si, -1, NULL, "%s", err.msg);
@@ -466,8 +499,8 @@ static void verify_shard(const char *dir, size_t si, const struct shard_entry *e
 				name = rawp;
 			}
 		}
-	} else if (!e->has_zip || stat(zipp, &st) != 0) {
-		problem(e->has_zip ? zipp : rawp, (long)si, -1, NULL, "shard file is missing");
+	} else if (!got_zip) {
+		problem(e->has_zip ? zipp : rawp, (long)si, -1, NULL, "shard file is missing%s", remote ? " (HTTP 404)" : "");
 	}
 	if (!use)
 		goto out;
@@ -512,24 +545,34 @@ static int cmd_verify(const char *dir)
 	struct shard_error err;
 	char path[PATH_MAX];
 	struct stat st;
+	struct shard_remote *remote = NULL;
 	uint64_t ok = 0;
 	size_t i;
-	int sound;
+	int sound, rc;
 
 	problems = json_array();
-	if (stat(dir, &st) != 0)
-		cli_die(CLI_FAIL, "%s: %s", dir, strerror(errno));
-	snprintf(path, sizeof path, "%s/index.json", S_ISDIR(st.st_mode) ? dir : ".");
-	if (!S_ISDIR(st.st_mode))
-		cli_die(CLI_FAIL, "%s: not a dataset directory", dir);
 	memset(&ix, 0, sizeof ix);
-	if (shard_index_load(&ix, path, &err)) {
-		size_t pl = strlen(path);
-		/* the library's message already starts with the path */
-		problem(path, -1, -1, NULL, "%s", strncmp(err.msg, path, pl) == 0 && err.msg[pl] == ':' ? err.msg + pl + 2 : err.msg);
+	if (shard_is_url(dir)) {
+		if (shard_remote_open(&remote, dir, &err))
+			cli_die_err(&err);
+		dir = shard_remote_url(remote);
+		snprintf(path, sizeof path, "%s/index.json", dir);
+		rc = shard_index_load_remote(&ix, remote, &err);
+		if (rc && rc != SHARD_EDATA)
+			cli_die_err(&err);
+	} else {
+		if (stat(dir, &st) != 0)
+			cli_die(CLI_FAIL, "%s: %s", dir, strerror(errno));
+		if (!S_ISDIR(st.st_mode))
+			cli_die(CLI_FAIL, "%s: not a dataset directory", dir);
+		snprintf(path, sizeof path, "%s/index.json", dir);
+		rc = shard_index_load(&ix, path, &err);
+	}
+	if (rc) {
+		problem(path, -1, -1, NULL, "%s", unnamed(err.msg, path));
 	} else {
 		for (i = 0; i < ix.nshards && nproblems <= opt.max_problems; i++)
-			verify_shard(dir, i, &ix.shards[i], &ok);
+			verify_shard(dir, remote, i, &ix.shards[i], &ok);
 	}
 	sound = nproblems == 0;
 	if (opt.json) {
@@ -551,6 +594,7 @@ static int cmd_verify(const char *dir)
 		json_decref(problems);
 	}
 	shard_index_free(&ix);
+	shard_remote_close(remote);
 	return sound ? CLI_OK : CLI_UNSOUND;
 }
 
@@ -678,6 +722,9 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		cli_usage_error(usage, optind >= argc ? "missing DIR" : "too many arguments");
+	if ((strcmp(sub, "create") == 0 || strcmp(sub, "merge") == 0) &&
+	    (shard_is_url(argv[optind]) || (opt.out && shard_is_url(opt.out))))
+		cli_usage_error(usage, "%s writes a local index.json: give it a directory, not a URL", sub);
 	if (strcmp(sub, "create") == 0)
 		return cmd_create(argv[optind]);
 	if (strcmp(sub, "merge") == 0)

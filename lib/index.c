@@ -402,11 +402,34 @@ int shard_index_parse(struct shard_index *ix, const char *text, size_t n, const 
 	return rc;
 }
 
+int shard_index_load_remote(struct shard_index *ix, struct shard_remote *r, struct shard_error *err)
+{
+	struct shard_buf b = {0};
+	char name[4200];
+	int rc;
+
+	snprintf(name, sizeof name, "%s/index.json", shard_remote_url(r));
+	rc = shard_remote_get(r, "index.json", &b, INDEX_MAX, err);
+	if (!rc)
+		rc = shard_index_parse(ix, (const char *)b.p, b.len, name, err);
+	shard_buf_free(&b);
+	return rc;
+}
+
 int shard_index_load(struct shard_index *ix, const char *path, struct shard_error *err)
 {
 	struct shard_buf b = {0};
-	int rc = shard_read_file(path, &b, INDEX_MAX, err);
-	if (!rc)
+	int rc;
+
+	if (shard_is_url(path)) {
+		struct shard_remote *r;
+		if ((rc = shard_remote_open(&r, path, err)))
+			return rc;
+		rc = shard_index_load_remote(ix, r, err);
+		shard_remote_close(r);
+		return rc;
+	}
+	if (!(rc = shard_read_file(path, &b, INDEX_MAX, err)))
 		rc = shard_index_parse(ix, (const char *)b.p, b.len, path, err);
 	shard_buf_free(&b);
 	return rc;

@@ -26,6 +26,7 @@ enum shard_status {
 	SHARD_EARG = 4,     /* the caller asked for something invalid */
 	SHARD_ELIMIT = 5,   /* a format limit would be exceeded */
 	SHARD_EPIPE = 6,    /* the reader of our output went away */
+	SHARD_ENOENT = 7,   /* a remote file does not exist (HTTP 404) */
 };
 
 struct shard_error {
@@ -242,8 +243,8 @@ struct shard_index {
 	char *extra;		/* the "shardkit" top-level object as JSON text, or NULL */
 };
 
-/* Load DIR/index.json (or a path to an index file). Strict: the key sets the
- * Python reader demands. */
+/* Load DIR/index.json (or a path to an index file, or a dataset's URL). Strict:
+ * the key sets the Python reader demands. */
 int shard_index_load(struct shard_index *ix, const char *path, struct shard_error *err);
 int shard_index_parse(struct shard_index *ix, const char *text, size_t n,
 		      const char *name, struct shard_error *err);
@@ -251,6 +252,28 @@ int shard_index_to_json(const struct shard_index *ix, struct shard_buf *out,
 			struct shard_error *err);
 int shard_index_append(struct shard_index *ix, const struct shard_entry *e);
 void shard_index_free(struct shard_index *ix);
+
+/* ---------------------------------------------------------------- remote datasets */
+
+/* Whether path is an http://, https:// or s3:// URL rather than a local path. */
+int shard_is_url(const char *path);
+
+/* A dataset under a URL: http(s)://HOST[:PORT]/PATH or s3://BUCKET/PREFIX,
+ * with or without a trailing slash or /index.json. Its files are fetched whole
+ * over one reused connection, with timeouts and retries of transient failures.
+ * Reads the environment (AWS_* for S3, SHARDKIT_CONNECT_TIMEOUT,
+ * SHARDKIT_LOW_SPEED_TIME, SHARDKIT_RETRIES): see shard-cat(1). */
+struct shard_remote;
+int shard_remote_open(struct shard_remote **r, const char *url, struct shard_error *err);
+/* The dataset's URL as messages name it (no trailing slash). */
+const char *shard_remote_url(const struct shard_remote *r);
+/* Fetch the dataset's file basename into b (at most max bytes); a body cut
+ * short is an error. SHARD_ENOENT on HTTP 404; messages name the file's URL. */
+int shard_remote_get(struct shard_remote *r, const char *basename, struct shard_buf *b, uint64_t max,
+		     struct shard_error *err);
+void shard_remote_close(struct shard_remote *r);
+/* The dataset's index.json (shard_index_load does this for a URL). */
+int shard_index_load_remote(struct shard_index *ix, struct shard_remote *r, struct shard_error *err);
 
 /* ---------------------------------------------------------------- the shard stream */
 
@@ -279,8 +302,9 @@ struct shard_source;
  * while an item refers to them). */
 enum { SHARD_SRC_VERIFY_HASHES = 1, SHARD_SRC_MAP = 2 };
 
-/* path: a dataset directory, an index.json, a loose shard file (.mds[.ext]),
- * or "-" for a shard stream on stdin. */
+/* path: a dataset directory, an index.json, a dataset's URL (see
+ * shard_remote_open), a loose shard file (.mds[.ext]), or "-" for a shard
+ * stream on stdin. */
 int shard_source_open(struct shard_source **src, const char *path, int flags,
 		      struct shard_error *err);
 /* 1: an item was read; 0: end; <0: -status with err set. */

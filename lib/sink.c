@@ -45,6 +45,14 @@ static int mkdirs(const char *path, struct shard_error *err)
 	return 0;
 }
 
+/* Datasets are read from URLs, not written to them: without this, s3://b/ds
+ * would become a local directory named "s3:". */
+static int url_refused(const char *dest, struct shard_error *err)
+{
+	return shard_error_set(err, SHARD_EARG, "%s: writing to a URL is not supported; write a local directory and upload it",
+			       dest);
+}
+
 int shard_sink_open_dir(struct shard_sink **out, const char *dir, struct shard_error *err)
 {
 	struct shard_sink *s;
@@ -53,6 +61,8 @@ int shard_sink_open_dir(struct shard_sink **out, const char *dir, struct shard_e
 	int rc;
 
 	*out = NULL;
+	if (shard_is_url(dir))
+		return url_refused(dir, err);
 	if ((rc = mkdirs(dir, err)))
 		return rc;
 	snprintf(path, sizeof path, "%s/index.json", dir);
@@ -90,6 +100,8 @@ int shard_sink_open_part(struct shard_sink **out, const char *dest, struct shard
 	for (got = 0; got < sizeof r; got++)
 		i += snprintf(sub + i, sizeof sub - (size_t)i, "%02x", r[got]);
 	snprintf(path, sizeof path, "%s/%s", dest, sub);
+	if (shard_is_url(dest))
+		return url_refused(dest, err);
 	if ((rc = mkdirs(dest, err)))
 		return rc;
 	if (mkdir(path, 0777) != 0)

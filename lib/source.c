@@ -1,5 +1,5 @@
-/* Sources yield whole shards one at a time from a dataset directory (through
- * its index.json), a loose shard file, or a shard stream; memory holds one shard. */
+/* Sources yield whole shards one at a time from a dataset directory or URL
+ * (through its index.json), a loose shard file, or a shard stream; memory holds one shard. */
 #include "config.h"
 
 #include <errno.h>
@@ -18,7 +18,8 @@ enum { SRC_DIR, SRC_LOOSE, SRC_STREAM };
 
 struct shard_source {
 	int kind, flags;
-	char *path;		/* dataset directory, loose file or stream name */
+	char *path;		/* dataset directory or URL, loose file or stream name */
+	struct shard_remote *remote;	/* a dataset under a URL */
 	struct shard_index ix;
 	size_t next;
 	int fd, done;
@@ -252,6 +253,17 @@ int shard_source_open(struct shard_source **out, const char *path, int flags, st
 			rc = shard_error_set(err, SHARD_EDATA, "<stdin>: empty input, not a shard stream");
 			goto fail;
 		}
+	} else if (shard_is_url(path)) {
+		s->kind = SRC_DIR;
+		if ((rc = shard_remote_open(&s->remote, path, err)))
+			goto fail;
+		free(s->path);
+		if (!(s->path = strdup(shard_remote_url(s->remote)))) {
+			rc = shard_error_set(err, SHARD_ENOMEM, "out of memory");
+			goto fail;
+		}
+		if ((rc = shard_index_load_remote(&s->ix, s->remote, err)))
+			goto fail;
 	} else if (is_dir(path)) {
 		char ip[4200];
 		s->kind = SRC_DIR;
@@ -291,6 +303,7 @@ void shard_source_close(struct shard_source *s)
 	if (!s)
 		return;
 	shard_index_free(&s->ix);
+	shard_remote_close(s->remote);
 	shard_buf_free(&s->meta);
 	free(s->extra);
 	free(s->path);
@@ -357,6 +370,33 @@ static int load_file(struct shard_source *s, const char *path, struct shard_item
 	return shard_read_file(path, &it->stored, max, err);
 }
 
+/* A remote shard: the compressed file, or the raw one when the server has no
+ * compressed one (a 404), as for a local dataset. */
+static int fetch_remote(struct shard_source *s, const struct shard_entry *e, const char *rawp, const char *zipp,
+			struct shard_item *it, struct shard_error *err)
+{
+	char missing[sizeof err->msg];
+	int rc;
+
+	if (e->has_zip) {
+		snprintf(s->name, sizeof s->name, "%s", zipp);
+		rc = shard_remote_get(s->remote, e->zip.basename, &it->stored, SHARD_RAW_MAX + (1ull << 30), err);
+		it->stored_is_zip = rc == 0;
+		if (rc != SHARD_ENOENT)
+			return rc;
+		memcpy(missing, err->msg, sizeof missing);
+	}
+	snprintf(s->name, sizeof s->name, "%s", rawp);
+	rc = shard_remote_get(s->remote, e->raw.basename, &it->stored, SHARD_RAW_MAX, err);
+	if (rc != SHARD_ENOENT)
+		return rc;
+	if (e->has_zip)
+		snprintf(s->name, sizeof s->name, "%s", zipp);
+	else
+		memcpy(missing, err->msg, sizeof missing);
+	return shard_error_set(err, SHARD_EDATA, "%s (shard %zu is missing; index.json lists it)", missing, s->next - 1);
+}
+
 static int next_dir(struct shard_source *s, struct shard_item *it, struct shard_error *err)
 {
 	const struct shard_entry *e;
@@ -372,7 +412,9 @@ static int next_dir(struct shard_source *s, struct shard_item *it, struct shard_
 	if (e->has_zip)
 		snprintf(zipp, sizeof zipp, "%s/%s", s->path, e->zip.basename);
 	/* Prefer the compressed file: smaller to move; the raw one if that is all there is. */
-	if (e->has_zip && exists(zipp)) {
+	if (s->remote) {
+		rc = fetch_remote(s, e, rawp, zipp, it, err);
+	} else if (e->has_zip && exists(zipp)) {
 		snprintf(s->name, sizeof s->name, "%s", zipp);
 		it->stored_is_zip = 1;
 		rc = load_file(s, zipp, it, SHARD_RAW_MAX + (1ull << 30), err);

@@ -41,3 +41,15 @@ for line in (text[:-1] if text.endswith("\n") else text).split("\n"):
 
 # progress_line PROG WHAT: the shape of PROG's progress line counting WHAT
 progress_line() { echo "$1: ([0-9,]+ shards, )?[0-9,]+ $2, [0-9.]+ [kMGTP]?B read in [0-9]+s, [0-9.]+ ([kMGTP] )?($2|[kMGTP]?B)/s"; }
+
+# free_port: a TCP port on 127.0.0.1 nothing listens on (at the time asked)
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# wait_port PORT SECONDS: until something accepts connections on 127.0.0.1:PORT
+wait_port() {
+	local end=$((SECONDS + $2))
+	until (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do
+		[ "$SECONDS" -lt "$end" ] || return 1
+		sleep 0.1
+	done
+}

@@ -1,0 +1,343 @@
+/* Datasets over the network: a dataset's files fetched whole with libcurl from
+ * http(s) servers and S3 (SigV4 signed), one connection kept per dataset. */
+#include "config.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "shard.h"
+#include "internal.h"
+
+struct shard_remote {
+	CURL *curl;
+	struct curl_slist *headers;
+	char *url;		/* the dataset as messages name it, without a trailing slash */
+	struct shard_buf base;	/* where requests go: the dataset's directory, ending in '/' */
+	struct shard_buf req;	/* the URL of the file being fetched */
+	int s3, retries;
+	char *user, *secret;
+	/* the transfer in progress */
+	struct shard_buf *out;
+	uint64_t max;
+	int first, failed, over, nomem;
+	char curl_err[CURL_ERROR_SIZE];
+};
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_rc;
+
+/* curl_global_init is not safe to race: once per process, whichever thread
+ * opens the first remote dataset. */
+static void global_init(void)
+{
+	global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+int shard_is_url(const char *path)
+{
+	return strncmp(path, "http://", 7) == 0 || strncmp(path, "https://", 8) == 0 || strncmp(path, "s3://", 5) == 0;
+}
+
+/* Append s to b with every byte but the unreserved ones and '/' percent-encoded,
+ * as S3's canonical request wants a key. */
+static int put_path(struct shard_buf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		int rc;
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		    strchr("-._~/", *p))
+			rc = shard_buf_putc(b, *p);
+		else
+			rc = shard_buf_printf(b, "%%%c%c", hex[*p >> 4], hex[*p & 15]);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* A non-negative whole number from the environment, or def when unset. */
+static int env_number(const char *name, long def, long *out, struct shard_error *err)
+{
+	const char *v = getenv(name);
+	char *end;
+
+	*out = def;
+	if (!v || !*v)
+		return 0;
+	errno = 0;
+	*out = strtol(v, &end, 10);
+	if (errno || *end || *out < 0 || *out > 86400)
+		return shard_error_set(err, SHARD_EARG, "%s=%s: expected a whole number from 0 to 86400", name, v);
+	return 0;
+}
+
+static const char *env_first(const char *a, const char *b)
+{
+	const char *v = getenv(a);
+	if (v && *v)
+		return v;
+	v = b ? getenv(b) : NULL;
+	return v && *v ? v : NULL;
+}
+
+/* The base URL of s3://BUCKET/PREFIX and the signing setup. Reads the
+ * environment: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL (path-style requests to
+ * that endpoint), AWS_REGION or AWS_DEFAULT_REGION, AWS_ACCESS_KEY_ID,
+ * AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN; no credentials, no signature. */
+static int s3_setup(struct shard_remote *r, const char *path, struct shard_error *err)
+{
+	const char *endpoint = env_first("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL");
+	const char *region = env_first("AWS_REGION", "AWS_DEFAULT_REGION");
+	const char *key = env_first("AWS_ACCESS_KEY_ID", NULL), *secret = env_first("AWS_SECRET_ACCESS_KEY", NULL);
+	const char *token = env_first("AWS_SESSION_TOKEN", NULL);
+	const char *slash = strchr(path, '/');
+	size_t blen = slash ? (size_t)(slash - path) : strlen(path);
+	const char *prefix = slash ? slash + 1 : "";
+	int rc = 0;
+
+	if (!region)
+		region = "us-east-1";
+	if (endpoint) {
+		size_t n = strlen(endpoint);
+		while (n && endpoint[n - 1] == '/')
+			n--;
+		rc = shard_buf_printf(&r->base, "%.*s/%.*s/", (int)n, endpoint, (int)blen, path);
+	} else if (memchr(path, '.', blen)) {
+		/* a dotted bucket does not match the wildcard certificate as a host name */
+		rc = shard_buf_printf(&r->base, "https://s3.%s.amazonaws.com/%.*s/", region, (int)blen, path);
+	} else {
+		rc = shard_buf_printf(&r->base, "https://%.*s.s3.%s.amazonaws.com/", (int)blen, path, region);
+	}
+	if (rc || put_path(&r->base, prefix) || (*prefix && shard_buf_putc(&r->base, '/')))
+		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	if (!key && !secret)
+		return 0;
+	if (!key || !secret)
+		return shard_error_set(err, SHARD_EARG, "%s: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together",
+				       r->url);
+	{
+		struct shard_buf hdr = {0};
+		char sig[160];
+		snprintf(sig, sizeof sig, "aws:amz:%s:s3", region);
+		if (!(r->user = strdup(key)) || !(r->secret = strdup(secret)))
+			return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+		curl_easy_setopt(r->curl, CURLOPT_AWS_SIGV4, sig);
+		curl_easy_setopt(r->curl, CURLOPT_USERNAME, r->user);
+		curl_easy_setopt(r->curl, CURLOPT_PASSWORD, r->secret);
+		/* libcurl signs this header's value as the payload hash; S3 requires it */
+		r->headers = curl_slist_append(r->headers, "x-amz-content-sha256: UNSIGNED-PAYLOAD");
+		if (token && r->headers) {
+			struct curl_slist *h = NULL;
+			if (!shard_buf_printf(&hdr, "x-amz-security-token: %s", token))
+				h = curl_slist_append(r->headers, (const char *)hdr.p);
+			shard_buf_free(&hdr);
+			if (!h)
+				return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+		}
+		if (!r->headers)
+			return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *ctx)
+{
+	struct shard_remote *r = ctx;
+	size_t len = size * n;
+
+	if (r->first) {
+		curl_off_t cl = -1;
+		long code = 0;
+		r->first = 0;
+		curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &code);
+		r->failed = code != 200;
+		/* one allocation for the whole file when the server says its size */
+		curl_easy_getinfo(r->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+		if (!r->failed && cl > 0 && (uint64_t)cl <= r->max && shard_buf_reserve(r->out, (size_t)cl)) {
+			r->nomem = 1;
+			return 0;
+		}
+	}
+	/* of an error's body, the start is enough to say why */
+	if (r->failed && r->out->len + len > 65536)
+		return len;
+	if (!r->failed && len > r->max - r->out->len) {
+		r->over = 1;
+		return 0;
+	}
+	if (shard_buf_append(r->out, p, len)) {
+		r->nomem = 1;
+		return 0;
+	}
+	return len;
+}
+
+int shard_remote_open(struct shard_remote **out, const char *url, struct shard_error *err)
+{
+	struct shard_remote *r;
+	size_t n = strlen(url);
+	long connect_s, low_speed_s, retries;
+	int rc;
+
+	*out = NULL;
+	if (!shard_is_url(url))
+		return shard_error_set(err, SHARD_EARG, "%s: not an http://, https:// or s3:// URL", url);
+	if ((rc = env_number("SHARDKIT_CONNECT_TIMEOUT", 10, &connect_s, err)) ||
+	    (rc = env_number("SHARDKIT_LOW_SPEED_TIME", 30, &low_speed_s, err)) ||
+	    (rc = env_number("SHARDKIT_RETRIES", 3, &retries, err)))
+		return rc;
+	pthread_once(&global_once, global_init);
+	if (global_rc)
+		return shard_error_set(err, SHARD_EIO, "%s: libcurl: %s", url, curl_easy_strerror(global_rc));
+	/* .../ds/, .../ds and .../ds/index.json all name the dataset .../ds */
+	if (n >= 11 && strcmp(url + n - 11, "/index.json") == 0)
+		n -= 11;
+	while (n && url[n - 1] == '/')
+		n--;
+	if (n <= (size_t)(strchr(url, ':') - url) + 3)
+		return shard_error_set(err, SHARD_EARG, "%s: no %s in the URL", url, url[0] == 's' ? "bucket" : "host");
+	if (!(r = calloc(1, sizeof *r)))
+		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	r->retries = (int)retries;
+	if (!(r->url = strndup(url, n)) || !(r->curl = curl_easy_init())) {
+		rc = shard_error_set(err, SHARD_ENOMEM, "%s: out of memory", url);
+		goto fail;
+	}
+	curl_easy_setopt(r->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(r->curl, CURLOPT_ERRORBUFFER, r->curl_err);
+	curl_easy_setopt(r->curl, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(r->curl, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(r->curl, CURLOPT_USERAGENT, "shardkit/" PACKAGE_VERSION);
+	curl_easy_setopt(r->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(r->curl, CURLOPT_CONNECTTIMEOUT, connect_s);
+	/* a stalled transfer ends: below 1 KiB/s for that long */
+	curl_easy_setopt(r->curl, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+	curl_easy_setopt(r->curl, CURLOPT_LOW_SPEED_TIME, low_speed_s);
+	if (strncmp(r->url, "s3://", 5) == 0) {
+		r->s3 = 1;
+		if ((rc = s3_setup(r, r->url + 5, err)))
+			goto fail;
+		curl_easy_setopt(r->curl, CURLOPT_HTTPHEADER, r->headers);
+	} else {
+		if (shard_buf_printf(&r->base, "%s/", r->url)) {
+			rc = shard_error_set(err, SHARD_ENOMEM, "out of memory");
+			goto fail;
+		}
+		/* a signed S3 request must not follow a redirect elsewhere; plain http may */
+		curl_easy_setopt(r->curl, CURLOPT_FOLLOWLOCATION, 1L);
+		curl_easy_setopt(r->curl, CURLOPT_MAXREDIRS, 5L);
+		curl_easy_setopt(r->curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	}
+	*out = r;
+	return 0;
+fail:
+	shard_remote_close(r);
+	return rc;
+}
+
+const char *shard_remote_url(const struct shard_remote *r)
+{
+	return r->url;
+}
+
+void shard_remote_close(struct shard_remote *r)
+{
+	if (!r)
+		return;
+	if (r->curl)
+		curl_easy_cleanup(r->curl);
+	curl_slist_free_all(r->headers);
+	shard_buf_free(&r->base);
+	shard_buf_free(&r->req);
+	free(r->user);
+	free(r->secret);
+	free(r->url);
+	free(r);
+}
+
+/* S3 says why in its error body: <Code>NoSuchKey</Code>. */
+static void s3_code(const struct shard_buf *b, char *out, size_t n)
+{
+	const char *p = b->len ? memmem(b->p, b->len, "<Code>", 6) : NULL, *q;
+
+	out[0] = 0;
+	if (!p)
+		return;
+	p += 6;
+	q = memmem(p, b->len - (size_t)(p - (const char *)b->p), "</Code>", 7);
+	if (q && q - p < 64)
+		snprintf(out, n, " (%.*s)", (int)(q - p), p);
+}
+
+static int transient(CURLcode rc, long code)
+{
+	if (rc == CURLE_OK)
+		return code >= 500 || code == 429;
+	return rc == CURLE_SEND_ERROR || rc == CURLE_RECV_ERROR || rc == CURLE_PARTIAL_FILE || rc == CURLE_GOT_NOTHING;
+}
+
+int shard_remote_get(struct shard_remote *r, const char *basename, struct shard_buf *b, uint64_t max,
+		     struct shard_error *err)
+{
+	char tries[32] = "";
+	CURLcode rc;
+	long code = 0;
+	curl_off_t cl = -1;
+	int attempt;
+
+	r->req.len = 0;
+	if (shard_buf_append(&r->req, r->base.p, r->base.len) || put_path(&r->req, basename) ||
+	    shard_buf_putc(&r->req, 0))
+		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	curl_easy_setopt(r->curl, CURLOPT_URL, (const char *)r->req.p);
+	r->out = b;
+	r->max = max;
+	for (attempt = 0;; attempt++) {
+		b->len = 0;
+		r->first = 1;
+		r->over = r->nomem = 0;
+		r->curl_err[0] = 0;
+		rc = curl_easy_perform(r->curl);
+		code = 0;
+		curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &code);
+		cl = -1;
+		curl_easy_getinfo(r->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+		if (rc == CURLE_OK && code == 200 && (cl < 0 || (uint64_t)cl == b->len))
+			return 0;
+		if (!transient(rc, code) || attempt >= r->retries)
+			break;
+		/* 0.25 s, 0.5 s, 1 s, ... : a restarting server gets time to come back */
+		{
+			long ms = 250L << (attempt < 6 ? attempt : 6);
+			struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+			while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+				;
+		}
+	}
+	if (attempt)
+		snprintf(tries, sizeof tries, " (after %d tries)", attempt + 1);
+	if (r->nomem)
+		return shard_error_set(err, SHARD_ENOMEM, "%s/%s: out of memory", r->url, basename);
+	if (r->over)
+		return shard_error_set(err, SHARD_ELIMIT, "%s/%s: file over the limit of %llu bytes", r->url, basename,
+				       (unsigned long long)max);
+	if ((rc == CURLE_PARTIAL_FILE || rc == CURLE_OK) && code == 200 && cl >= 0)
+		return shard_error_set(err, SHARD_EIO, "%s/%s: body cut short: %zu of %lld bytes%s", r->url, basename,
+				       b->len, (long long)cl, tries);
+	if (rc != CURLE_OK)
+		return shard_error_set(err, SHARD_EIO, "%s/%s: %s%s", r->url, basename,
+				       r->curl_err[0] ? r->curl_err : curl_easy_strerror(rc), tries);
+	{
+		char why[80] = "";
+		if (r->s3)
+			s3_code(b, why, sizeof why);
+		b->len = 0;
+		return shard_error_set(err, code == 404 ? SHARD_ENOENT : SHARD_EIO, "%s/%s: HTTP %ld%s%s", r->url,
+				       basename, code, why, tries);
+	}
+}

@@ -1,0 +1,175 @@
+#!/usr/bin/env bats
+# Datasets over http: a real nginx on loopback serves copies of local
+# datasets, and every program reads them to the same bytes as from disk;
+# missing and damaged files, a server that cuts bodies short and a closed
+# port fail with the URL named.
+
+load helpers
+
+setup_file() {
+	command -v nginx >/dev/null || return 0
+	local d=$BATS_FILE_TMPDIR www=$BATS_FILE_TMPDIR/www
+	mkdir -p "$www" "$d/nginx/logs"
+	cp -r "$REF" "$www/ref"
+	# uncompressed, several shards, hashes listed: the raw files are fetched
+	seq 1 3000 | awk '{ printf "%d,%d,row %d\n", $1, $1 * 7, $1 }' > "$d/rows.csv"
+	shard-convert -q -s n:int64,m:int64,s:str -c none --hashes sha1,xxh64 --size-limit 16KiB -o "$www/conv" "$d/rows.csv"
+	# the index lists compressed files the server does not have: raw ones are fetched instead
+	cp -r "$REF" "$www/rawonly"
+	for z in "$www"/rawonly/*.zstd; do zstd -q -d --rm "$z"; done
+	cp -r "$REF" "$www/missing"
+	rm "$www/missing/shard.00001.mds.zstd"
+	cp -r "$www/conv" "$www/corrupt"
+	printf 'X' | dd of="$www/corrupt/shard.00002.mds" bs=1 seek=100 conv=notrunc 2>/dev/null
+	chmod -R a+rX "$d"
+	export PORT
+	PORT=$(free_port)
+	{
+		# workers run as nobody by default, who cannot read a root-only temporary directory
+		[ "$(id -u)" != 0 ] || echo 'user root;'
+		cat <<-CONF
+		worker_processes 1;
+		error_log $d/nginx/logs/error.log;
+		events { worker_connections 64; }
+		http {
+			access_log $d/nginx/logs/access.log;
+			client_body_temp_path $d/nginx/body;
+			proxy_temp_path $d/nginx/proxy;
+			fastcgi_temp_path $d/nginx/fastcgi;
+			uwsgi_temp_path $d/nginx/uwsgi;
+			scgi_temp_path $d/nginx/scgi;
+			server {
+				listen 127.0.0.1:$PORT;
+				root $www;
+			}
+		}
+		CONF
+	} > "$d/nginx.conf"
+	nginx -e "$d/nginx/logs/error.log" -c "$d/nginx.conf" -p "$d/nginx" -g "daemon off; pid $d/nginx/nginx.pid;" \
+		> "$d/nginx/logs/stdout.log" 2>&1 3>&- &
+	echo $! > "$d/nginx.pid"
+	wait_port "$PORT" 10 || { cat "$d/nginx/logs/"*; false; }
+	export URL=http://127.0.0.1:$PORT
+}
+
+teardown_file() {
+	[ ! -f "$BATS_FILE_TMPDIR/nginx.pid" ] || kill "$(cat "$BATS_FILE_TMPDIR/nginx.pid")" 2>/dev/null || true
+	[ ! -f "$BATS_FILE_TMPDIR/short.pid" ] || kill "$(cat "$BATS_FILE_TMPDIR/short.pid")" 2>/dev/null || true
+}
+
+setup() {
+	command -v nginx >/dev/null || skip "nginx is not installed (scripts/deps.sh installs it)"
+	WWW=$BATS_FILE_TMPDIR/www
+	cd "$BATS_TEST_TMPDIR"
+}
+
+@test "shard-cat URL writes the same text as shard-cat DIR, with or without a trailing slash or index.json" {
+	for ds in ref conv rawonly; do
+		shard-cat "$WWW/$ds" > local.jsonl
+		for u in "$URL/$ds" "$URL/$ds/" "$URL/$ds/index.json"; do
+			run shard-cat "$u"
+			assert_success
+			cmp local.jsonl <(shard-cat "$u")
+		done
+	done
+	[ "$(wc -l < local.jsonl)" -eq 50 ]
+	[ "$(ls "$WWW/conv" | grep -c '^shard\.')" -ge 4 ]
+}
+
+@test "shard-cat URL -o - is the same stream as from the directory; the stream back to a dataset verifies" {
+	shard-cat -q "$WWW/conv" -o - > local.stream
+	shard-cat -q "$URL/conv" -o - > remote.stream
+	cmp local.stream remote.stream
+	shard-cat -q - -o back < remote.stream
+	run shard-index verify back
+	assert_success
+	for f in "$WWW"/conv/*; do cmp "$f" "back/${f##*/}"; done
+	shard-cat -q "$URL/ref" -o copy
+	for f in "$REF"/*; do cmp "$f" "copy/${f##*/}"; done
+}
+
+@test "shard-index verify and info read a URL" {
+	for ds in ref conv rawonly; do
+		run shard-index verify "$URL/$ds"
+		assert_success
+		assert_output --partial "$URL/$ds: ok"
+	done
+	run shard-index info --json "$URL/conv"
+	assert_success
+	[ "$(shard-index info --json "$URL/conv" | python3 -c 'import json,sys; print(json.load(sys.stdin)["samples"])')" -eq 3000 ]
+}
+
+@test "shard-shuffle and shard-gpu-bench read a URL as they read the directory" {
+	cmp <(shard-shuffle -q "$WWW/conv" --seed 5 -o - | shard-cat) <(shard-shuffle -q "$URL/conv" --seed 5 -o - | shard-cat)
+	cmp <(shard-shuffle -q "$WWW/conv" --seed 5 --buffer 100 -o - | shard-cat) \
+		<(shard-shuffle -q "$URL/conv" --seed 5 --buffer 100 -o - | shard-cat)
+	run shard-gpu-bench -d cpu -b 100 -c n,m --json "$URL/conv"
+	assert_success
+	assert_output --partial '"samples": 3000'
+	sums() { shard-gpu-bench -d cpu -b 100 -c n,m --json "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["checksums"])'; }
+	[ "$(sums "$URL/conv")" = "$(sums "$WWW/conv")" ]
+}
+
+@test "a missing shard: exit 1, its URL and the 404 named" {
+	run shard-cat "$URL/missing"
+	assert_failure 1
+	assert_output --partial "$URL/missing/shard.00001.mds.zstd: HTTP 404"
+	run shard-cat "$URL/nothing-here"
+	assert_failure 1
+	assert_output --partial "$URL/nothing-here/index.json: HTTP 404"
+	run shard-index verify "$URL/missing"
+	assert_failure 3
+	assert_output --partial "$URL/missing/shard.00001.mds.zstd: shard file is missing (HTTP 404)"
+}
+
+@test "a damaged shard: the hash mismatch names its URL" {
+	run shard-cat "$URL/corrupt"
+	assert_failure 1
+	assert_output --partial "$URL/corrupt/shard.00002.mds: sha1 mismatch"
+	run shard-index verify "$URL/corrupt"
+	assert_failure 3
+	assert_output --partial "$URL/corrupt/shard.00002.mds"
+}
+
+@test "a body shorter than its Content-Length is an error, never a shorter shard" {
+	python3 "$SRC/tests/remote/short-body.py" "$WWW" "$BATS_FILE_TMPDIR/short.port" 3>&- &
+	echo $! > "$BATS_FILE_TMPDIR/short.pid"
+	for _ in $(seq 100); do [ -s "$BATS_FILE_TMPDIR/short.port" ] && break; sleep 0.1; done
+	short=http://127.0.0.1:$(cat "$BATS_FILE_TMPDIR/short.port")
+	run env SHARDKIT_RETRIES=1 shard-cat "$short/ref"
+	assert_failure 1
+	assert_output --regexp "$short/ref/shard\.00000\.mds\.zstd: body cut short: [0-9]+ of 908 bytes \(after 2 tries\)"
+	run env SHARDKIT_RETRIES=0 shard-cat "$short/conv" -o - --force
+	assert_failure 1
+	assert_output --partial "$short/conv/shard.00000.mds: body cut short"
+}
+
+@test "a closed port fails at once with curl's reason" {
+	port=$(free_port)
+	start=$SECONDS
+	run shard-cat "http://127.0.0.1:$port/ds"
+	assert_failure 1
+	assert_output --partial "http://127.0.0.1:$port/ds/index.json: Failed to connect"
+	[ $((SECONDS - start)) -le 3 ]
+}
+
+@test "URLs are read, never written: -o s3://... and -o http://... are usage errors" {
+	for dest in s3://bucket/ds "$URL/out"; do
+		run shard-cat "$URL/ref" -o "$dest"
+		assert_failure 2
+		assert_output --partial "$dest: writing to a URL is not supported"
+	done
+	run shard-shuffle "$URL/ref" -o s3://bucket/ds
+	assert_failure 2
+	run shard-convert -s n:int64,m:int64,s:str -o s3://bucket/ds "$BATS_FILE_TMPDIR/rows.csv"
+	assert_failure 2
+	run shard-index create s3://bucket/ds
+	assert_failure 2
+	[ ! -e s3: ] && [ ! -e http: ]
+}
+
+@test "bad settings in the environment are usage errors" {
+	run env SHARDKIT_RETRIES=lots shard-cat "$URL/ref"
+	assert_failure 2
+	assert_output --partial "SHARDKIT_RETRIES=lots: expected a whole number"
+}
