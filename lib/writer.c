@@ -230,14 +230,15 @@ static void *emitter_main(void *arg)
 	for (;;) {
 		struct shard_entry e;
 		struct shard_error err = {0};
-		int rc, skip;
+		int rc, skip, prepared;
 		while (!m->pending && !w->stop)
 			pthread_cond_wait(&w->cv, &w->mu);
 		if (!m->pending)
 			break;
 		skip = w->failed;	/* after a failure nothing more is written */
+		prepared = !skip;
 		pthread_mutex_unlock(&w->mu);
-		rc = skip ? 0 : prepare(w, m->job.p + m->off, m->job.len - m->off, m->nsamples, &m->zip, &e, &err);
+		rc = prepared ? prepare(w, m->job.p + m->off, m->job.len - m->off, m->nsamples, &m->zip, &e, &err) : 0;
 		pthread_mutex_lock(&w->mu);
 		while (w->put != m->seq)
 			pthread_cond_wait(&w->cv, &w->mu);
@@ -245,7 +246,8 @@ static void *emitter_main(void *arg)
 		pthread_mutex_unlock(&w->mu);
 		if (!skip && !rc)
 			rc = put(w, &e, m->job.p + m->off, m->job.len - m->off, &m->zip, &err);
-		if (!skip)
+		/* a failure between prepare and put drops the shard: its infos too */
+		if (prepared)
 			entry_files_free(&e);
 		pthread_mutex_lock(&w->mu);
 		if (rc && !skip) {
