@@ -42,6 +42,13 @@ for line in (text[:-1] if text.endswith("\n") else text).split("\n"):
 # progress_line PROG WHAT: the shape of PROG's progress line counting WHAT
 progress_line() { echo "$1: ([0-9,]+ shards, )?[0-9,]+ $2, [0-9.]+ [kMGTP]?B read in [0-9]+s, [0-9.]+ ([kMGTP] )?($2|[kMGTP]?B)/s"; }
 
+# conv_ds DIR: 3000 rows written by shard-convert into several uncompressed
+# shards with hashes listed (DIR.csv holds the rows)
+conv_ds() {
+	seq 1 3000 | awk '{ printf "%d,%d,row %d\n", $1, $1 * 7, $1 }' > "$1.csv"
+	shard-convert -q -s n:int64,m:int64,s:str -c none --hashes sha1,xxh64 --size-limit 16KiB -o "$1" "$1.csv"
+}
+
 # free_port: a TCP port on 127.0.0.1 nothing listens on (at the time asked)
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 

@@ -12,8 +12,7 @@ setup_file() {
 	mkdir -p "$www" "$d/nginx/logs"
 	cp -r "$REF" "$www/ref"
 	# uncompressed, several shards, hashes listed: the raw files are fetched
-	seq 1 3000 | awk '{ printf "%d,%d,row %d\n", $1, $1 * 7, $1 }' > "$d/rows.csv"
-	shard-convert -q -s n:int64,m:int64,s:str -c none --hashes sha1,xxh64 --size-limit 16KiB -o "$www/conv" "$d/rows.csv"
+	conv_ds "$www/conv"
 	# the index lists compressed files the server does not have: raw ones are fetched instead
 	cp -r "$REF" "$www/rawonly"
 	for z in "$www"/rawonly/*.zstd; do zstd -q -d --rm "$z"; done
@@ -161,7 +160,7 @@ setup() {
 	done
 	run shard-shuffle "$URL/ref" -o s3://bucket/ds
 	assert_failure 2
-	run shard-convert -s n:int64,m:int64,s:str -o s3://bucket/ds "$BATS_FILE_TMPDIR/rows.csv"
+	run shard-convert -s n:int64,m:int64,s:str -o s3://bucket/ds "$WWW/conv.csv"
 	assert_failure 2
 	run shard-index create s3://bucket/ds
 	assert_failure 2
