@@ -558,7 +558,7 @@ static int cmd_verify(const char *dir)
 		dir = shard_remote_url(remote);
 		snprintf(path, sizeof path, "%s/index.json", dir);
 		rc = shard_index_load_remote(&ix, remote, &err);
-		if (rc && rc != SHARD_EDATA)
+		if (rc && rc != SHARD_EDATA && rc != SHARD_ENOENT)
 			cli_die_err(&err);
 	} else {
 		if (stat(dir, &st) != 0)

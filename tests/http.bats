@@ -150,6 +150,9 @@ setup() {
 	assert_failure 1
 	assert_output --partial "http://127.0.0.1:$port/ds/index.json: Failed to connect"
 	[ $((SECONDS - start)) -le 3 ]
+	run shard-index verify "http://127.0.0.1:$port/ds"
+	assert_failure 1
+	assert_output --partial "Failed to connect"
 }
 
 @test "URLs are read, never written: -o s3://... and -o http://... are usage errors" {
