@@ -60,8 +60,8 @@ static int put_path(struct shard_buf *b, const char *s)
 	return 0;
 }
 
-/* A non-negative whole number from the environment, or def when unset. */
-static int env_number(const char *name, long def, long *out, struct shard_error *err)
+/* A whole number from min to 86400 from the environment, or def when unset. */
+static int env_number(const char *name, long def, long min, long *out, struct shard_error *err)
 {
 	const char *v = getenv(name);
 	char *end;
@@ -71,8 +71,8 @@ static int env_number(const char *name, long def, long *out, struct shard_error 
 		return 0;
 	errno = 0;
 	*out = strtol(v, &end, 10);
-	if (errno || *end || *out < 0 || *out > 86400)
-		return shard_error_set(err, SHARD_EARG, "%s=%s: expected a whole number from 0 to 86400", name, v);
+	if (errno || end == v || *end || *out < min || *out > 86400)
+		return shard_error_set(err, SHARD_EARG, "%s=%s: expected a whole number from %ld to 86400", name, v, min);
 	return 0;
 }
 
@@ -187,9 +187,10 @@ int shard_remote_open(struct shard_remote **out, const char *url, struct shard_e
 	*out = NULL;
 	if (!shard_is_url(url))
 		return shard_error_set(err, SHARD_EARG, "%s: not an http://, https:// or s3:// URL", url);
-	if ((rc = env_number("SHARDKIT_CONNECT_TIMEOUT", 10, &connect_s, err)) ||
-	    (rc = env_number("SHARDKIT_LOW_SPEED_TIME", 30, &low_speed_s, err)) ||
-	    (rc = env_number("SHARDKIT_RETRIES", 3, &retries, err)))
+	/* libcurl reads a timeout of 0 as its own default or none at all */
+	if ((rc = env_number("SHARDKIT_CONNECT_TIMEOUT", 10, 1, &connect_s, err)) ||
+	    (rc = env_number("SHARDKIT_LOW_SPEED_TIME", 30, 1, &low_speed_s, err)) ||
+	    (rc = env_number("SHARDKIT_RETRIES", 3, 0, &retries, err)))
 		return rc;
 	pthread_once(&global_once, global_init);
 	if (global_rc)

@@ -130,7 +130,7 @@ setup() {
 	assert_output --partial "$URL/corrupt/shard.00002.mds"
 }
 
-@test "a body shorter than its Content-Length is an error, never a shorter shard" {
+@test "a body shorter than its Content-Length is an error, never a shorter shard; a stalled one times out" {
 	python3 "$SRC/tests/remote/short-body.py" "$WWW" "$BATS_FILE_TMPDIR/short.port" 3>&- &
 	echo $! > "$BATS_FILE_TMPDIR/short.pid"
 	for _ in $(seq 100); do [ -s "$BATS_FILE_TMPDIR/short.port" ] && break; sleep 0.1; done
@@ -141,6 +141,11 @@ setup() {
 	run env SHARDKIT_RETRIES=0 shard-cat "$short/conv" -o - --force
 	assert_failure 1
 	assert_output --partial "$short/conv/shard.00000.mds: body cut short"
+	start=$SECONDS
+	run env SHARDKIT_RETRIES=0 SHARDKIT_LOW_SPEED_TIME=1 shard-cat "$short/stall/ref"
+	assert_failure 1
+	assert_output --partial "$short/stall/ref/shard.00000.mds.zstd: Operation too slow"
+	[ $((SECONDS - start)) -le 5 ]
 }
 
 @test "a closed port fails at once with curl's reason" {
@@ -174,4 +179,7 @@ setup() {
 	run env SHARDKIT_RETRIES=lots shard-cat "$URL/ref"
 	assert_failure 2
 	assert_output --partial "SHARDKIT_RETRIES=lots: expected a whole number"
+	run env SHARDKIT_CONNECT_TIMEOUT=0 shard-cat "$URL/ref"
+	assert_failure 2
+	assert_output --partial "SHARDKIT_CONNECT_TIMEOUT=0: expected a whole number from 1 to 86400"
 }
