@@ -185,16 +185,19 @@ static size_t stride_of(const struct shard_mds *m)
 	return bad ? 0 : size;
 }
 
-/* The fetcher checks sizes only, and the loaders the hashes, of the stored
- * bytes and (decompressed) of the raw ones: several shards at once, beside
- * the batching instead of in line with the fetching. */
+/* The fetcher checks sizes only, and the loaders the hashes of the stored
+ * bytes: several shards at once, beside the batching instead of in line with
+ * the fetching. Compressed bytes whose hashes matched are what was written,
+ * so the raw bytes they inflate to are checked for size only, and for their
+ * own hashes only when the compressed file lists none (shard-index verify
+ * checks both). */
 static int load_shard(struct reader *r, struct shard_item *it, size_t *stride, struct shard_error *err)
 {
 	const struct shard_fileinfo *f = it->stored_is_zip ? &it->entry.zip : &it->entry.raw;
 	int rc;
 	if (r->verify && (rc = shard_fileinfo_verify(f, it->stored.p, it->stored.len, 1, it->name, err)))
 		return rc;
-	if ((rc = shard_item_load_raw(it, r->verify, err)))
+	if ((rc = shard_item_load_raw(it, r->verify && !(it->stored_is_zip && f->nhashes), err)))
 		return rc;
 	*stride = stride_of(&it->mds);
 	return 0;
