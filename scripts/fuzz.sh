@@ -13,7 +13,7 @@ scripts/build.sh build >/dev/null
 out=build-fuzz
 mkdir -p "$out/crashes"
 flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Ibuild -Ilib -Itests/fuzz"
-libs=$(pkg-config --libs libzstd libarchive jansson libcrypto libxxhash zlib libbrotlienc libbrotlidec snappy)
+libs=$(pkg-config --libs libzstd libarchive jansson libcrypto libxxhash zlib libbrotlienc libbrotlidec snappy libcurl)
 for t in $targets; do
 	clang $flags -DFUZZ_TARGET=fuzz_$t -o "$out/fuzz-$t" tests/fuzz/libfuzzer.c tests/fuzz/fuzz-targets.c \
 		$(ls lib/*.c | grep -v lib/cli.c) \
