@@ -45,6 +45,8 @@ __attribute__((target("avx2"))) static size_t checksum_avx2(const uint8_t *b, si
 }
 #endif
 
+int gpu_use_avx2;
+
 uint64_t gpu_checksum(const void *p, size_t n)
 {
 	const uint8_t *b = p;
@@ -53,7 +55,7 @@ uint64_t gpu_checksum(const void *p, size_t n)
 	/* the vector paths multiply 32 x 32 -> 64 bits: weights below 2^32 */
 	int narrow = words < ((size_t)1 << 31) - 8;
 #ifdef HAVE_AVX2_PATH
-	if (narrow && __builtin_cpu_supports("avx2")) {
+	if (narrow && gpu_use_avx2) {
 		i = j = checksum_avx2(b, words, &s0);
 		narrow = 0;
 	}

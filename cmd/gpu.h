@@ -30,6 +30,9 @@ enum { GPU_FAIL = 1, GPU_NODEV = 2 };
  * 4: columns are zero-padded). A sum, so a device computes it in any order;
  * weighted by position, so moved or swapped words change it. */
 uint64_t gpu_checksum(const void *p, size_t n);
+/* Non-zero: the AVX2 code paths (set once at start, where the CPU has AVX2
+ * and SHARDKIT_NO_AVX2 is unset); otherwise SSE2's. */
+extern int gpu_use_avx2;
 
 /* One column's place in a batch region; the table follows the columns. */
 struct gpu_coldesc {

@@ -80,12 +80,15 @@ print(json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v)' "$1"
 for i in range(1003):
     print(",".join(str((i * 7 + c * 13) % 1000 - (0 if c == 3 else 500)) for c in range(7)))' >wide.csv
 	shard-convert -q -s c0:int32,c1:int32,c2:float32,c3:uint32,c4:int32,c5:int32,c6:int64 -o wide wide.csv
-	for b in 37 64 1003; do
-		run shard-gpu-bench -d cpu -b $b --json wide
-		assert_success
-		want=$("$PY" "$SRC/tests/gpu/checksum.py" $b wide.csv c0=int32:0 c1=int32:1 c2=float32:2 c3=uint32:3 \
-			c4=int32:4 c5=int32:5 c6=int64:6)
-		[ "$(jget checksums)" = "$want" ]
+	# with AVX2 where the CPU has it, and with SSE2 alone
+	for noavx in '' 1; do
+		for b in 37 64 1003; do
+			run env ${noavx:+SHARDKIT_NO_AVX2=1} shard-gpu-bench -d cpu -b $b --json wide
+			assert_success
+			want=$("$PY" "$SRC/tests/gpu/checksum.py" $b wide.csv c0=int32:0 c1=int32:1 c2=float32:2 \
+				c3=uint32:3 c4=int32:4 c5=int32:5 c6=int64:6)
+			[ "$(jget checksums)" = "$want" ]
+		done
 	done
 	# in another order the columns are not side by side: one at a time, same sums
 	run shard-gpu-bench -d cpu -b 37 -c c3,c0,c1,c2,c5 --json wide
