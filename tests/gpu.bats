@@ -43,11 +43,24 @@ print(json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v)' "$1"
 @test "the batch size, slot count and input path change nothing in the batches" {
 	need_numpy
 	want=$("$PY" "$SRC/tests/gpu/checksum.py" 100 rows.csv id=int64:0 k=int8:3)
-	for args in "-n 1" "-n 2" "-n 16" "--no-verify" "-j 1" "-j 8"; do
-		run shard-gpu-bench -d cpu -b 100 -c id,k $args --json ds
-		assert_success
-		[ "$(jget checksums)" = "$want" ]
+	# the CPU device's work done by a copy thread, or by the waiting host thread alone
+	for thread in 1 0; do
+		for args in "-n 1" "-n 2" "-n 16" "--no-verify" "-j 1" "-j 8"; do
+			run env SHARDKIT_CPU_COPY_THREAD=$thread shard-gpu-bench -d cpu -b 100 -c id,k $args --json ds
+			assert_success
+			[ "$(jget checksums)" = "$want" ]
+			[ "$(jget batches)" = 25 ]
+		done
+		if [ $thread = 0 ]; then
+			[ "$(jget device_batches_by_host)" = 25 ]
+			assert_output --partial '"device": "cpu (host memory, copied by the host thread)"'
+		else
+			assert_output --partial '"device": "cpu (host memory, one copy thread)"'
+		fi
 	done
+	run env SHARDKIT_CPU_COPY_THREAD=1 shard-gpu-bench -d cpu -b 256 --corrupt 4 ds
+	assert_failure 3
+	assert_output --partial "batch 4, column 'a'"
 	run sh -c 'shard-cat ds -o - | shard-gpu-bench -d cpu -b 100 -c k,id --json'
 	assert_success
 	[ "$(jget checksums)" = "$want" ]
