@@ -33,6 +33,8 @@ uint64_t gpu_checksum(const void *p, size_t n);
 /* Non-zero: the AVX2 code paths (set once at start, where the CPU has AVX2
  * and SHARDKIT_NO_AVX2 is unset); otherwise SSE2's. */
 extern int gpu_use_avx2;
+/* The CPUs this process may run on (its affinity mask), at least 1. */
+int gpu_cpus(void);
 
 /* One column's place in a batch region; the table follows the columns. */
 struct gpu_coldesc {

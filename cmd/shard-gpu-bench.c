@@ -910,8 +910,8 @@ static void report(struct bench *b, double secs, const struct gpu_stats *st, con
 	       "              batching waited %.3f s for the shard reader\n", device_wait, b->input_wait, b->reader_wait);
 	printf("copies        %.3f s, %.2f GB/s host to device", st->copy_seconds, h2d / 1e9);
 	if (st->by_host)
-		printf(" (%llu batches copied by the batching thread, the copy thread not having started them)",
-		       st->by_host);
+		printf(" (%llu batches copied by the batching thread%s)", st->by_host,
+		       st->by_host < b->batches ? ", the copy thread not having started them" : "");
 	printf("\n");
 	if (pk) {
 		printf("peak          pinned %.2f GB/s (%zu MiB blocks), pageable %.2f GB/s, pinned %.2f GB/s in "
@@ -1004,8 +1004,8 @@ int main(int argc, char **argv)
 	r.verify = b.verify;
 	r.flags = SHARD_SRC_MAP;	/* hashes: see load_shard */
 	if (!threads) {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
-		threads = n < 1 ? 1 : n > 4 ? 4 : (int)n;
+		int n = gpu_cpus();
+		threads = n > 4 ? 4 : n;
 	}
 	r.nloaders = threads;
 

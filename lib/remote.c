@@ -177,6 +177,20 @@ static size_t on_body(char *p, size_t size, size_t n, void *ctx)
 	return len;
 }
 
+/* Messages name the dataset without the user:password@ of its URL (the
+ * requests keep it). */
+static void hide_userinfo(char *url)
+{
+	char *host = strstr(url, "://"), *at, *slash;
+	if (!host)
+		return;
+	host += 3;
+	slash = strchr(host, '/');
+	at = memchr(host, '@', slash ? (size_t)(slash - host) : strlen(host));
+	if (at)
+		memmove(host, at + 1, strlen(at + 1) + 1);
+}
+
 int shard_remote_open(struct shard_remote **out, const char *url, struct shard_error *err)
 {
 	struct shard_remote *r;
@@ -229,6 +243,7 @@ int shard_remote_open(struct shard_remote **out, const char *url, struct shard_e
 			rc = shard_error_set(err, SHARD_ENOMEM, "out of memory");
 			goto fail;
 		}
+		hide_userinfo(r->url);
 		/* a signed S3 request must not follow a redirect elsewhere; plain http may */
 		curl_easy_setopt(r->curl, CURLOPT_FOLLOWLOCATION, 1L);
 		curl_easy_setopt(r->curl, CURLOPT_MAXREDIRS, 5L);
@@ -275,11 +290,15 @@ static void s3_code(const struct shard_buf *b, char *out, size_t n)
 		snprintf(out, n, " (%.*s)", (int)(q - p), p);
 }
 
+/* Worth another try: a server restarting (refused, reset, nothing sent), a
+ * stalled or timed-out transfer, a server asking for patience. */
 static int transient(CURLcode rc, long code)
 {
 	if (rc == CURLE_OK)
-		return code >= 500 || code == 429;
-	return rc == CURLE_SEND_ERROR || rc == CURLE_RECV_ERROR || rc == CURLE_PARTIAL_FILE || rc == CURLE_GOT_NOTHING;
+		return code >= 500 || code == 429 || code == 408;
+	return rc == CURLE_SEND_ERROR || rc == CURLE_RECV_ERROR || rc == CURLE_PARTIAL_FILE || rc == CURLE_GOT_NOTHING ||
+	       rc == CURLE_COULDNT_CONNECT || rc == CURLE_OPERATION_TIMEDOUT || rc == CURLE_HTTP2 ||
+	       rc == CURLE_HTTP2_STREAM || rc == CURLE_SSL_CONNECT_ERROR;
 }
 
 int shard_remote_get(struct shard_remote *r, const char *basename, struct shard_buf *b, uint64_t max,

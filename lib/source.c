@@ -31,6 +31,7 @@ struct shard_source {
 
 struct shard_verifier {
 	const struct shard_fileinfo *f;
+	size_t nhashes;		/* f's, kept: f may be gone before the free */
 	uint64_t seen;
 	struct shard_hasher *h[];
 };
@@ -45,7 +46,7 @@ int shard_verifier_new(struct shard_verifier **out, const struct shard_fileinfo 
 	if (!v)
 		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
 	v->f = f;
-	for (size_t i = 0; i < f->nhashes; i++) {
+	for (size_t i = 0; i < f->nhashes; i++, v->nhashes++) {
 		if (!shard_hash_known(f->hash_names[i]))
 			rc = shard_error_set(err, SHARD_EDATA, "%s: unknown hash \"%s\"", what, f->hash_names[i]);
 		else
@@ -89,7 +90,7 @@ void shard_verifier_free(struct shard_verifier *v)
 {
 	if (!v)
 		return;
-	for (size_t i = 0; i < v->f->nhashes; i++)
+	for (size_t i = 0; i < v->nhashes; i++)
 		shard_hasher_free(v->h[i]);
 	free(v);
 }
@@ -380,14 +381,17 @@ static int fetch_remote(struct shard_source *s, const struct shard_entry *e, con
 
 	if (e->has_zip) {
 		snprintf(s->name, sizeof s->name, "%s", zipp);
-		rc = shard_remote_get(s->remote, e->zip.basename, &it->stored, SHARD_RAW_MAX + (1ull << 30), err);
+		/* no more than the index says: a server's Content-Length sizes the buffer */
+		rc = shard_remote_get(s->remote, e->zip.basename, &it->stored,
+				      e->zip.bytes ? e->zip.bytes : SHARD_RAW_MAX + (1ull << 30), err);
 		it->stored_is_zip = rc == 0;
 		if (rc != SHARD_ENOENT)
 			return rc;
 		memcpy(missing, err->msg, sizeof missing);
 	}
 	snprintf(s->name, sizeof s->name, "%s", rawp);
-	rc = shard_remote_get(s->remote, e->raw.basename, &it->stored, SHARD_RAW_MAX, err);
+	rc = shard_remote_get(s->remote, e->raw.basename, &it->stored,
+			      e->raw.bytes && e->raw.bytes < SHARD_RAW_MAX ? e->raw.bytes : SHARD_RAW_MAX, err);
 	if (rc != SHARD_ENOENT)
 		return rc;
 	if (e->has_zip)

@@ -148,13 +148,17 @@ setup() {
 	[ $((SECONDS - start)) -le 5 ]
 }
 
-@test "a closed port fails at once with curl's reason" {
+@test "a closed port fails within seconds, after its retries, with curl's reason" {
 	port=$(free_port)
 	start=$SECONDS
 	run shard-cat "http://127.0.0.1:$port/ds"
 	assert_failure 1
 	assert_output --partial "http://127.0.0.1:$port/ds/index.json: Failed to connect"
-	[ $((SECONDS - start)) -le 3 ]
+	assert_output --partial "(after 4 tries)"
+	[ $((SECONDS - start)) -le 6 ]
+	run env SHARDKIT_RETRIES=0 shard-cat "http://127.0.0.1:$port/ds"
+	assert_failure 1
+	refute_output --partial "tries"
 	run shard-index verify "http://127.0.0.1:$port/ds"
 	assert_failure 1
 	assert_output --partial "Failed to connect"
@@ -182,4 +186,14 @@ setup() {
 	run env SHARDKIT_CONNECT_TIMEOUT=0 shard-cat "$URL/ref"
 	assert_failure 2
 	assert_output --partial "SHARDKIT_CONNECT_TIMEOUT=0: expected a whole number from 1 to 86400"
+}
+
+@test "a user and password in the URL are sent, and kept out of messages" {
+	u=${URL/http:\/\//http:\/\/reader:s3cret@}
+	run shard-cat "$u/ref" -c number -r 0:1
+	assert_success
+	run shard-cat "$u/nothing-here"
+	assert_failure 1
+	refute_output --partial s3cret
+	assert_output --partial "$URL/nothing-here/index.json: HTTP 404"
 }
