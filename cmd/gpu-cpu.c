@@ -16,12 +16,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
 
+#include "cli.h"
 #include "gpu.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -99,13 +99,6 @@ uint64_t gpu_checksum(const void *p, size_t n)
 	return s0 + s1;
 }
 
-static double now(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec + t.tv_nsec / 1e9;
-}
-
 struct gpu_dev {
 	struct gpu_config cfg;
 	uint8_t **host, **dev;
@@ -131,7 +124,7 @@ static double copy_slot(struct gpu_dev *d, int slot)
 	uint64_t *sums = d->sums + (size_t)slot * nc;
 
 	memcpy(dst, src, n);
-	double t = now();
+	double t = cli_now();
 	/* the table travelled with the batch: read it where it landed */
 	desc = (const struct gpu_coldesc *)(dst + n - nc * sizeof *desc);
 	for (size_t c = 0; c < nc; c++)
@@ -169,7 +162,7 @@ static void run_next(struct gpu_dev *d)
 	d->qhead = (d->qhead + 1) % d->cfg.nslots;
 	d->qlen--;
 	pthread_mutex_unlock(&d->mu);
-	double t1 = now(), t2 = copy_slot(d, slot), t3 = now();
+	double t1 = cli_now(), t2 = copy_slot(d, slot), t3 = cli_now();
 	pthread_mutex_lock(&d->mu);
 	d->copying += t2 - t1;
 	d->busy += t3 - t1;
@@ -340,10 +333,10 @@ static double copy_rate(uint8_t *dst, const uint8_t *src, size_t total, size_t b
 {
 	double best = 0;
 	for (int rep = 0; rep < 5; rep++) {
-		double t0 = now();
+		double t0 = cli_now();
 		for (size_t off = 0; off + block <= total; off += block)
 			memcpy(dst, src + off, block);	/* one device buffer, reused */
-		double t = now() - t0;
+		double t = cli_now() - t0;
 		double r = (double)(total / block * block) / (t > 1e-9 ? t : 1e-9);
 		if (r > best)
 			best = r;

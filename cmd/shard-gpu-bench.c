@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 #include <unistd.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -78,13 +77,6 @@ static const struct option longopts[] = {
 	{"version", no_argument, NULL, 'V'},
 	{NULL, 0, NULL, 0},
 };
-
-static double now(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec + t.tv_nsec / 1e9;
-}
 
 /* ---------------------------------------------------------------- the shard readers */
 
@@ -249,7 +241,7 @@ static int reader_start(struct reader *r)
 static struct shard_item *reader_next(struct reader *r, struct shard_item *prev, size_t *stride, double *waited)
 {
 	struct shard_item *it = NULL;
-	double t0 = now();
+	double t0 = cli_now();
 	pthread_mutex_lock(&r->mu);
 	if (prev) {
 		r->state[r->head % r->ring] = SLOT_FREE;
@@ -273,7 +265,7 @@ static struct shard_item *reader_next(struct reader *r, struct shard_item *prev,
 		pthread_cond_wait(&r->cv, &r->mu);
 	}
 	pthread_mutex_unlock(&r->mu);
-	*waited += now() - t0;
+	*waited += cli_now() - t0;
 	return it;
 }
 
@@ -306,7 +298,6 @@ struct column {
 struct bench {
 	/* options */
 	int batch, nslots, drop_last, peak, json, quiet, verify;
-	int avx2;		/* the CPU has AVX2: gather_quad_avx2 */
 	long long corrupt;
 	char **want;
 	size_t nwant;
@@ -456,7 +447,7 @@ static void device_fail(struct bench *b, int rc)
 static void open_device(struct bench *b)
 {
 	struct gpu_config cfg = {.nslots = b->nslots, .slot_bytes = b->slot_bytes, .ncols = b->ncols};
-	double t0 = now();
+	double t0 = cli_now();
 	int rc = b->be->open(&b->dev, b->dev_index, &cfg, b->msg, sizeof b->msg);
 	if (rc)
 		device_fail(b, rc);
@@ -466,7 +457,7 @@ static void open_device(struct bench *b)
 		for (size_t i = 0; i < b->ncols; i++)
 			d[i] = (struct gpu_coldesc){.off = b->cols[i].slot_off, .len = b->cols[i].cap};
 	}
-	b->t_open = now() - t0;
+	b->t_open = cli_now() - t0;
 }
 
 static void check_sums(struct bench *b, int slot, const uint64_t *dev)
@@ -494,10 +485,10 @@ static void reclaim(struct bench *b, int slot)
 	int rc;
 	if (!b->busy[slot])
 		return;
-	t0 = now();
+	t0 = cli_now();
 	if ((rc = b->be->wait(b->dev, slot, sums, b->msg, sizeof b->msg)))
 		device_fail(b, rc);
-	b->input_wait += now() - t0;
+	b->input_wait += cli_now() - t0;
 	b->busy[slot] = 0;
 	check_sums(b, slot, sums);
 }
@@ -558,12 +549,13 @@ static void gather(struct bench *b, const uint8_t **rows, size_t n, size_t strid
 #ifdef __SSE2__
 /* Four 4-byte columns side by side in each sample (cols[i..i+3]): 4 x 4
  * blocks of words transposed in registers, each column's four words stored
- * at once and checksummed with two 32 x 32 -> 64-bit multiplies. Returns the
- * rows done (a multiple of 4); the caller does the rest one by one. */
-static size_t gather_quad(struct bench *b, uint8_t *base, size_t i, const uint8_t **rows, size_t n)
+ * at once and checksummed with two 32 x 32 -> 64-bit multiplies. Starts at
+ * row from (what the AVX2 code left), returns the rows done (from plus a
+ * multiple of 4); the caller does the rest one by one. */
+static size_t gather_quad(struct bench *b, uint8_t *base, size_t i, const uint8_t **rows, size_t n, size_t from)
 {
 	const struct column *c = &b->cols[i];
-	size_t off = (size_t)c->off, pos = b->fill, k;
+	size_t off = (size_t)c->off, pos = b->fill + from, k;
 	uint8_t *d[4];
 	__m128i acc[4], we, wo;
 	const __m128i step = _mm_set_epi64x(8, 8);
@@ -574,6 +566,8 @@ static size_t gather_quad(struct bench *b, uint8_t *base, size_t i, const uint8_
 	/* word j weighs 2j + 1: lanes 0 and 2 (rows k, k + 2), and 1 and 3 */
 	we = _mm_set_epi64x((long long)(2 * pos + 5), (long long)(2 * pos + 1));
 	wo = _mm_set_epi64x((long long)(2 * pos + 7), (long long)(2 * pos + 3));
+	rows += from;
+	n -= from;
 	for (k = 0; k + 4 <= n; k += 4) {
 		__m128i r0 = _mm_loadu_si128((const __m128i *)(rows[k] + off));
 		__m128i r1 = _mm_loadu_si128((const __m128i *)(rows[k + 1] + off));
@@ -596,7 +590,7 @@ static size_t gather_quad(struct bench *b, uint8_t *base, size_t i, const uint8_
 		_mm_storeu_si128((__m128i *)lanes, acc[t]);
 		b->fill_sums[i + t] += lanes[0] + lanes[1];
 	}
-	return k;
+	return from + k;
 }
 #endif
 
@@ -658,12 +652,12 @@ static void gather_block(struct bench *b, const uint8_t **rows, size_t n)
 		size_t from = 0;
 #ifdef __SSE2__
 		if (c->quad == 1) {
+			done = 0;
 #ifdef HAVE_AVX2_QUAD
-			if (b->avx2)
+			if (gpu_use_avx2)
 				done = gather_quad_avx2(b, base, i, rows, n);
-			else
 #endif
-				done = gather_quad(b, base, i, rows, n);
+			done = gather_quad(b, base, i, rows, n, done);
 		}
 		if (c->quad)
 			from = done;
@@ -990,7 +984,6 @@ int main(int argc, char **argv)
 #ifdef HAVE_AVX2_QUAD
 	gpu_use_avx2 = __builtin_cpu_supports("avx2") && !getenv("SHARDKIT_NO_AVX2");
 #endif
-	b.avx2 = gpu_use_avx2;
 	if (parse_device(&b, b.device))
 		cli_usage_error(usage, "--device: '%s' is not cpu, cuda, cuda:N or auto", b.device);
 	if (!b.be)
@@ -1009,7 +1002,7 @@ int main(int argc, char **argv)
 	}
 	r.nloaders = threads;
 
-	double t0 = now();
+	double t0 = cli_now();
 	if (reader_start(&r))
 		cli_die(CLI_FAIL, "cannot start the reader threads");
 	struct shard_item *it = NULL;
@@ -1037,7 +1030,7 @@ int main(int argc, char **argv)
 		submit(&b);
 	for (int s = 0; s < b.nslots; s++)
 		reclaim(&b, s);
-	double secs = now() - t0 - b.t_open;
+	double secs = cli_now() - t0 - b.t_open;
 	reader_stop(&r);
 
 	struct gpu_stats st = {0};

@@ -147,7 +147,8 @@ void cli_out_str(const char *s)
 	cli_out(s, strlen(s));
 }
 
-static double now(void)
+/* Seconds on the monotonic clock. */
+double cli_now(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -241,7 +242,7 @@ void cli_progress_begin(struct cli_progress *p, const char *what, uint64_t every
 	p->on = want && isatty(2);
 	if (!p->on)
 		return;
-	p->t0 = p->next = now();	/* the first look draws, so a short run shows a line too */
+	p->t0 = p->next = cli_now();	/* the first look draws, so a short run shows a line too */
 	p->width = ioctl(2, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1 ? ws.ws_col : 80;
 	active = p;
 }
@@ -250,7 +251,7 @@ void cli_progress_poll(struct cli_progress *p)
 {
 	double t;
 	p->n_next = p->n + p->every;
-	t = now();
+	t = cli_now();
 	if (t < p->next)
 		return;
 	p->next = t + 0.25;

@@ -25,6 +25,9 @@ void cli_version(void) __attribute__((noreturn));
 char **cli_split(const char *s, size_t *n);
 int cli_parse_u64(const char *s, uint64_t *out);
 
+/* Seconds on the monotonic clock, for timings and the progress line. */
+double cli_now(void);
+
 /* Buffered stdout. */
 void cli_out(const void *p, size_t n);
 void cli_out_str(const char *s);

@@ -226,14 +226,6 @@ int shard_entry_config_json(const struct shard_entry *e, struct shard_buf *out,
  * info from bytes. */
 int shard_fileinfo_verify(const struct shard_fileinfo *f, const void *p, size_t n, int hashes, const char *what,
 			  struct shard_error *err);
-/* The same check over bytes given in pieces, in order: new, updates, then
- * end (sizes and every hash; 0 or SHARD_EDATA naming what), then free. */
-struct shard_verifier;
-int shard_verifier_new(struct shard_verifier **v, const struct shard_fileinfo *f, const char *what,
-		       struct shard_error *err);
-void shard_verifier_update(struct shard_verifier *v, const void *p, size_t n);
-int shard_verifier_end(struct shard_verifier *v, const char *what, struct shard_error *err);
-void shard_verifier_free(struct shard_verifier *v);
 int shard_fileinfo_fill(struct shard_fileinfo *f, const char *const *algos, size_t nalgos,
 			const char *basename, const void *p, size_t n, struct shard_error *err);
 

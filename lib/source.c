@@ -29,89 +29,26 @@ struct shard_source {
 	char *extra;		/* the "shardkit" object of the index or the current frame */
 };
 
-struct shard_verifier {
-	const struct shard_fileinfo *f;
-	size_t nhashes;		/* f's, kept: f may be gone before the free */
-	uint64_t seen;
-	struct shard_hasher *h[];
-};
-
-int shard_verifier_new(struct shard_verifier **out, const struct shard_fileinfo *f, const char *what,
-		       struct shard_error *err)
+int shard_fileinfo_verify(const struct shard_fileinfo *f, const void *p, size_t n, int hashes, const char *what,
+			  struct shard_error *err)
 {
-	struct shard_verifier *v = calloc(1, sizeof *v + f->nhashes * sizeof v->h[0]);
-	int rc;
-
-	*out = NULL;
-	if (!v)
-		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
-	v->f = f;
-	for (size_t i = 0; i < f->nhashes; i++, v->nhashes++) {
-		if (!shard_hash_known(f->hash_names[i]))
-			rc = shard_error_set(err, SHARD_EDATA, "%s: unknown hash \"%s\"", what, f->hash_names[i]);
-		else
-			rc = shard_hasher_new(&v->h[i], f->hash_names[i], err);
-		if (rc) {
-			shard_verifier_free(v);
-			return rc;
-		}
-	}
-	*out = v;
-	return 0;
-}
-
-void shard_verifier_update(struct shard_verifier *v, const void *p, size_t n)
-{
-	for (size_t i = 0; i < v->f->nhashes; i++)
-		shard_hasher_update(v->h[i], p, n);
-	v->seen += n;
-}
-
-int shard_verifier_end(struct shard_verifier *v, const char *what, struct shard_error *err)
-{
-	const struct shard_fileinfo *f = v->f;
+	size_t i;
 	char hex[160];
 	int rc;
 
-	if (f->bytes != v->seen)
-		return shard_error_set(err, SHARD_EDATA, "%s: %llu bytes, index says %llu", what,
-				       (unsigned long long)v->seen, (unsigned long long)f->bytes);
-	for (size_t i = 0; i < f->nhashes; i++) {
-		if ((rc = shard_hasher_hex(v->h[i], hex, err)))
+	if (f->bytes != n)
+		return shard_error_set(err, SHARD_EDATA, "%s: %zu bytes, index says %llu", what, n,
+				       (unsigned long long)f->bytes);
+	for (i = 0; hashes && i < f->nhashes; i++) {
+		if (!shard_hash_known(f->hash_names[i]))
+			return shard_error_set(err, SHARD_EDATA, "%s: unknown hash \"%s\"", what, f->hash_names[i]);
+		if ((rc = shard_hash_hex(f->hash_names[i], p, n, hex, err)))
 			return rc;
 		if (strcmp(hex, f->hash_values[i]) != 0)
 			return shard_error_set(err, SHARD_EDATA, "%s: %s mismatch (index %s, data %s)", what,
 					       f->hash_names[i], f->hash_values[i], hex);
 	}
 	return 0;
-}
-
-void shard_verifier_free(struct shard_verifier *v)
-{
-	if (!v)
-		return;
-	for (size_t i = 0; i < v->nhashes; i++)
-		shard_hasher_free(v->h[i]);
-	free(v);
-}
-
-int shard_fileinfo_verify(const struct shard_fileinfo *f, const void *p, size_t n, int hashes, const char *what,
-			  struct shard_error *err)
-{
-	struct shard_verifier *v;
-	int rc;
-
-	if (f->bytes != n)
-		return shard_error_set(err, SHARD_EDATA, "%s: %zu bytes, index says %llu", what, n,
-				       (unsigned long long)f->bytes);
-	if (!hashes || !f->nhashes)
-		return 0;
-	if ((rc = shard_verifier_new(&v, f, what, err)))
-		return rc;
-	shard_verifier_update(v, p, n);
-	rc = shard_verifier_end(v, what, err);
-	shard_verifier_free(v);
-	return rc;
 }
 
 int shard_fileinfo_fill(struct shard_fileinfo *f, const char *const *algos, size_t nalgos, const char *basename,

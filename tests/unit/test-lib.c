@@ -83,8 +83,9 @@ static void test_hashes(void)
 	CHECK(shard_hash_hex("crc32", "", 0, hex, &err) != 0, "crc32 accepted");
 }
 
-/* Past the hasher's 16 KiB blocks, in one piece or many, and the verifier:
- * digests from Python's xxhash and hashlib over the same bytes. */
+/* Past the hasher's 256-byte pieces and 2 KiB look-ahead, in one call or
+ * many, and a file info's check: digests from Python's xxhash and hashlib
+ * over the same bytes. */
 static void test_hash_pieces(void)
 {
 	static const struct { const char *algo, *hex; } v[] = {
@@ -116,22 +117,14 @@ static void test_hash_pieces(void)
 	char *names[] = {"sha1", "xxh64"}, *values[] = {(char *)v[4].hex, (char *)v[0].hex};
 	struct shard_fileinfo f = {.basename = "s.mds", .bytes = N, .nhashes = 2, .hash_names = names,
 				   .hash_values = values};
-	struct shard_verifier *ver;
-	CHECK(shard_verifier_new(&ver, &f, "s.mds", &err) == 0, "verifier: %s", err.msg);
-	shard_verifier_update(ver, buf, 40000);
-	shard_verifier_update(ver, buf + 40000, N - 40000);
-	CHECK(shard_verifier_end(ver, "s.mds", &err) == 0, "verifier refused good bytes: %s", err.msg);
-	shard_verifier_free(ver);
+	CHECK(shard_fileinfo_verify(&f, buf, N, 1, "s.mds", &err) == 0, "good bytes refused: %s", err.msg);
 	buf[77777] ^= 1;
 	CHECK(shard_fileinfo_verify(&f, buf, N, 1, "s.mds", &err) == SHARD_EDATA &&
 	      strstr(err.msg, "s.mds: sha1 mismatch"), "a flipped bit: %s", err.msg);
 	CHECK(shard_fileinfo_verify(&f, buf, N, 0, "s.mds", &err) == 0, "sizes only: %s", err.msg);
 	buf[77777] ^= 1;
-	CHECK(shard_verifier_new(&ver, &f, "s.mds", &err) == 0, "verifier: %s", err.msg);
-	shard_verifier_update(ver, buf, N - 1);
-	CHECK(shard_verifier_end(ver, "s.mds", &err) == SHARD_EDATA && strstr(err.msg, "99999 bytes, index says 100000"),
-	      "a short file: %s", err.msg);
-	shard_verifier_free(ver);
+	CHECK(shard_fileinfo_verify(&f, buf, N - 1, 0, "s.mds", &err) == SHARD_EDATA &&
+	      strstr(err.msg, "99999 bytes, index says 100000"), "a short file: %s", err.msg);
 }
 
 static void test_floats(void)
