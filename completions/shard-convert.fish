@@ -56,6 +56,7 @@ complete -c shard-convert -l samples-per-shard -x -d 'At most N samples per shar
 complete -c shard-convert -l on-error -x -a 'fail\t"Stop with exit status 1 (default)" skip\t"Leave it out, into --rejects"' -d 'What a bad row does'
 complete -c shard-convert -l rejects -r -F -d 'File for rejected rows'
 complete -c shard-convert -l fill -x -d 'COL=VALUE for nulls in COL'
+complete -c shard-convert -l no-nulls -d 'No column keeps nulls'
 complete -c shard-convert -l json -d 'Summary as JSON'
 complete -c shard-convert -l entries -d 'For RDD.pipe(): part directory, index entries on stdout'
 complete -c shard-convert -s q -l quiet -d 'No summary'

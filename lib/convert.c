@@ -16,9 +16,21 @@ static const char *const ltype_names[] = {"", "bool", "date", "timestamp"};
 
 static int kind_dtype(enum shard_enc_kind k);
 
-int shard_coltype_parse(const char *name, struct shard_coltype *t, struct shard_error *err)
+int shard_coltype_parse(const char *type, struct shard_coltype *t, struct shard_error *err)
 {
+	char buf[sizeof t->enc_name];
+	const char *name = buf;
+	size_t n = strlen(type);
 	memset(t, 0, sizeof *t);
+	/* "TYPE?": the column may hold nulls (see shard_null_value) */
+	if (n && type[n - 1] == '?') {
+		t->nullable = 1;
+		n--;
+	}
+	if (n >= sizeof buf)
+		return shard_error_set(err, SHARD_EARG, "type '%s' is too long", type);
+	memcpy(buf, type, n);
+	buf[n] = 0;
 	if (strcmp(name, "bool") == 0 || strcmp(name, "boolean") == 0) {
 		t->ltype = SHARD_LT_BOOL;
 		name = "uint8";
@@ -45,6 +57,43 @@ int shard_coltype_parse(const char *name, struct shard_coltype *t, struct shard_
 		break;
 	}
 	return 0;
+}
+
+int shard_null_value(const struct shard_coltype *t, struct shard_buf *out, struct shard_error *err)
+{
+	const struct shard_encoding *e = &t->enc;
+	static const uint8_t zeros[64];
+	size_t n;
+	int rc = 0;
+	if (e->size) {
+		/* fixed size: numbers, bool, date, timestamp, shaped ndarrays: zeros */
+		for (n = e->size; n && !rc; n -= n < sizeof zeros ? n : sizeof zeros)
+			rc = shard_buf_append(out, zeros, n < sizeof zeros ? n : sizeof zeros);
+	} else {
+		switch (e->kind) {
+		case SHARD_ENC_STR_INT: case SHARD_ENC_STR_FLOAT: case SHARD_ENC_STR_DECIMAL:
+			rc = shard_buf_append(out, "0", 1);	/* Python parses these: "" would not */
+			break;
+		case SHARD_ENC_JSON:
+			rc = shard_buf_append(out, "null", 4);
+			break;
+		case SHARD_ENC_NDARRAY:
+			return shard_text_to_value(t, (const uint8_t *)"[0]", 3, out, err);
+		default:
+			break;	/* str, bytes: empty */
+		}
+	}
+	return rc ? shard_error_set(err, SHARD_ENOMEM, "out of memory") : 0;
+}
+
+int shard_has_validity(const struct shard_coltype *t)
+{
+	return t->nullable && t->enc.kind != SHARD_ENC_JSON;
+}
+
+int shard_validity_name(const char *col, char *buf, size_t n)
+{
+	return snprintf(buf, n, "%s" SHARD_VALIDITY_SUFFIX, col) < (int)n ? 0 : -1;
 }
 
 const char *shard_ltype_name(int ltype)
@@ -779,13 +828,14 @@ static void type_head(const char *s, char *buf, size_t n, const char **rest)
 		*rest = s;
 }
 
-static int add_col(struct shard_buf *out, const char *name, size_t nlen, const char *type, struct shard_error *err)
+static int add_col(struct shard_buf *out, const char *name, size_t nlen, const char *type, int nullable,
+		   struct shard_error *err)
 {
 	if (!nlen || memchr(name, ',', nlen) || memchr(name, ':', nlen) || memchr(name, '=', nlen))
 		return shard_error_set(err, SHARD_EARG, "column name '%.*s' cannot be used (',', ':' and '=' are reserved)",
 				       (int)nlen, name);
 	if ((out->len && shard_buf_putc(out, ',')) || shard_buf_append(out, name, nlen) || shard_buf_putc(out, ':') ||
-	    shard_buf_append(out, type, strlen(type)))
+	    shard_buf_append(out, type, strlen(type)) || (nullable && shard_buf_putc(out, '?')))
 		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
 	return 0;
 }
@@ -824,8 +874,9 @@ static int from_spark_json(const char *text, struct shard_buf *out, struct shard
 			if (!ours)
 				rc = shard_error_set(err, SHARD_EARG, "Spark schema: column '%s': type '%s' has no MDS encoding",
 						     name, head);
-			else
-				rc = add_col(out, name, strlen(name), ours, err);
+			else	/* Spark writes "nullable" for every field; absent means nullable */
+				rc = add_col(out, name, strlen(name), ours,
+					     !json_is_false(json_object_get(f, "nullable")), err);
 		}
 	}
 	json_decref(o);
@@ -840,7 +891,7 @@ static int from_spark_ddl(const char *s, struct shard_buf *out, struct shard_err
 		size_t nlen;
 		char head[64], elem[64] = "";
 		const char *ours;
-		int depth = 0, rc;
+		int depth = 0, rc, notnull = 0;
 		while (*s == ' ' || *s == ',' || *s == '\n' || *s == '\t')
 			s++;
 		if (!*s)
@@ -869,10 +920,17 @@ static int from_spark_ddl(const char *s, struct shard_buf *out, struct shard_err
 		if (!ours)
 			return shard_error_set(err, SHARD_EARG, "Spark DDL: column '%.*s': type '%s' has no MDS encoding",
 					       (int)nlen, name, head);
-		if ((rc = add_col(out, name, nlen, ours, err)))
-			return rc;
-		/* skip the rest of this column: parameters, NOT NULL, COMMENT '...' */
+		/* the rest of this column: parameters, NOT NULL, COMMENT '...' */
 		for (p = rest; *p; p++) {
+			if (depth == 0 && strncasecmp(p, "not", 3) == 0 && (p == rest || p[-1] == ' ' || p[-1] == '>' ||
+									       p[-1] == ')')) {
+				const char *q = p + 3;
+				while (*q == ' ' || *q == '\t' || *q == '\n')
+					q++;
+				if (q > p + 3 && strncasecmp(q, "null", 4) == 0 &&
+				    (!q[4] || q[4] == ' ' || q[4] == ',' || q[4] == '\n'))
+					notnull = 1;
+			}
 			if (*p == '<' || *p == '(')
 				depth++;
 			else if (*p == '>' || *p == ')')
@@ -887,6 +945,8 @@ static int from_spark_ddl(const char *s, struct shard_buf *out, struct shard_err
 			} else if (*p == ',' && depth == 0)
 				break;
 		}
+		if ((rc = add_col(out, name, nlen, ours, !notnull, err)))
+			return rc;
 		s = p;
 	}
 	if (!out->len)
