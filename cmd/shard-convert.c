@@ -25,7 +25,8 @@
 
 static const char usage[] =
 	"Usage: shard-convert -o DEST [--schema NAME:TYPE,... | --schema-from SPEC] [--header]\n"
-	"                     [-f csv|tsv|jsonl] [--pack NAME=COL,...:DTYPE]\n"
+	"                     [-f csv|tsv|jsonl] [--pack NAME=COL,...:DTYPE] [--type COL=TYPE]\n"
+	"                     [--select COLS] [--rename COL=NAME] [--case-sensitive]\n"
 	"                     [--delimiter C] [--quote C] [--escape C] [--null STR]\n"
 	"                     [--compression C] [--hashes LIST] [--size-limit SIZE]\n"
 	"                     [--samples-per-shard N] [--on-error fail|skip] [--rejects FILE]\n"
@@ -58,6 +59,11 @@ static void __attribute__((noreturn)) help(void)
 	       "      --json                 print the summary as JSON\n"
 	       "      --schema-from SPEC     the schema from Spark: a DDL string or df.schema.json(),\n"
 	       "                             or a file holding either\n"
+	       "      --type COL=TYPE        another type for COL than the schema's (repeatable)\n"
+	       "      --select COLS          write only these columns (the others are read, not written)\n"
+	       "      --rename COL=NAME      write COL as NAME (repeatable)\n"
+	       "      --case-sensitive       header names and JSON keys match the schema exactly\n"
+	       "                             (default: ignoring ASCII case, as Spark does)\n"
 	       "      --pack NAME=COLS:DTYPE write columns COLS (a,b,c) as one ndarray:DTYPE:N column\n"
 	       "      --entries              for Spark's RDD.pipe(): write under a fresh DEST/part-*/\n"
 	       "                             directory, print each shard's index entry on stdout\n"
@@ -70,7 +76,7 @@ static void __attribute__((noreturn)) help(void)
 	exit(0);
 }
 
-enum { OPT_ENTRIES = 300, OPT_SCHEMA_FROM, OPT_PACK, OPT_NO_NULLS };
+enum { OPT_ENTRIES = 300, OPT_SCHEMA_FROM, OPT_PACK, OPT_NO_NULLS, OPT_TYPE, OPT_SELECT, OPT_RENAME, OPT_CASE };
 enum { OPT_DELIM = 256, OPT_QUOTE, OPT_ESCAPE, OPT_NULL, OPT_HASHES, OPT_SIZE, OPT_SPS, OPT_ONERR, OPT_REJECTS,
        OPT_FILL, OPT_JSON };
 
@@ -95,6 +101,10 @@ static const struct option longopts[] = {
 	{"schema-from", required_argument, NULL, OPT_SCHEMA_FROM},
 	{"pack", required_argument, NULL, OPT_PACK},
 	{"no-nulls", no_argument, NULL, OPT_NO_NULLS},
+	{"type", required_argument, NULL, OPT_TYPE},
+	{"select", required_argument, NULL, OPT_SELECT},
+	{"rename", required_argument, NULL, OPT_RENAME},
+	{"case-sensitive", no_argument, NULL, OPT_CASE},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
@@ -109,7 +119,9 @@ struct input {
 };
 
 struct column {
-	char *name;
+	char *name;		/* as the files and the schema name it */
+	const char *out;	/* as it is written (--rename), else name */
+	int dropped;		/* read from the files, not written (--select) */
 	struct shard_coltype type;
 	char *fill;		/* text used for nulls, or NULL */
 	int part;		/* 1 when the value comes from a key=value directory */
@@ -131,7 +143,9 @@ static struct {
 	size_t *filecols;	/* the columns the files hold, in file order (indices into cols) */
 	char **owned;		/* partition key and value strings, shared by inputs and columns */
 	size_t nowned;
-	char **schema_parts;	/* --schema split in place: column names point into it */
+	struct shard_colspec *spec;	/* the schema's columns: names point into it */
+	size_t nspec;
+	int case_sensitive;	/* --case-sensitive: header names and JSON keys exactly */
 	struct cli_progress progress;	/* rows and bytes handed to the writer */
 	size_t nschema;		/* columns written: the value columns and their validity columns */
 	size_t nvalid;		/* validity columns among them */
@@ -340,12 +354,38 @@ struct jline {
 	struct shard_error *err;
 };
 
+/* The file column (an index into g.filecols, below n) a header name or JSON
+ * key names: exactly, else, unless --case-sensitive, ignoring ASCII case as
+ * Spark does by default. n when none does; *twice when several do. */
+static size_t match_name(const uint8_t *p, size_t len, size_t n, int *twice)
+{
+	size_t k, found = n;
+	*twice = 0;
+	for (k = 0; k < n; k++) {
+		const char *nm = g.cols[g.filecols[k]].name;
+		if (strlen(nm) == len && memcmp(nm, p, len) == 0)
+			return k;
+	}
+	if (g.case_sensitive)
+		return n;
+	for (k = 0; k < n; k++) {
+		const char *nm = g.cols[g.filecols[k]].name;
+		if (strlen(nm) == len && strncasecmp(nm, (const char *)p, len) == 0) {
+			*twice = found != n;
+			found = k;
+		}
+	}
+	return *twice ? n : found;
+}
+
 static int jline_member(void *ctx, const char *key, const uint8_t *val, size_t vlen)
 {
 	struct jline *j = ctx;
-	size_t k;
-	for (k = 0; k < j->ncsv && strcmp(g.cols[g.filecols[k]].name, key); k++)
-		;
+	int twice;
+	size_t k = match_name((const uint8_t *)key, strlen(key), j->ncsv, &twice);
+	if (twice)
+		return shard_error_set(j->err, SHARD_EDATA, "key \"%s\" matches several columns but their case: "
+					"name it exactly, or use --case-sensitive", key);
 	if (k == j->ncsv)
 		return shard_error_set(j->err, SHARD_EDATA, "key \"%s\" is not in the schema", key);
 	j->jf[k].null = vlen == 4 && memcmp(val, "null", 4) == 0 && g.cols[g.filecols[k]].type.enc.kind != SHARD_ENC_JSON;
@@ -531,7 +571,7 @@ static int convert_record(struct chunk *ch, struct scratch *sc, const struct sha
 		const uint8_t *p;
 		size_t n;
 		int null;
-		if (c->packed)
+		if (c->packed || c->dropped)
 			continue;
 		if (c->npack) {
 			/* the packed columns' values, in order, as one fixed-shape ndarray */
@@ -648,7 +688,7 @@ static int convert_record(struct chunk *ch, struct scratch *sc, const struct sha
 static void fast_layout(const struct filectx *fc, const struct shard_csv_opts *co, struct fastrow *fr)
 {
 	const struct shard_schema *s = fc->schema;
-	size_t k, j, covered = 0;
+	size_t k, j, covered = 0, ndropped = 0;
 	uint8_t d = (uint8_t)co->delim;
 
 	fr->n = 0;
@@ -660,6 +700,12 @@ static void fast_layout(const struct filectx *fc, const struct shard_csv_opts *c
 	for (k = 0; k < g.ncols; k++) {
 		const struct column *c = &g.cols[k];
 		size_t fi = fc->inv[k], off = 0;
+		if (c->dropped && !c->part && fi < fc->ncsv) {
+			fr->dtype[fi] = 0;	/* a field passed over */
+			covered++;
+			ndropped++;
+			continue;
+		}
 		if (c->packed || c->npack || c->part || c->type.ltype || c->type.dtype < 0 || fi >= fc->ncsv ||
 		    fr->dtype[fi] >= 0 || s->enc[c->schema_pos].size != (size_t)c->type.dtype >> 3)
 			return;
@@ -674,7 +720,7 @@ static void fast_layout(const struct filectx *fc, const struct shard_csv_opts *c
 			fr->valid_off[fr->nvalid++] = off;
 		}
 	}
-	if (covered != fc->ncsv || s->ncols != g.ncols + fr->nvalid)
+	if (covered != fc->ncsv || s->ncols + ndropped != g.ncols + fr->nvalid)
 		return;
 	fr->size = 0;
 	for (j = 0; j < s->ncols; j++)
@@ -695,7 +741,16 @@ static size_t fast_record(const struct fastrow *fr, const struct shard_csv_opts 
 		ptrdiff_t r;
 		if (q && p < end && *p == q)
 			return 0;
-		r = shard_number_field(fr->dtype[i], d, p, end, row + fr->off[i]);
+		if (!fr->dtype[i]) {
+			/* a column not written: its text up to the delimiter, unquoted */
+			const uint8_t *x = p;
+			while (x < end && *x != d && *x != '\n' && *x != '\r' && *x != q)
+				x++;
+			if (x < end && *x == q && q)
+				return 0;
+			r = x - p;
+		} else
+			r = shard_number_field(fr->dtype[i], d, p, end, row + fr->off[i]);
 		if (r < 0 || ((size_t)r == fr->nulllen && memcmp(p, co->null_value, fr->nulllen) == 0))
 			return 0;
 		p += r;
@@ -1201,11 +1256,12 @@ static int convert_file(const struct input *in, const struct shard_csv_opts *co,
 				fc->inv[k] = ncsv;
 			for (i = 0; i < ncsv; i++) {
 				const char *why = NULL;
-				for (k = 0; k < g.ncols; k++)
-					if (!g.cols[k].part && !g.cols[k].npack && strlen(g.cols[k].name) == rec.fields[i].len &&
-					    memcmp(g.cols[k].name, rec.fields[i].p, rec.fields[i].len) == 0)
-						break;
-				if (k == g.ncols)
+				int twice;
+				size_t fk = match_name(rec.fields[i].p, rec.fields[i].len, ncsv, &twice);
+				k = fk < ncsv ? g.filecols[fk] : g.ncols;
+				if (twice)
+					why = "matches several schema columns but their case (name it exactly, or use --case-sensitive)";
+				else if (k == g.ncols)
 					why = "is not in the schema";
 				else if (fc->inv[k] != ncsv)
 					why = "is named twice";
@@ -1450,6 +1506,35 @@ static void print_entry(void *ctx, const struct shard_entry *e)
 	shard_buf_free(&b);
 }
 
+/* One more value of a repeatable option. */
+static void push(char ***list, size_t *n, char *v)
+{
+	char **l = realloc(*list, (*n + 1) * sizeof *l);
+	if (!l)
+		cli_die(CLI_FAIL, "out of memory");
+	l[(*n)++] = v;
+	*list = l;
+}
+
+/* The schema column an option's "COL<sep>..." names (COL may be in
+ * backquotes); *rest the text after sep. */
+static size_t opt_column(const char *opt, const char *arg, char sep, const char **rest)
+{
+	struct shard_error err;
+	char *name;
+	size_t k;
+	if (shard_colname_split(arg, sep ? sep : '\0', &name, rest, &err))
+		cli_usage_error(usage, "%s: %s", opt, err.msg);
+	if (sep && (*rest == arg + strlen(arg) || (*rest)[-1] != sep))
+		cli_usage_error(usage, "%s takes COL%cVALUE, not '%s'", opt, sep, arg);
+	for (k = 0; k < g.ncols && strcmp(g.cols[k].name, name); k++)
+		;
+	if (k == g.ncols)
+		cli_usage_error(usage, "%s: no column '%s' in the schema", opt, name);
+	free(name);
+	return k;
+}
+
 static char single_char(const char *opt, const char *v, int allow_empty)
 {
 	if (!v[0] && allow_empty)
@@ -1465,8 +1550,9 @@ int main(int argc, char **argv)
 {
 	const char *dest = NULL, *schema = NULL, *format = "csv", *comp = "zstd", *hashes = "xxh64",
 		   *delim = NULL, *quote = "\"", *escape = "\\", *nullv = "", *rejects = NULL, *onerr = "fail";
-	char **fills = NULL;
-	size_t nfills = 0, i, k, ncsv;
+	char **fills = NULL, **types = NULL, **renames = NULL;
+	const char *select = NULL, *rest;
+	size_t nfills = 0, ntypes = 0, nrenames = 0, i, k, ncsv;
 	uint64_t size_limit = 1ull << 26, sps = 0;
 	struct shard_csv_opts co;
 	struct shard_sink *sink;
@@ -1505,22 +1591,16 @@ int main(int argc, char **argv)
 			break;
 		case OPT_ONERR: onerr = optarg; break;
 		case OPT_REJECTS: rejects = optarg; break;
-		case OPT_FILL:
-			fills = realloc(fills, (nfills + 1) * sizeof *fills);
-			if (!fills)
-				cli_die(CLI_FAIL, "out of memory");
-			fills[nfills++] = optarg;
-			break;
+		case OPT_FILL: push(&fills, &nfills, optarg); break;
+		case OPT_TYPE: push(&types, &ntypes, optarg); break;
+		case OPT_RENAME: push(&renames, &nrenames, optarg); break;
+		case OPT_SELECT: select = optarg; break;
+		case OPT_CASE: g.case_sensitive = 1; break;
 		case OPT_JSON: g.json = 1; break;
 		case OPT_ENTRIES: entries = 1; break;
 		case OPT_NO_NULLS: g.no_nulls = 1; break;
 		case OPT_SCHEMA_FROM: schema_from = optarg; break;
-		case OPT_PACK:
-			packs = realloc(packs, (npacks + 1) * sizeof *packs);
-			if (!packs)
-				cli_die(CLI_FAIL, "out of memory");
-			packs[npacks++] = optarg;
-			break;
+		case OPT_PACK: push(&packs, &npacks, optarg); break;
 		case 'h': help();
 		case 'V': cli_version();
 		default: cli_usage_error(usage, "invalid option");
@@ -1597,55 +1677,68 @@ int main(int argc, char **argv)
 			cli_warn("no schema given; inferred from %s: --schema '%s'", g.in[0].path, schema);
 	}
 
-	/* the schema: columns in file order; "ndarray:float32:2,3" keeps its shape's commas */
-	{
-		size_t np;
-		char **parts = g.schema_parts = cli_split(schema, &np);
-		g.cols = calloc(np, sizeof *g.cols);
-		if (!g.cols)
-			cli_die(CLI_FAIL, "out of memory");
-		for (i = 0; i < np; i++) {
-			char *colon = strchr(parts[i], ':');
-			if (!colon && g.ncols && parts[i][0] && strspn(parts[i], "0123456789") == strlen(parts[i])) {
-				/* a shape dimension: glue it back onto the previous type */
-				parts[i][-1] = ',';
-				continue;
-			}
-			if (!colon || colon == parts[i] || !colon[1])
-				cli_usage_error(usage, "--schema: '%s' is not NAME:TYPE", parts[i]);
-			*colon = 0;
-			g.cols[g.ncols].name = parts[i];
-			g.cols[g.ncols++].fill = colon + 1;	/* the type text until parsed below */
-		}
-		for (i = 0; i < g.ncols; i++) {
-			if (shard_coltype_parse(g.cols[i].fill, &g.cols[i].type, &err))
-				cli_usage_error(usage, "--schema: column '%s': %s", g.cols[i].name, err.msg);
-			g.cols[i].fill = NULL;
-		}
+	/* the schema: columns in file order */
+	if (shard_colspec_parse(schema, 1, &g.spec, &g.nspec, &err))
+		cli_usage_error(usage, "--schema: %s", err.msg);
+	if (!(g.cols = calloc(g.nspec + 1, sizeof *g.cols)))
+		cli_die(CLI_FAIL, "out of memory");
+	for (i = 0; i < g.nspec; i++, g.ncols++) {
+		g.cols[i].name = g.spec[i].name;
+		if (shard_coltype_parse(g.spec[i].type, &g.cols[i].type, &err))
+			cli_usage_error(usage, "--schema: column '%s': %s", g.cols[i].name, err.msg);
 	}
 	for (i = 0; i < g.ncols; i++)
 		for (k = i + 1; k < g.ncols; k++)
 			if (strcmp(g.cols[i].name, g.cols[k].name) == 0)
 				cli_usage_error(usage, "--schema: column '%s' twice", g.cols[i].name);
-	for (i = 0; i < nfills; i++) {
-		char *eq = strchr(fills[i], '=');
-		if (!eq)
-			cli_usage_error(usage, "--fill takes COL=VALUE");
-		*eq = 0;
-		for (k = 0; k < g.ncols && strcmp(g.cols[k].name, fills[i]); k++)
-			;
-		if (k == g.ncols)
-			cli_usage_error(usage, "--fill: no column '%s' in the schema", fills[i]);
-		g.cols[k].fill = eq + 1;
-		g.cols[k].type.nullable = 0;	/* a value instead of the null */
-		{
-			struct shard_buf tmp = {0};
-			if (shard_text_to_value(&g.cols[k].type, (const uint8_t *)eq + 1, strlen(eq + 1), &tmp, &err))
-				cli_usage_error(usage, "--fill %s: %s", fills[i], err.msg);
-			shard_buf_free(&tmp);
-		}
+	/* --type COL=TYPE: another type than the schema's (a decimal as float64,
+	 * a long as int32, range-checked); nullable if either says so */
+	for (i = 0; i < ntypes; i++) {
+		struct shard_coltype t;
+		int was = 0;
+		k = opt_column("--type", types[i], '=', &rest);
+		if (shard_coltype_parse(rest, &t, &err))
+			cli_usage_error(usage, "--type %s: %s", types[i], err.msg);
+		was = g.cols[k].type.nullable;
+		g.cols[k].type = t;
+		g.cols[k].type.nullable |= was;
 	}
-
+	for (i = 0; i < nfills; i++) {
+		struct shard_buf v = {0}, tmp = {0};
+		k = opt_column("--fill", fills[i], '=', &rest);
+		/* a decimal's fill is scaled like its values: 0 in decimal(10,2) is 0.00 */
+		if (shard_decimal_scaled(&g.cols[k].type, rest, &v, &err) || shard_buf_putc(&v, 0))
+			cli_usage_error(usage, "--fill %s: %s", fills[i], err.msg);
+		g.cols[k].fill = own((char *)v.p);
+		g.cols[k].type.nullable = 0;	/* a value instead of the null */
+		if (shard_text_to_value(&g.cols[k].type, (const uint8_t *)g.cols[k].fill, strlen(g.cols[k].fill), &tmp, &err))
+			cli_usage_error(usage, "--fill %s: %s", fills[i], err.msg);
+		shard_buf_free(&tmp);
+	}
+	/* --select: the columns written; the others are read and left out */
+	if (select) {
+		struct shard_colspec *sel;
+		size_t nsel;
+		if (shard_colspec_parse(select, 0, &sel, &nsel, &err))
+			cli_usage_error(usage, "--select: %s", err.msg);
+		for (k = 0; k < g.ncols; k++)
+			g.cols[k].dropped = 1;
+		for (i = 0; i < nsel; i++) {
+			const char *r;
+			k = opt_column("--select", sel[i].name, 0, &r);
+			g.cols[k].dropped = 0;
+		}
+		shard_colspec_free(sel, nsel);
+	}
+	for (k = 0; k < g.ncols; k++)
+		g.cols[k].out = g.cols[k].name;
+	/* --rename OLD=NEW: the name written */
+	for (i = 0; i < nrenames; i++) {
+		k = opt_column("--rename", renames[i], '=', &rest);
+		if (!*rest)
+			cli_usage_error(usage, "--rename %s: no new name", renames[i]);
+		g.cols[k].out = rest;
+	}
 	if (g.no_nulls) {
 		/* nulls are errors: with Spark's schema, the fields it says may hold
 		 * one and that have no --fill are named now, before any data */
@@ -1750,24 +1843,31 @@ int main(int argc, char **argv)
 	if (!names || !encs)
 		cli_die(CLI_FAIL, "out of memory");
 	for (i = 0, k = 0; i < g.ncols; i++) {
-		if (g.cols[i].packed)
-			continue;	/* only inside its --pack column */
-		names[k] = g.cols[i].name;
+		size_t j;
+		if (!g.cols[i].out)
+			g.cols[i].out = g.cols[i].name;	/* --pack and partition columns */
+		if (g.cols[i].packed || g.cols[i].dropped)
+			continue;	/* only inside its --pack column, or not at all */
+		for (j = 0; j < k && strcmp(names[j], g.cols[i].out); j++)
+			;
+		if (j < k)
+			cli_usage_error(usage, "two columns would be written as '%s'", g.cols[i].out);
+		names[k] = (char *)g.cols[i].out;
 		encs[k++] = g.cols[i].type.enc_name;
 	}
 	for (i = 0; i < g.ncols; i++) {
 		/* a nullable column's validity column beside it (shard-mds(5), NULLS) */
 		char vn[1024];
 		size_t j;
-		if (g.cols[i].packed || !shard_has_validity(&g.cols[i].type))
+		if (g.cols[i].packed || g.cols[i].dropped || !shard_has_validity(&g.cols[i].type))
 			continue;
-		if (shard_validity_name(g.cols[i].name, vn, sizeof vn))
-			cli_usage_error(usage, "column name '%s' is too long", g.cols[i].name);
+		if (shard_validity_name(g.cols[i].out, vn, sizeof vn))
+			cli_usage_error(usage, "column name '%s' is too long", g.cols[i].out);
 		for (j = 0; j < k && strcmp(names[j], vn); j++)
 			;
 		if (j < k)
 			cli_usage_error(usage, "column '%s' is nullable, and its validity column '%s' is taken by another column",
-					g.cols[i].name, vn);
+					g.cols[i].out, vn);
 		names[k] = own(strdup(vn));
 		encs[k++] = "uint8";
 		g.nvalid++;
@@ -1777,10 +1877,10 @@ int main(int argc, char **argv)
 	g.nschema = k;
 	for (i = 0; i < g.ncols; i++) {
 		char vn[1024];
-		g.cols[i].schema_pos = g.cols[i].packed ? -1 : shard_schema_index(&s, g.cols[i].name);
+		int w = !g.cols[i].packed && !g.cols[i].dropped;
+		g.cols[i].schema_pos = w ? shard_schema_index(&s, g.cols[i].out) : -1;
 		g.cols[i].valid_pos = -1;
-		if (!g.cols[i].packed && shard_has_validity(&g.cols[i].type) &&
-		    !shard_validity_name(g.cols[i].name, vn, sizeof vn))
+		if (w && shard_has_validity(&g.cols[i].type) && !shard_validity_name(g.cols[i].out, vn, sizeof vn))
 			g.cols[i].valid_pos = shard_schema_index(&s, vn);
 	}
 	if (!(g.null_at = calloc(g.ncols + 1, sizeof *g.null_at)))
@@ -1830,12 +1930,12 @@ int main(int argc, char **argv)
 		json_t *x = json_object(), *lt = json_object(), *va = json_object();
 		char *text;
 		for (i = 0; i < g.ncols; i++) {
-			if (g.cols[i].packed)
+			if (g.cols[i].schema_pos < 0)
 				continue;
 			if (g.cols[i].type.ltype)
-				json_object_set_new(lt, g.cols[i].name, json_string(shard_ltype_name(g.cols[i].type.ltype)));
+				json_object_set_new(lt, g.cols[i].out, json_string(shard_ltype_name(g.cols[i].type.ltype)));
 			if (g.cols[i].valid_pos >= 0)
-				json_object_set_new(va, g.cols[i].name, json_string(s.names[g.cols[i].valid_pos]));
+				json_object_set_new(va, g.cols[i].out, json_string(s.names[g.cols[i].valid_pos]));
 		}
 		if (json_object_size(lt))
 			json_object_set(x, "logical_types", lt);
@@ -1909,14 +2009,15 @@ int main(int argc, char **argv)
 	for (i = 0; i < g.nowned; i++)
 		free(g.owned[i]);
 	free(g.owned);
-	free(g.schema_parts[0]);
-	free(g.schema_parts);
+	shard_colspec_free(g.spec, g.nspec);
 	for (i = 0; i < g.ncols; i++)
 		free(g.cols[i].pack);
 	free(g.cols);
 	free(g.filecols);
 	free(g.null_at);
 	free(fills);
+	free(types);
+	free(renames);
 	free(packs);
 	shard_buf_free(&spark_schema);
 	return 0;
