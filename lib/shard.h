@@ -328,7 +328,8 @@ int shard_sink_open_dir(struct shard_sink **s, const char *dir, struct shard_err
 int shard_sink_open_fd(struct shard_sink **s, int fd, struct shard_error *err);
 /* One task's part of a dataset shared by many writers (Spark tasks): shards go
  * to a fresh DEST/part-PID-RANDOM/ directory and close writes no index.json;
- * collect the entries with shard_sink_on_shard and merge them elsewhere. */
+ * collect the entries with shard_sink_on_shard and merge them elsewhere.
+ * Like shard_sink_open_dir, refuses (SHARD_EARG) a DEST holding index.json. */
 int shard_sink_open_part(struct shard_sink **s, const char *dest, struct shard_error *err);
 /* Put one shard. The sink renames it to its own next shard.NNNNN name. */
 int shard_sink_put(struct shard_sink *s, const struct shard_entry *e,

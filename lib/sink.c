@@ -53,23 +53,31 @@ static int url_refused(const char *dest, struct shard_error *err)
 			       dest);
 }
 
-int shard_sink_open_dir(struct shard_sink **out, const char *dir, struct shard_error *err)
+/* A directory whose index.json is there holds a finished dataset: new shards,
+ * whether the whole dataset or one task's part of it, never go into it. */
+static int dataset_refused(const char *dir, struct shard_error *err)
 {
-	struct shard_sink *s;
 	char path[4096];
 	struct stat st;
-	int rc;
 
-	*out = NULL;
-	if (shard_is_url(dir))
-		return url_refused(dir, err);
-	if ((rc = mkdirs(dir, err)))
-		return rc;
 	snprintf(path, sizeof path, "%s/index.json", dir);
 	if (stat(path, &st) == 0)
 		return shard_error_set(err, SHARD_EARG,
 				       "%s: already holds a dataset (index.json); remove it or choose another directory",
 				       dir);
+	return 0;
+}
+
+int shard_sink_open_dir(struct shard_sink **out, const char *dir, struct shard_error *err)
+{
+	struct shard_sink *s;
+	int rc;
+
+	*out = NULL;
+	if (shard_is_url(dir))
+		return url_refused(dir, err);
+	if ((rc = dataset_refused(dir, err)) || (rc = mkdirs(dir, err)))
+		return rc;
 	s = calloc(1, sizeof *s);
 	if (!s || !(s->dir = strdup(dir)) || !(s->prefix = strdup(""))) {
 		if (s)
@@ -102,7 +110,7 @@ int shard_sink_open_part(struct shard_sink **out, const char *dest, struct shard
 	snprintf(path, sizeof path, "%s/%s", dest, sub);
 	if (shard_is_url(dest))
 		return url_refused(dest, err);
-	if ((rc = mkdirs(dest, err)))
+	if ((rc = dataset_refused(dest, err)) || (rc = mkdirs(dest, err)))
 		return rc;
 	if (mkdir(path, 0777) != 0)
 		return shard_error_set(err, SHARD_EIO, "%s: %s", path, strerror(errno));

@@ -501,6 +501,28 @@ PY
 	assert_output '{"b":false,"n":3500}'
 }
 
+@test "--entries into a directory that holds a merged dataset is refused, and adds nothing" {
+	seq 1 20 | shard-convert -q -s n:int32 --entries -o pd > e1.jsonl
+	shard-index merge -q -o pd - < e1.jsonl
+	before=$(find pd | sort)
+	run shard-convert -q -s n:int32 --entries -o pd <<<"21"
+	assert_failure 2
+	assert_output "shard-convert: pd: already holds a dataset (index.json); remove it or choose another directory"
+	[ "$(find pd | sort)" = "$before" ]
+	# as -o DIR is
+	run shard-convert -q -s n:int32 -o pd <<<"21"
+	assert_failure 2
+	assert_output --partial "pd: already holds a dataset (index.json)"
+	[ "$(find pd | sort)" = "$before" ]
+	# with the index set aside, a new part goes in; merging all entries adds it
+	mv pd/index.json index.old
+	seq 21 30 | shard-convert -q -s n:int32 --entries -o pd > e2.jsonl
+	cat e1.jsonl e2.jsonl | shard-index merge -q -o pd -
+	run shard-index verify pd
+	assert_success
+	assert_output --partial "2 shards, 30 samples"
+}
+
 @test "--pack: columns into one fixed-shape ndarray, the features/label split" {
 	printf 'a,b,c,y\n1,2,3,0\n4.5,,6,1\n' > p.csv
 	run shard-convert -q --header -s a:float32,b:float32,c:float32,y:int32 --pack feats=a,b,c:float32 -o ds p.csv
