@@ -37,7 +37,7 @@ _shard_index()
 	COMPREPLY=()
 
 	if ((COMP_CWORD == 1)); then
-		COMPREPLY=($(compgen -W 'create merge verify info -h --help -V --version' -- "$cur"))
+		COMPREPLY=($(compgen -W 'create merge verify info prune -h --help -V --version' -- "$cur"))
 		return 0
 	fi
 
@@ -45,8 +45,9 @@ _shard_index()
 	case $sub in
 	create) opts='-q --quiet --force --hashes --help' ;;
 	merge) opts='-o --output -q --quiet --help' ;;
-	verify) opts='--json -q --quiet --max-problems --help' ;;
+	verify) opts='--json -q --quiet --strict --expect-schema --expect-samples --max-problems --help' ;;
 	info) opts='--json --help' ;;
+	prune) opts='-n --dry-run -q --quiet --help' ;;
 	*) return 0 ;;
 	esac
 
@@ -73,7 +74,7 @@ _shard_index()
 	-o | --output)
 		_shard_index_dirs "$val"
 		;;
-	--max-problems) ;;
+	--max-problems | --expect-schema | --expect-samples) ;;
 	*) opt= ;;
 	esac
 	if [[ -n $opt ]]; then

@@ -188,6 +188,338 @@ PY
 	assert_output --partial "sample 1: column 's': invalid UTF-8"
 }
 
+# attempts DIR: a dataset as a Spark job leaves it: two task attempts wrote
+# the same rows with --entries (two part-* directories), the driver merged the
+# entries of the first only; then a writer's stray temporary file, Spark's
+# _SUCCESS marker and a hidden file. DIR.used names the part the index uses.
+attempts() {
+	seq 1 30 | shard-convert -q -s n:int32 --samples-per-shard 10 --entries -o "$1" > "$1.e1"
+	seq 1 30 | shard-convert -q -s n:int32 --samples-per-shard 10 --entries -o "$1" > "$1.e2"
+	shard-index merge -q -o "$1" - < "$1.e1"
+	grep -o '"part-[^/]*' "$1.e1" | head -n 1 | tr -d '"' > "$1.used"
+	echo junk > "$1/shard.00000.mds.tmp.1234"
+	touch "$1/_SUCCESS" "$1/.nfs0001"
+}
+
+@test "verify: files index.json does not reference are warnings, or with --strict problems" {
+	cd "$BATS_TEST_TMPDIR"
+	attempts ds
+	used=$(cat ds.used)
+	orphan=$(cd ds && ls -d part-* | grep -vx "$used")
+	run shard-index verify ds
+	assert_success
+	assert_line "ds/$orphan/: warning: not referenced by index.json (a directory of 3 files, $(cat ds/"$orphan"/* | wc -c) bytes)"
+	assert_line "ds/shard.00000.mds.tmp.1234: warning: not referenced by index.json (a writer's temporary file)"
+	assert_line "shard-index: ds: ok: 3 shards, 30 samples, 0 problems, 2 warnings"
+	refute_output --partial "index.json:"
+	refute_output --partial "_SUCCESS"
+	refute_output --partial ".nfs0001"
+	refute_output --partial "$used"
+	run shard-index verify --strict ds
+	assert_failure 3
+	assert_line "ds/$orphan/: not referenced by index.json (a directory of 3 files, $(cat ds/"$orphan"/* | wc -c) bytes)"
+	assert_line "ds/shard.00000.mds.tmp.1234: not referenced by index.json (a writer's temporary file)"
+	assert_line "shard-index: ds: NOT SOUND: 3 shards, 30 samples, 2 problems"
+	run shard-index verify --json ds
+	assert_success
+	assert_output --partial "\"unreferenced\":[\"$orphan/\",\"shard.00000.mds.tmp.1234\"]"
+	assert_output --partial '"warning_count":2'
+	run shard-index verify --json --strict ds
+	assert_failure 3
+	assert_output --partial '"problem_count":2'
+	# an empty directory, a file in a directory the index uses, and a link
+	mkdir ds/empty
+	echo x > "ds/$used/notes.txt"
+	ln -s /etc/passwd ds/link
+	run shard-index verify ds
+	assert_success
+	assert_line "ds/empty/: warning: not referenced by index.json (an empty directory)"
+	assert_line "ds/$used/notes.txt: warning: not referenced by index.json"
+	assert_line "ds/link: warning: not referenced by index.json"
+}
+
+@test "verify: a part's own index.json stays with the part the dataset uses" {
+	out=$BATS_TEST_TMPDIR/merged
+	mkdir -p "$out"
+	cp -r "$REF" "$out/part1"
+	shard-index merge -q "$out"
+	run shard-index verify --strict "$out"
+	assert_success
+	# a part the merged index does not use goes as a whole, its index.json too
+	cp -r "$REF" "$out/part2"
+	run shard-index verify --strict "$out"
+	assert_failure 3
+	assert_output --partial "$out/part2/: not referenced by index.json (a directory of 4 files,"
+}
+
+@test "prune: removes what index.json does not reference, -n first says what it would" {
+	cd "$BATS_TEST_TMPDIR"
+	attempts ds
+	used=$(cat ds.used)
+	orphan=$(cd ds && ls -d part-* | grep -vx "$used")
+	(cd ds && find . -type f | sort | xargs sha1sum) > before.sums
+	find ds | sort > before.list
+	run shard-index prune -n ds
+	assert_success
+	assert_output "$(printf '%s\n' "would remove ds/$orphan/shard.00000.mds.zstd" "would remove ds/$orphan/shard.00001.mds.zstd" \
+		"would remove ds/$orphan/shard.00002.mds.zstd" "would remove ds/$orphan/" \
+		"would remove ds/shard.00000.mds.tmp.1234" \
+		"shard-index: ds: would remove 4 files ($(cat ds/"$orphan"/* ds/*.tmp.* | wc -c) bytes) and 1 directory")"
+	find ds | sort | cmp - before.list
+	run shard-index prune ds
+	assert_success
+	assert_line "removed ds/$orphan/"
+	assert_line "removed ds/shard.00000.mds.tmp.1234"
+	assert_line --partial "shard-index: ds: removed 4 files ("
+	[ ! -e "ds/$orphan" ] && [ ! -e ds/shard.00000.mds.tmp.1234 ]
+	# what the index references, the index, and what is left alone are untouched
+	(cd ds && sha1sum -c --quiet ../before.sums 2>/dev/null) | grep -v -e "$orphan" -e tmp.1234 > changed || true
+	[ ! -s changed ]
+	[ -e ds/_SUCCESS ] && [ -e ds/.nfs0001 ]
+	run shard-index verify --strict ds
+	assert_success
+	assert_output "shard-index: ds: ok: 3 shards, 30 samples, 0 problems"
+	run shard-index prune ds
+	assert_success
+	assert_output "shard-index: ds: nothing to remove: index.json references every file"
+	run shard-index prune -q ds
+	assert_success
+	assert_output ""
+}
+
+@test "prune: symbolic links are removed, never followed; referenced files stay" {
+	cd "$BATS_TEST_TMPDIR"
+	attempts ds
+	used=$(cat ds.used)
+	mkdir -p outside/sub
+	echo keep > outside/sub/f
+	echo keep > outside/file
+	ln -s ../outside ds/to-dir
+	ln -s ../outside/file ds/to-file
+	# the used part reached through a link: the link and the files stay
+	mv "ds/$used" real-part
+	ln -s ../real-part "ds/$used"
+	run shard-index prune ds
+	assert_success
+	assert_line "removed ds/to-dir"
+	assert_line "removed ds/to-file"
+	[ ! -L ds/to-dir ] && [ ! -L ds/to-file ]
+	[ "$(cat outside/sub/f outside/file)" = "$(printf 'keep\nkeep')" ]
+	[ -L "ds/$used" ] && [ "$(ls real-part | wc -l)" -eq 3 ]
+	run shard-index verify --strict ds
+	assert_success
+}
+
+@test "prune: refuses without a valid index.json to go by, and removes nothing" {
+	cd "$BATS_TEST_TMPDIR"
+	attempts ds
+	mv ds/index.json index.json.saved
+	find ds | sort > before.list
+	run shard-index prune ds
+	assert_failure 1
+	assert_output --partial "ds/index.json"
+	assert_output --partial "nothing removed"
+	head -c 50 index.json.saved > ds/index.json
+	run shard-index prune ds
+	assert_failure 1
+	assert_output --partial "invalid JSON"
+	assert_output --partial "nothing removed"
+	rm ds/index.json
+	find ds | sort | cmp - before.list
+	# an index none of whose shards are here is some other directory's
+	mkdir other
+	cp index.json.saved other/index.json
+	echo x > other/keep.txt
+	run shard-index prune other
+	assert_failure 1
+	assert_output "shard-index: other/index.json: none of the shard files it lists is here: nothing removed"
+	[ -e other/keep.txt ]
+	run shard-index prune nonexistent
+	assert_failure 1
+	run shard-index prune s3://bucket/ds
+	assert_failure 2
+	assert_output --partial "not a URL"
+	run shard-index prune --strict ds
+	assert_failure 2
+	assert_output --partial "--strict applies to verify only"
+	run shard-index verify -n ds
+	assert_failure 2
+	assert_output --partial "--dry-run applies to prune only"
+}
+
+@test "verify of a remote dataset says it cannot look for unreferenced files" {
+	cd "$BATS_TEST_TMPDIR"
+	cp -r "$REF" www
+	echo junk > www/stray
+	port=$(free_port)
+	python3 -m http.server -b 127.0.0.1 -d www "$port" > /dev/null 2>&1 3>&- &
+	echo $! > server.pid
+	wait_port "$port" 10
+	run shard-index verify --strict "http://127.0.0.1:$port"
+	assert_success
+	assert_line "shard-index: http://127.0.0.1:$port: not looked for files index.json does not reference: a remote dataset cannot be listed"
+	run shard-index verify --json "http://127.0.0.1:$port"
+	assert_success
+	assert_output --partial '"unreferenced":null'
+}
+
+teardown() {
+	[ ! -f "$BATS_TEST_TMPDIR/server.pid" ] || kill "$(cat "$BATS_TEST_TMPDIR/server.pid")" 2>/dev/null || true
+}
+
+@test "verify --json: a shard whose hash failed counts none of its samples as sound" {
+	ds=$(ref_copy)
+	# the compressed file's recorded hash is wrong; its samples all decode
+	sed -i 's/b5447c78d34d6b6d/b5447c78d34d6b6e/' "$ds/index.json"
+	run shard-index verify --json "$ds"
+	assert_failure 3
+	assert_output --partial '"samples":50,"samples_ok":27,"problem_count":1'
+	assert_output --partial '"shard":1'
+}
+
+# one_doc: the output is exactly one JSON document; prints KEY=VALUE of some keys
+one_doc() {
+	python3 -c '
+import json, sys
+text = sys.stdin.read()
+assert text.count("\n") == 1 and text.endswith("\n"), repr(text)
+d = json.loads(text)
+print(" ".join("%s=%s" % (k, json.dumps(d[k])) for k in ("dataset", "ok", "status", "error", "problem_count")))'
+}
+
+@test "verify --json prints one document for every outcome, and the status says which" {
+	cd "$BATS_TEST_TMPDIR"
+	ds=$(ref_copy)
+	export -f one_doc
+	check() { # STATUS EXPECTED-KEYS ARGS...
+		local want=$1 keys=$2
+		shift 2
+		run bash -c 'out=$(shard-index verify "$@" 2>/dev/null); rc=$?; printf "%s\n" "$out" | one_doc; echo "rc=$rc"' _ "$@"
+		assert_output "$keys
+rc=$want"
+	}
+	check 0 "dataset=\"$REF\" ok=true status=0 error=null problem_count=0" --json "$REF"
+	check 1 'dataset="/nonexistent/dir" ok=false status=1 error="/nonexistent/dir: No such file or directory" problem_count=0' \
+		--json /nonexistent/dir
+	check 1 "dataset=\"$REF/index.json\" ok=false status=1 error=\"$REF/index.json: not a dataset directory\" problem_count=0" \
+		--json "$REF/index.json"
+	head -c 100 "$REF/index.json" > "$ds/index.json"
+	check 3 "dataset=\"$ds\" ok=false status=3 error=null problem_count=1" --json "$ds"
+	chmod 000 "$ds/index.json"
+	if [ "$(id -u)" != 0 ]; then
+		check 3 "dataset=\"$ds\" ok=false status=3 error=null problem_count=1" --json "$ds"
+	fi
+	chmod 644 "$ds/index.json"
+	check 2 "dataset=\"$REF\" ok=false status=2 error=\"--max-problems takes a positive number\" problem_count=0" \
+		--json --max-problems 0 "$REF"
+	check 2 "dataset=\"$REF\" ok=false status=2 error=\"unrecognized option '--bogus'\" problem_count=0" \
+		"$REF" --bogus --json
+	check 2 "dataset=\"$REF\" ok=false status=2 error=\"--expect-schema: column 'a': unknown encoding 'flaot32'\" problem_count=0" \
+		--expect-schema a:flaot32 --json "$REF"
+	check 2 'dataset=null ok=false status=2 error="missing DIR" problem_count=0' --json
+	# the message goes to standard error too
+	run shard-index verify --json /nonexistent/dir
+	assert_failure 1
+	assert_line "shard-index: /nonexistent/dir: No such file or directory"
+}
+
+@test "verify -q: the problems on standard error, nothing else" {
+	cd "$BATS_TEST_TMPDIR"
+	attempts ds
+	shard-index verify -q ds > out 2> err
+	[ ! -s out ] && [ ! -s err ]
+	printf '\x00' | dd of=ds/"$(cat ds.used)"/shard.00001.mds.zstd bs=1 seek=40 conv=notrunc 2>/dev/null
+	run shard-index verify -q ds
+	assert_failure 3
+	assert_output --partial "shard.00001.mds.zstd: "
+	refute_output --partial "NOT SOUND"
+	refute_output --partial "warning"
+	# beside --json too; without -q, --json alone prints nothing there
+	run bash -c 'shard-index verify -q --json ds > out 2> err'
+	assert_failure 3
+	grep -q '"ok":false' out
+	grep -q 'shard.00001.mds.zstd: ' err
+	run bash -c 'shard-index verify --json ds > out 2> err'
+	assert_failure 3
+	[ ! -s err ]
+}
+
+# nullable DIR: id, name, day (a date), score (float32, nullable: with the
+# validity column score.valid that index.json names for it)
+nullable() {
+	printf '1,a,2024-01-02,1.5\n2,b,2024-01-03,\n' |
+		shard-convert -q -s 'id:int64,name:str,day:date,score:float32?' -o "$1"
+	grep -q '"validity": {"score": "score.valid"}' "$1/index.json"
+}
+
+@test "verify --expect-schema and --expect-samples: what differs, exactly" {
+	cd "$BATS_TEST_TMPDIR"
+	nullable ds
+	run shard-index verify --expect-schema 'id:int64,name:str,day:date,score:float32?' --expect-samples 2 ds
+	assert_success
+	# any order
+	run shard-index verify --expect-schema 'score:float32?,day:date,name:str,id:int64' ds
+	assert_success
+	run shard-index verify --expect-schema 'id:int32,day:int32,score:float32,label:int32?' --expect-samples 3 ds
+	assert_failure 3
+	assert_output "ds/index.json: 3 samples expected, 2 found
+ds/index.json: column 'id': type int32 expected, int64 found
+ds/index.json: column 'day': type int32 expected, date (int32) found
+ds/index.json: column 'score': not nullable expected (float32), but index.json records validity column 'score.valid' for it
+ds/index.json: column 'label': missing (int32? expected)
+ds/index.json: column 'name': not expected (str)
+shard-index: ds: NOT SOUND: 1 shards, 2 samples, 6 problems"
+	run shard-index verify --expect-schema 'id:int64,name:str?,day:timestamp,score:float32?' ds
+	assert_failure 3
+	assert_line "ds/index.json: column 'name': nullable expected (str?), but index.json records no validity column for it"
+	assert_line "ds/index.json: column 'day': type timestamp expected, date (int32) found"
+	# the validity column index.json names must be there, and uint8
+	sed -i 's/"score": "score.valid"/"score": "name"/' ds/index.json
+	run shard-index verify --expect-schema 'id:int64,day:date,score:float32?' ds
+	assert_failure 3
+	assert_output --partial "column 'score': its validity column 'name' is str, uint8 expected"
+	sed -i 's/"score": "name"/"score": "gone"/' ds/index.json
+	run shard-index verify --expect-schema 'id:int64,name:str,day:date,score:float32?' ds
+	assert_failure 3
+	assert_output --partial "column 'score': its validity column 'gone' is missing"
+	# in the document
+	run shard-index verify --json --expect-samples 5 "$REF"
+	assert_failure 3
+	assert_output --partial '"problems":[{"shard":null,"file":"'"$REF"'/index.json","sample":null,"column":null,"message":"5 samples expected, 50 found"}]'
+	run shard-index verify --expect-schema 'arr:ndarray:float32:2,3,b:bytes,d:float64,f:float32,number:int,words:str' "$REF"
+	assert_success
+	run shard-index verify --expect-schema 'arr:ndarray:float32:3,2,b:bytes,d:float64,f:float32,number:int64,words:str' "$REF"
+	assert_failure 3
+	assert_line "$REF/index.json: column 'arr': type ndarray:float32:3,2 expected, ndarray:float32:2,3 found"
+	assert_line "$REF/index.json: column 'number': type int64 expected, int found"
+	# a json column holds its nulls itself: no validity column to expect
+	printf '{"j":null}\n{"j":[1]}\n' | shard-convert -q -f jsonl -s 'j:json?' -o js
+	run shard-index verify --expect-schema 'j:json?' js
+	assert_success
+	# what a dataset holds but text cannot become can be expected too
+	mkdir pic
+	craft pic/shard.00000.mds img,n jpeg,int "$(le32 5)ffd8ffe0000100000000000000"
+	shard-index create -q pic
+	run shard-index verify --expect-schema 'n:int,img:jpeg' pic
+	assert_success
+	run shard-index verify --expect-schema 'n:int,img:png' pic
+	assert_failure 3
+	assert_output --partial "column 'img': type png expected, jpeg found"
+	# bad expectations are usage errors
+	run shard-index verify --expect-schema 'id:int64,id:str' ds
+	assert_failure 2
+	assert_output --partial "--expect-schema: column 'id' twice"
+	run shard-index verify --expect-schema 'id' ds
+	assert_failure 2
+	assert_output --partial "--expect-schema: 'id' is not NAME:TYPE"
+	run shard-index verify --expect-samples -1 ds
+	assert_failure 2
+	assert_output --partial "--expect-samples takes a number of samples, not '-1'"
+	run shard-index info --expect-samples 2 ds
+	assert_failure 2
+	assert_output --partial "--expect-samples applies to verify only"
+}
+
 @test "usage errors exit 2" {
 	run shard-index
 	assert_failure 2
