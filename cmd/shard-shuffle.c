@@ -342,8 +342,11 @@ static void run_buckets(const char *path, const struct shard_index *ix, const st
 	}
 	qsort(gp, pl->norder, sizeof *gp, cmp_gpos);	/* input order, to merge with the read */
 	for (w = 0; w < nwin; w++) {
+		int fd;
 		tmp_path("bucket.%05llu", w, names[w], sizeof names[w]);
-		if (!(files[w] = fopen(names[w], "w+b")))
+		if ((fd = shard_create_new(names[w], 1, &err)) < 0)
+			die(&err);
+		if (!(files[w] = fdopen(fd, "w+b")))
 			cli_die(CLI_FAIL, "%s: %s", names[w], strerror(errno));
 	}
 	if (shard_source_open(&src, path, SHARD_SRC_VERIFY_HASHES, &err))

@@ -57,7 +57,15 @@ void shard_buf_free(struct shard_buf *b);
 /* Read a whole file (at most max bytes) into b. */
 int shard_read_file(const char *path, struct shard_buf *b, uint64_t max,
 		    struct shard_error *err);
-/* Write a file atomically: PATH.tmp.PID, fsync-free write, rename. */
+/* Create a new file (for reading too when rdwr) and return its descriptor,
+ * never opening what is already at path: a symbolic link, a second link to a
+ * file or another user's file there is an error (-1, err says). A plain file
+ * of this user and no other link, the stray of an earlier run killed under
+ * the same process id, is replaced. */
+int shard_create_new(const char *path, int rdwr, struct shard_error *err);
+/* Write a file atomically: PATH.tmp.PID created by shard_create_new,
+ * fsync-free write, rename over PATH (which replaces a link, never writes
+ * through it). */
 int shard_write_file_atomic(const char *path, const void *p, size_t n,
 			    struct shard_error *err);
 /* Write all bytes to fd; SHARD_EPIPE on a closed pipe. */

@@ -43,6 +43,16 @@ load helpers
 	assert_output --partial "already holds a dataset"
 }
 
+@test "-o DIR: a link planted at a shard's or index.json's temporary name is refused, never written through" {
+	cd "$BATS_TEST_TMPDIR"
+	for name in shard.00001.mds.zstd index.json; do
+		rm -rf copy && mkdir copy
+		run planted -s "copy/$name" shard-cat -q "$REF" -o copy
+		refused_link
+		[ "$(ls copy)" = "$(cd copy && ls "$name".tmp.*)" ]
+	done
+}
+
 @test "several inputs are renumbered into one dataset" {
 	run shard-cat "$REF" "$REF" -o "$BATS_TEST_TMPDIR/two"
 	assert_success

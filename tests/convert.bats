@@ -216,6 +216,39 @@ bad_input() {
 	bad_input utf8.csv "utf8.csv:2:2: column 'b': invalid UTF-8 at byte 1 of a str value"
 }
 
+@test "a link planted at a temporary name is never written through: the run fails, shards removed" {
+	seq 1 50 | sed 's/$/,x/' > good.csv
+	mkdir ds
+	run planted -s ds/shard.00000.mds shard-convert -q -c none -s a:int32,b:str -o ds good.csv
+	refused_link
+	[ "$(ls ds)" = "$(cd ds && ls shard.00000.mds.tmp.*)" ]
+	rm ds/*
+	run planted -h ds/shard.00002.mds.zstd shard-convert -q -s a:int32,b:str --samples-per-shard 10 -o ds good.csv
+	refused_link
+	[ "$(stat -c %h target)" -eq 2 ] && [ "$(ls ds)" = "$(cd ds && ls shard.00002.mds.zstd.tmp.*)" ]
+	rm ds/*
+	# index.json's too: its shards are removed and no index.json written
+	run planted -s ds/index.json shard-convert -q -s a:int32,b:str --samples-per-shard 10 -o ds good.csv
+	refused_link
+	[ "$(ls ds)" = "$(cd ds && ls index.json.tmp.*)" ]
+	rm ds/*
+	# a link under a shard's final name is replaced by the shard, its target untouched
+	ln -s "$PWD/target" ds/shard.00000.mds.zstd
+	run shard-convert -q -s a:int32,b:str -o ds good.csv
+	assert_success
+	[ "$(cat target)" = precious ] && [ ! -L ds/shard.00000.mds.zstd ]
+	shard-index verify -q ds
+}
+
+@test "a stray temporary file of a run killed under the same process id is replaced" {
+	seq 1 50 | sed 's/$/,x/' > good.csv
+	mkdir ds
+	run planted -f ds/shard.00000.mds.zstd shard-convert -q -s a:int32,b:str -o ds good.csv
+	assert_success
+	[ "$(ls ds)" = "$(printf 'index.json\nshard.00000.mds.zstd')" ]
+	shard-index verify -q ds
+}
+
 @test "a failed run into a shard stream ends without its end frame, which its reader refuses" {
 	seq 1 50 | sed 's/$/,x/' > good.csv
 	printf '1,x\n2,y\nz,w\n' > value.csv

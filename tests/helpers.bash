@@ -60,3 +60,27 @@ wait_port() {
 		sleep 0.1
 	done
 }
+
+# planted HOW NAME CMD ARG...: runs CMD in place of a shell (exec keeps its
+# process id, so NAME.tmp.PID is the temporary name CMD will write NAME
+# under) that first puts there a symbolic link (HOW -s) or a second hard link
+# (-h) to ./target, which holds "precious", or a stray file such as a run
+# killed under the same id leaves (-f)
+planted() {
+	[ -e target ] || echo precious > target
+	sh -c 'how=$1 name=$2; shift 2
+		case $how in
+		-s) ln -s "$PWD/target" "$name.tmp.$$" ;;
+		-h) ln target "$name.tmp.$$" ;;
+		-f) echo stale > "$name.tmp.$$" ;;
+		esac
+		exec "$@"' sh "$@"
+}
+
+# refused_link: the planted link's run failed (status 1), named the
+# temporary file, and left ./target as it was
+refused_link() {
+	assert_failure 1
+	assert_output --regexp "\.tmp\.[0-9]+: (a symbolic link|another file) is in the way of this new file: refusing to write"
+	[ "$(cat target)" = precious ]
+}

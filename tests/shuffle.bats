@@ -153,6 +153,13 @@ ids() { shard-cat -c id "$1" | tr -dc '0-9\n'; }
 	[ ! -e out/index.json ]
 }
 
+@test "a link planted at an output shard's temporary name is refused; nothing is left" {
+	mkdir out
+	run planted -s out/shard.00003.mds.zstd shard-shuffle -q --size-limit 2KiB -o out ds
+	refused_link
+	[ "$(ls out)" = "$(cd out && ls shard.00003.mds.zstd.tmp.*)" ]
+}
+
 @test "usage errors exit 2" {
 	run shard-shuffle ds
 	assert_failure 2
