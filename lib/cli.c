@@ -2,6 +2,7 @@
  * exit statuses, the quiet exit on a broken pipe and the progress line. */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -36,12 +37,38 @@ void cli_init(const char *argv0)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/* text with the user and password of every URL in it hidden (see
+ * shard_url_redact), into out: a message may quote an argument as it was
+ * given. A URL runs from its scheme to the next space, control character or
+ * double quote. */
+static void redact_text(const char *text, char *out, size_t n)
+{
+	const char *p = text, *sep;
+	struct shard_buf b = {0};
+
+	while ((sep = strstr(p, "://"))) {
+		const char *start = sep, *end = sep + 3;
+		char url[2048], shown[2048];
+		while (start > p && (isalnum((unsigned char)start[-1]) || strchr("+-.", start[-1])))
+			start--;
+		while (*end && !isspace((unsigned char)*end) && !iscntrl((unsigned char)*end) && *end != '"')
+			end++;
+		snprintf(url, sizeof url, "%.*s", (int)(end - start), start);
+		shard_buf_append(&b, p, (size_t)(start - p));
+		shard_buf_printf(&b, "%s", shard_url_redact(url, shown, sizeof shown));
+		p = end;
+	}
+	snprintf(out, n, "%.*s%s", (int)b.len, b.p ? (const char *)b.p : "", p);
+	shard_buf_free(&b);
+}
+
 static void vmsg(const char *fmt, va_list ap)
 {
-	char buf[2048];
+	char buf[2048], shown[2048];
 	vsnprintf(buf, sizeof buf, fmt, ap);
+	redact_text(buf, shown, sizeof shown);
 	progress_clear();
-	fprintf(stderr, "%s: %s\n", cli_prog, buf);
+	fprintf(stderr, "%s: %s\n", cli_prog, shown);
 }
 
 void cli_warn(const char *fmt, ...)

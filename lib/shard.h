@@ -258,6 +258,17 @@ void shard_index_free(struct shard_index *ix);
 /* Whether path is an http://, https:// or s3:// URL rather than a local path. */
 int shard_is_url(const char *path);
 
+/* A URL as it may be shown: the user and password of a URL (the part of
+ * SCHEME://USER:PASSWORD@HOST/... between "://" and '@') replaced by "***",
+ * anything else as it is. The authority ends at the first '/', '?' or '#'
+ * after "://" and its credentials at its last '@'; when an '@' follows the
+ * authority too and the authority holds credentials or is no HOST[:PORT]
+ * ("https://u:p@ss/w@host/ds"), a password may hold an unescaped '/', '?' or
+ * '#', so everything up to the last '@' is hidden (shard_remote_open refuses
+ * such a URL). Returns s itself when there is nothing to hide, else buf (n
+ * bytes, cut short if need be). */
+const char *shard_url_redact(const char *s, char *buf, size_t n);
+
 /* A dataset under a URL: http(s)://HOST[:PORT]/PATH or s3://BUCKET/PREFIX,
  * with or without a trailing slash or /index.json. Its files are fetched whole
  * over one reused connection, with timeouts and retries of transient failures.
@@ -265,7 +276,8 @@ int shard_is_url(const char *path);
  * SHARDKIT_LOW_SPEED_TIME, SHARDKIT_RETRIES): see shard-cat(1). */
 struct shard_remote;
 int shard_remote_open(struct shard_remote **r, const char *url, struct shard_error *err);
-/* The dataset's URL as messages name it (no trailing slash). */
+/* The dataset's URL as messages name it: no trailing slash, and its user and
+ * password hidden by shard_url_redact. */
 const char *shard_remote_url(const struct shard_remote *r);
 /* Fetch the dataset's file basename into b (at most max bytes); a body cut
  * short is an error. SHARD_ENOENT on HTTP 404; messages name the file's URL. */

@@ -49,8 +49,9 @@ static int mkdirs(const char *path, struct shard_error *err)
  * would become a local directory named "s3:". */
 static int url_refused(const char *dest, struct shard_error *err)
 {
+	char shown[1024];
 	return shard_error_set(err, SHARD_EARG, "%s: writing to a URL is not supported; write a local directory and upload it",
-			       dest);
+			       shard_url_redact(dest, shown, sizeof shown));
 }
 
 int shard_sink_open_dir(struct shard_sink **out, const char *dir, struct shard_error *err)
