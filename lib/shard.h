@@ -354,6 +354,11 @@ int shard_sink_put(struct shard_sink *s, const struct shard_entry *e,
 int shard_sink_close(struct shard_sink *s, struct shard_error *err);
 /* Abandon: remove temporary files; never writes index.json. */
 void shard_sink_abort(struct shard_sink *s);
+/* For a thread about to end the process (on a signal) while others may still
+ * use s: wait for a shard being written, remove every file s wrote, and keep
+ * s locked, so that no thread writes another. s is not freed, and must not
+ * be closed, aborted or freed meanwhile. */
+void shard_sink_kill(struct shard_sink *s);
 /* Set top-level extra index metadata (JSON object text). */
 int shard_sink_set_extra(struct shard_sink *s, const char *json);
 uint64_t shard_sink_samples(const struct shard_sink *s);

@@ -249,6 +249,42 @@ bad_input() {
 	shard-index verify -q ds
 }
 
+@test "SIGINT, SIGTERM and SIGHUP: the shards written are removed and the status is 128+N" {
+	for sig in INT TERM HUP; do
+		rm -rf ds
+		yes 12345,abcdefghij | env --default-signal=INT,TERM,HUP \
+			shard-convert -q -s a:int64,b:str --size-limit 64KiB -o ds - 3>&- &
+		pid=$!
+		signalled "$sig" ds
+		run shard-index create ds
+		assert_failure 1
+		assert_output "shard-index: ds: no shard files (*.mds or *.mds.EXT)"
+	done
+	# --entries: the part directory's shards too
+	rm -rf ds
+	yes 12345,abcdefghij | env --default-signal=TERM \
+		shard-convert -q --entries -s a:int64,b:str --size-limit 64KiB -o ds - > entries 3>&- &
+	pid=$!
+	signalled TERM ds
+}
+
+@test "a signal ignored when it started (nohup, trap '' SIG) stays ignored: the run goes on to a whole dataset" {
+	mkfifo in
+	(trap '' TERM; exec shard-convert -q -s a:int64,b:str --size-limit 64KiB -o ds - < in) 3>&- &
+	pid=$!
+	exec 4> in
+	yes 12345,abcdefghij | head -n 3000000 >&4
+	for i in $(seq 150); do [ -z "$(ls ds 2>/dev/null)" ] || break; sleep 0.1; done
+	kill -TERM "$pid"
+	sleep 0.5
+	kill -0 "$pid"	# still reading its input
+	yes 12345,abcdefghij | head -n 1000000 >&4
+	exec 4>&-
+	wait "$pid"
+	shard-index verify -q ds
+	[ "$(shard-index info --json ds | python3 -c 'import json,sys; print(json.load(sys.stdin)["samples"])')" -eq 4000000 ]
+}
+
 @test "a failed run into a shard stream ends without its end frame, which its reader refuses" {
 	seq 1 50 | sed 's/$/,x/' > good.csv
 	printf '1,x\n2,y\nz,w\n' > value.csv
