@@ -482,7 +482,7 @@ static char *spool(void)
 {
 	static char dir[PATH_MAX + 80];
 	struct shard_source *src;
-	struct shard_sink *sk;
+	struct shard_sink *sk = NULL;
 	struct shard_item it = {0};
 	struct shard_error err;
 	int r;
