@@ -57,6 +57,12 @@ load helpers
 	run planted -h "$ds/index.json" shard-index create "$ds"
 	refused_link
 	[ ! -e "$ds/index.json" ]
+	# the temporary files a killed run leaves are no shards
+	echo stale > "$ds/shard.00003.mds.zstd.tmp.4242"
+	echo stale > "$ds/shard.00001.mds.tmp.4242"
+	rm "$ds"/index.json.tmp.*
+	shard-index create -q "$ds"
+	cmp "$REF/index.json" "$ds/index.json"
 	mkdir -p m/a && cp -r "$REF" m/a/part
 	run planted -s m/index.json shard-index merge m
 	refused_link
