@@ -307,6 +307,7 @@ int main(int argc, char **argv)
 		}
 		if (rc)
 			cli_die_err(&err);
+		cli_guard_sink(sink);	/* a signal removes what was copied */
 	} else {
 		if (!format || strcmp(format, "jsonl") == 0 || strcmp(format, "json") == 0)
 			t.how = SHARD_TEXT_JSON;
@@ -333,7 +334,7 @@ int main(int argc, char **argv)
 		struct shard_source *src;
 		int r;
 		if (shard_source_open(&src, inputs[i], verify ? SHARD_SRC_VERIFY_HASHES : 0, &err)) {
-			shard_sink_abort(sink);
+			cli_sink_abort(sink);
 			cli_die_err(&err);
 		}
 		while ((r = shard_source_next(src, &it, &err)) > 0) {
@@ -344,7 +345,7 @@ int main(int argc, char **argv)
 				 * any (done by the source), else by decompressing it and
 				 * validating the MDS header and offsets. */
 				if (verify && !it.entry.nhashes && shard_item_load_raw(&it, 1, &err)) {
-					shard_sink_abort(sink);
+					cli_sink_abort(sink);
 					cli_die_err(&err);
 				}
 				/* logical types and other extra metadata travel when all inputs agree */
@@ -357,7 +358,7 @@ int main(int argc, char **argv)
 				}
 				shard_sink_set_extra(sink, sink_extra);
 				if (shard_sink_put(sink, &it.entry, it.stored.p, it.stored.len, it.stored_is_zip, &err)) {
-					shard_sink_abort(sink);
+					cli_sink_abort(sink);
 					cli_die_err(&err);
 				}
 				cli_progress_add(&progress, 1, it.entry.samples, it.stored.len);
@@ -368,7 +369,7 @@ int main(int argc, char **argv)
 			}
 		}
 		if (r < 0) {
-			shard_sink_abort(sink);
+			cli_sink_abort(sink);
 			cli_die_err(&err);
 		}
 		shard_source_close(src);
@@ -376,7 +377,7 @@ int main(int argc, char **argv)
 			break;
 	}
 	shard_item_free(&it);
-	if (sink && shard_sink_close(sink, &err))
+	if (sink && cli_sink_close(sink, &err))
 		cli_die_err(&err);
 	cli_progress_end(&progress);
 	if (sink && !quiet)

@@ -297,7 +297,7 @@ static ssize_t read_archive(void *ctx, void *buf, size_t n, struct shard_error *
 static void abort_output(struct shard_writer *w, struct shard_sink *sink)
 {
 	shard_writer_abort(w);
-	shard_sink_abort(sink);
+	cli_sink_abort(sink);
 }
 
 /* Hadoop's .snappy and .lz4 part files are block-framed, not the standard
@@ -1920,8 +1920,9 @@ int main(int argc, char **argv)
 	} else if (shard_sink_open_dir(&sink, dest, &err)) {
 		cli_die_err(&err);
 	}
+	cli_guard_sink(sink);	/* a signal removes the shards written */
 	if (shard_writer_new(&w, sink, &s, &wo, &err)) {
-		shard_sink_abort(sink);
+		cli_sink_abort(sink);
 		cli_die_err(&err);
 	}
 	/* logical types and validity columns go in index.json, where Python's
@@ -1974,7 +1975,7 @@ int main(int argc, char **argv)
 	}
 	{
 		uint64_t shards = shard_sink_shards(sink);
-		if (shard_sink_close(sink, &err))
+		if (cli_sink_close(sink, &err))
 			cli_die_err(&err);
 		if (g.rejects && fclose(g.rejects) != 0)
 			cli_die(CLI_FAIL, "%s: %s", rejects, strerror(errno));

@@ -1149,6 +1149,8 @@ static int cmd_info(const char *dir)
 	size_t i, k;
 	const struct shard_entry *e0;
 	json_t *lt = NULL;
+	char shown[PATH_MAX];
+	const char *name = shard_url_redact(dir, shown, sizeof shown);	/* a URL's password stays unsaid */
 
 	snprintf(path, sizeof path, "%s/index.json", dir);
 	if (shard_index_load(&ix, path, &err))
@@ -1173,7 +1175,7 @@ static int cmd_info(const char *dir)
 		}
 		for (k = 0; e0 && k < e0->nhashes; k++)
 			json_array_append_new(hashes, json_string(e0->hashes[k]));
-		o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:o, s:o, s:o}", "dataset", dir, "samples",
+		o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:o, s:o, s:o}", "dataset", name, "samples",
 			      (json_int_t)total_samples(&ix), "shards", (json_int_t)ix.nshards, "bytes_raw",
 			      (json_int_t)raw, "bytes_stored", (json_int_t)zip, "compression",
 			      e0 && e0->compression ? json_string(e0->compression) : json_null(), "hashes", hashes,
@@ -1190,7 +1192,7 @@ static int cmd_info(const char *dir)
 		snprintf(line, sizeof line,
 			 "dataset:     %s\nsamples:     %llu\nshards:      %zu\nbytes raw:   %llu\nbytes stored: %llu\n"
 			 "compression: %s\nhashes:     ",
-			 dir, (unsigned long long)total_samples(&ix), ix.nshards, (unsigned long long)raw,
+			 name, (unsigned long long)total_samples(&ix), ix.nshards, (unsigned long long)raw,
 			 (unsigned long long)zip, e0 && e0->compression ? e0->compression : "none");
 		cli_out_str(line);
 		for (k = 0; e0 && k < e0->nhashes; k++) {

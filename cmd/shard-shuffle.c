@@ -84,8 +84,9 @@ static struct {
 
 /* ---------------------------------------------------------------- temporary files */
 
-/* Paths are kept in fixed storage so the signal handler can remove them with
- * async-signal-safe calls only. */
+/* Registered before they are created, while the signal guard is held, so
+ * that the cleanup a signal runs (remove_tmp, after the sinks' kills) finds
+ * every file and directory there is. */
 #define MAX_TMP 4096
 static char tmpdir[PATH_MAX];
 static char tmpfiles[MAX_TMP][64];	/* names inside tmpdir */
@@ -114,11 +115,10 @@ static void remove_tmp(void)
 	rmdir(tmpdir);
 }
 
-static void on_signal(int sig)
+static void on_signal(void *ctx)
 {
+	(void)ctx;
 	remove_tmp();
-	signal(sig, SIG_DFL);
-	raise(sig);
 }
 
 static void cleanup(void)
@@ -132,6 +132,7 @@ static void make_tmpdir(void)
 	const char *base = o.tmpbase ? o.tmpbase : getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 	if (tmpdir[0])
 		return;
+	cli_signals_hold();
 	snprintf(tmpdir, sizeof tmpdir, "%s/shard-shuffle.XXXXXX", base);
 	snprintf(tmpsuffix, sizeof tmpsuffix, ".tmp.%ld", (long)getpid());
 	if (!mkdtemp(tmpdir)) {
@@ -139,9 +140,11 @@ static void make_tmpdir(void)
 		tmpdir[0] = 0;
 		cli_die(CLI_FAIL, "%s: cannot make a temporary directory: %s", base, strerror(e));
 	}
+	cli_signals_release();
 }
 
-/* A new temporary file path inside tmpdir, registered for removal. */
+/* A new temporary file path inside tmpdir, registered for removal; the
+ * caller holds the signal guard until the file exists. */
 static const char *tmp_path(const char *fmt, unsigned long long k, char *buf, size_t n)
 {
 	make_tmpdir();
@@ -160,7 +163,7 @@ static void die(const struct shard_error *err)
 	/* shards still being compressed are stopped first: none may reach the
 	 * sink after it has removed the written ones */
 	shard_writer_abort(writer);
-	shard_sink_abort(out_sink);
+	cli_sink_abort(out_sink);
 	out_sink = NULL;
 	cleanup();
 	cli_die_err(err);
@@ -210,6 +213,7 @@ static void open_writer(const char *dest, const struct shard_entry *e, const cha
 	} else if (shard_sink_open_dir(&out_sink, dest, &err)) {
 		die(&err);
 	}
+	cli_guard_sink(out_sink);
 	if (shard_writer_new(&writer, out_sink, &e->schema, &wo, &err))
 		die(&err);
 	if (hl) {
@@ -342,8 +346,13 @@ static void run_buckets(const char *path, const struct shard_index *ix, const st
 	}
 	qsort(gp, pl->norder, sizeof *gp, cmp_gpos);	/* input order, to merge with the read */
 	for (w = 0; w < nwin; w++) {
+		int fd;
+		cli_signals_hold();
 		tmp_path("bucket.%05llu", w, names[w], sizeof names[w]);
-		if (!(files[w] = fopen(names[w], "w+b")))
+		if ((fd = shard_create_new(names[w], 1, &err)) < 0)
+			die(&err);
+		cli_signals_release();
+		if (!(files[w] = fdopen(fd, "w+b")))
 			cli_die(CLI_FAIL, "%s: %s", names[w], strerror(errno));
 	}
 	if (shard_source_open(&src, path, SHARD_SRC_VERIFY_HASHES, &err))
@@ -473,14 +482,17 @@ static char *spool(void)
 {
 	static char dir[PATH_MAX + 80];
 	struct shard_source *src;
-	struct shard_sink *sk;
+	struct shard_sink *sk = NULL;
 	struct shard_item it = {0};
 	struct shard_error err;
 	int r;
 
+	cli_signals_hold();
 	tmp_path("spool", 0, dir, sizeof dir);
 	if (shard_source_open(&src, "-", SHARD_SRC_VERIFY_HASHES, &err) || shard_sink_open_dir(&sk, dir, &err))
 		die(&err);
+	cli_signals_release();
+	cli_guard_sink(sk);
 	while ((r = shard_source_next(src, &it, &err)) > 0) {
 		struct shard_codec cd = {0};
 		/* register the name the sink will give this shard before it writes it,
@@ -489,9 +501,11 @@ static char *spool(void)
 			die(&err);
 		if (ntmp >= MAX_TMP)
 			cli_die(CLI_FAIL, "too many shards to spool");
+		cli_signals_hold();
 		snprintf(tmpfiles[ntmp], sizeof tmpfiles[0], "spool/shard.%05llu.mds%s%s",
 			 (unsigned long long)shard_sink_shards(sk), it.stored_is_zip ? "." : "", it.stored_is_zip ? cd.ext : "");
 		ntmp++;
+		cli_signals_release();
 		shard_sink_set_extra(sk, shard_source_extra(src));	/* logical types travel */
 		if (shard_sink_put(sk, &it.entry, it.stored.p, it.stored.len, it.stored_is_zip, &err))
 			die(&err);
@@ -501,9 +515,11 @@ static char *spool(void)
 		die(&err);
 	shard_item_free(&it);
 	shard_source_close(src);
+	cli_signals_hold();
 	if (ntmp < MAX_TMP)
 		snprintf(tmpfiles[ntmp++], sizeof tmpfiles[0], "spool/index.json");
-	if (shard_sink_close(sk, &err))
+	cli_signals_release();
+	if (cli_sink_close(sk, &err))
 		die(&err);
 	return dir;
 }
@@ -708,9 +724,7 @@ int main(int argc, char **argv)
 		cli_usage_error(usage, "--block and --buffer are different shuffles: choose one");
 	input = argv[optind];
 	atexit(cleanup);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGHUP, on_signal);
+	cli_on_signal(on_signal, NULL);	/* the temporary files go after the sinks' */
 
 	/* samples are counted one by one: the clock is looked at every 4096 */
 	/* (a stream on stdout goes on down a pipeline, whose last program shows
@@ -728,7 +742,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: %llu samples (rank %llu of %llu, seed %llu, epoch %llu)\n", cli_prog,
 			(unsigned long long)shard_sink_samples(out_sink), (unsigned long long)o.rank,
 			(unsigned long long)o.world, (unsigned long long)o.seed, (unsigned long long)o.epoch);
-	if (shard_sink_close(out_sink, &err)) {
+	if (cli_sink_close(out_sink, &err)) {
 		out_sink = NULL;
 		die(&err);
 	}

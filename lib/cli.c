@@ -2,7 +2,10 @@
  * exit statuses, the quiet exit on a broken pipe and the progress line. */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,12 +39,38 @@ void cli_init(const char *argv0)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/* text with the user and password of every URL in it hidden (see
+ * shard_url_redact), into out: a message may quote an argument as it was
+ * given. A URL runs from its scheme to the next space, control character or
+ * double quote. */
+static void redact_text(const char *text, char *out, size_t n)
+{
+	const char *p = text, *sep;
+	struct shard_buf b = {0};
+
+	while ((sep = strstr(p, "://"))) {
+		const char *start = sep, *end = sep + 3;
+		char url[2048], shown[2048];
+		while (start > p && (isalnum((unsigned char)start[-1]) || strchr("+-.", start[-1])))
+			start--;
+		while (*end && !isspace((unsigned char)*end) && !iscntrl((unsigned char)*end) && *end != '"')
+			end++;
+		snprintf(url, sizeof url, "%.*s", (int)(end - start), start);
+		shard_buf_append(&b, p, (size_t)(start - p));
+		shard_buf_printf(&b, "%s", shard_url_redact(url, shown, sizeof shown));
+		p = end;
+	}
+	snprintf(out, n, "%.*s%s", (int)b.len, b.p ? (const char *)b.p : "", p);
+	shard_buf_free(&b);
+}
+
 static void vmsg(const char *fmt, va_list ap)
 {
-	char buf[2048];
+	char buf[2048], shown[2048];
 	vsnprintf(buf, sizeof buf, fmt, ap);
+	redact_text(buf, shown, sizeof shown);
 	progress_clear();
-	fprintf(stderr, "%s: %s\n", cli_prog, buf);
+	fprintf(stderr, "%s: %s\n", cli_prog, shown);
 }
 
 void cli_warn(const char *fmt, ...)
@@ -265,4 +294,140 @@ void cli_progress_end(struct cli_progress *p)
 	progress_clear();
 	p->on = 0;
 	active = NULL;
+}
+
+/* ---------------------------------------------------------------- signals */
+
+/* SIGINT, SIGTERM and SIGHUP end a program that writes files without leaving
+ * any that look like data. The handler only writes the signal's number to a
+ * pipe (all it does is async-signal-safe); a thread of its own reads it, and
+ * there, outside the handler, takes the guard lock for good, runs the
+ * cleanups registered (newest first) and ends the process by the signal, so
+ * the shell sees 128+N. The guard is also held while a cleanup's list
+ * changes, so a cleanup never runs against half a change or freed memory. A
+ * signal ignored when the program started (nohup, '&' in a script) stays
+ * ignored. */
+#define MAX_CLEANUPS 8
+
+static pthread_mutex_t guard;
+static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
+static struct {
+	void (*fn)(void *);
+	void *ctx;
+} cleanups[MAX_CLEANUPS];
+static int ncleanups, sig_pipe[2] = {-1, -1};
+
+static void on_signal(int sig)
+{
+	int e = errno;
+	unsigned char c = (unsigned char)sig;
+	if (write(sig_pipe[1], &c, 1) < 0) {
+		/* nothing else is safe to do here */
+	}
+	errno = e;
+}
+
+static void *signal_thread(void *arg)
+{
+	unsigned char c;
+	int i;
+	(void)arg;
+	while (read(sig_pipe[0], &c, 1) != 1)
+		if (errno != EINTR)
+			return NULL;
+	pthread_mutex_lock(&guard);	/* never given back */
+	for (i = ncleanups - 1; i >= 0; i--)
+		cleanups[i].fn(cleanups[i].ctx);
+	signal(c, SIG_DFL);
+	raise(c);
+	_exit(128 + c);
+}
+
+static void guard_init(void)
+{
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+	pthread_mutexattr_t a;
+	struct sigaction sa;
+	pthread_t th;
+	size_t i;
+
+	/* recursive: a failure inside a held stretch still cleans up through it */
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&guard, &a);
+	pthread_mutexattr_destroy(&a);
+	if (pipe2(sig_pipe, O_CLOEXEC) != 0 || pthread_create(&th, NULL, signal_thread, NULL) != 0)
+		cli_die(CLI_FAIL, "cannot set up signal handling: %s", strerror(errno));
+	pthread_detach(th);
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		sigaddset(&sa.sa_mask, sigs[i]);
+	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+		struct sigaction old;
+		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+			sigaction(sigs[i], &sa, NULL);
+	}
+}
+
+void cli_signals_hold(void)
+{
+	pthread_once(&guard_once, guard_init);
+	pthread_mutex_lock(&guard);
+}
+
+void cli_signals_release(void)
+{
+	pthread_mutex_unlock(&guard);
+}
+
+void cli_on_signal(void (*fn)(void *), void *ctx)
+{
+	cli_signals_hold();
+	if (ncleanups == MAX_CLEANUPS)
+		cli_die(CLI_FAIL, "too many cleanups");
+	cleanups[ncleanups].fn = fn;
+	cleanups[ncleanups++].ctx = ctx;
+	cli_signals_release();
+}
+
+static void forget(void *ctx)
+{
+	int i, k = 0;
+	for (i = 0; i < ncleanups; i++)
+		if (cleanups[i].ctx != ctx)
+			cleanups[k++] = cleanups[i];
+	ncleanups = k;
+}
+
+static void kill_sink(void *s)
+{
+	shard_sink_kill(s);
+}
+
+void cli_guard_sink(struct shard_sink *s)
+{
+	cli_on_signal(kill_sink, s);
+}
+
+int cli_sink_close(struct shard_sink *s, struct shard_error *err)
+{
+	int rc;
+	cli_signals_hold();
+	rc = shard_sink_close(s, err);
+	forget(s);
+	cli_signals_release();
+	return rc;
+}
+
+void cli_sink_abort(struct shard_sink *s)
+{
+	if (!s)
+		return;
+	cli_signals_hold();
+	shard_sink_abort(s);
+	forget(s);
+	cli_signals_release();
 }

@@ -62,4 +62,20 @@ static inline void cli_progress_add(struct cli_progress *p, uint64_t shards, uin
 		cli_progress_poll(p);
 }
 
+/* Signals: on SIGINT, SIGTERM or SIGHUP (unless ignored when the program
+ * started) the cleanups registered run, newest first, on a thread of their
+ * own, and the program ends by the signal (the shell sees 128+N). A cleanup
+ * runs while other threads go on: it must leave alone what they hold, take
+ * the locks it needs and keep them. cli_signals_hold/release bracket a
+ * change a cleanup must see whole or not at all (a file created and
+ * registered); a signal meanwhile waits for the release. */
+void cli_on_signal(void (*fn)(void *ctx), void *ctx);
+void cli_signals_hold(void);
+void cli_signals_release(void);
+/* A sink whose files a signal removes (shard_sink_kill), and closing or
+ * abandoning it: a signal finds it either whole, or gone. */
+void cli_guard_sink(struct shard_sink *s);
+int cli_sink_close(struct shard_sink *s, struct shard_error *err);
+void cli_sink_abort(struct shard_sink *s);
+
 #endif

@@ -42,6 +42,95 @@ int shard_is_url(const char *path)
 	return strncmp(path, "http://", 7) == 0 || strncmp(path, "https://", 8) == 0 || strncmp(path, "s3://", 5) == 0;
 }
 
+/* Where the credentials of a URL lie: url[host..at) when at > host. */
+struct url_view {
+	size_t host;	/* just after "://" */
+	size_t at;	/* the '@' ending the credentials, or 0 */
+	int ambiguous;	/* a password may run on past the authority */
+};
+
+/* HOST, HOST:PORT, [V6] or [V6]:PORT: the part of an authority after its credentials. */
+static int host_port(const char *p, size_t n)
+{
+	const char *end = p + n, *c;
+	if (n && *p == '[') {
+		c = memchr(p, ']', n);
+		if (!c)
+			return 0;
+		c++;
+		if (c < end && *c != ':')
+			return 0;
+	} else {
+		c = memchr(p, ':', n);
+	}
+	if (c && c < end)
+		for (c++; c < end; c++)
+			if (*c < '0' || *c > '9')
+				return 0;
+	return 1;
+}
+
+static int url_view(const char *s, struct url_view *v)
+{
+	const char *sep = strstr(s, "://"), *p, *last = NULL;
+	size_t i, end;
+
+	memset(v, 0, sizeof *v);
+	if (!sep || sep == s)
+		return -1;
+	for (p = s; p < sep; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (p > s && ((*p >= '0' && *p <= '9') || *p == '+' || *p == '-' || *p == '.'))))
+			return -1;
+	v->host = (size_t)(sep - s) + 3;
+	end = v->host + strcspn(s + v->host, "/?#");
+	for (i = v->host; i < end; i++)
+		if (s[i] == '@')
+			v->at = i;
+	for (p = s + end; *p; p++)
+		if (*p == '@')
+			last = p;
+	if (last && (v->at || !host_port(s + v->host, end - v->host))) {
+		v->ambiguous = 1;
+		v->at = (size_t)(last - s);
+	}
+	return 0;
+}
+
+const char *shard_url_redact(const char *s, char *buf, size_t n)
+{
+	struct url_view v;
+	if (url_view(s, &v) || !v.at || !n)
+		return s;
+	snprintf(buf, n, "%.*s***%s", (int)v.host, s, s + v.at);
+	return buf;
+}
+
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* The n bytes at p percent-decoded, as a new C string (a '%' not followed by
+ * two hex digits stays as it is). */
+static char *pct_decode(const char *p, size_t n)
+{
+	char *out = malloc(n + 1), *o = out;
+	size_t i;
+	if (!out)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		if (p[i] == '%' && i + 2 < n && hexval(p[i + 1]) >= 0 && hexval(p[i + 2]) >= 0) {
+			*o++ = (char)(hexval(p[i + 1]) << 4 | hexval(p[i + 2]));
+			i += 2;
+		} else {
+			*o++ = p[i];
+		}
+	}
+	*o = 0;
+	return out;
+}
+
 /* Append s to b with every byte but the unreserved ones and '/' percent-encoded,
  * as S3's canonical request wants a key. */
 static int put_path(struct shard_buf *b, const char *s)
@@ -177,30 +266,55 @@ static size_t on_body(char *p, size_t size, size_t n, void *ctx)
 	return len;
 }
 
-/* Messages name the dataset without the user:password@ of its URL (the
- * requests keep it). */
-static void hide_userinfo(char *url)
+/* Check a URL's form; its user and password, if any, go to libcurl decoded,
+ * apart from the URL the requests use. libcurl ends the authority at its first
+ * '/' as RFC 3986 does: a password with an unescaped '/' would make its tail
+ * the host name (looked up and named in messages), so such a URL is refused. */
+static int url_checked(const char *url, const char *shown, struct url_view *v, struct shard_error *err)
 {
-	char *host = strstr(url, "://"), *at, *slash;
-	if (!host)
-		return;
-	host += 3;
-	slash = strchr(host, '/');
-	at = memchr(host, '@', slash ? (size_t)(slash - host) : strlen(host));
-	if (at)
-		memmove(host, at + 1, strlen(at + 1) + 1);
+	const char *p;
+	if (!shard_is_url(url))
+		return shard_error_set(err, SHARD_EARG, "%s: not an http://, https:// or s3:// URL", shown);
+	for (p = url; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			return shard_error_set(err, SHARD_EARG, "%s: a URL cannot hold spaces or control characters; "
+					       "percent-encode them", shown);
+	url_view(url, v);
+	if (v->ambiguous)
+		return shard_error_set(err, SHARD_EARG, "%s: the user or password in the URL holds an '@', '/', '?' or '#' "
+				       "that is not percent-encoded (%%40, %%2F, %%3F, %%23), so where its host begins "
+				       "is ambiguous", shown);
+	if (v->at && url[0] == 's')
+		return shard_error_set(err, SHARD_EARG, "%s: an s3:// URL takes no user or password; set "
+				       "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", shown);
+	return 0;
+}
+
+static int take_credentials(struct shard_remote *r, const char *url, const struct url_view *v)
+{
+	const char *colon = memchr(url + v->host, ':', v->at - v->host);
+	if (!(r->user = pct_decode(url + v->host, (size_t)((colon ? colon : url + v->at) - (url + v->host)))) ||
+	    (colon && !(r->secret = pct_decode(colon + 1, (size_t)(url + v->at - colon - 1)))))
+		return SHARD_ENOMEM;
+	curl_easy_setopt(r->curl, CURLOPT_USERNAME, r->user);
+	if (r->secret)
+		curl_easy_setopt(r->curl, CURLOPT_PASSWORD, r->secret);
+	return 0;
 }
 
 int shard_remote_open(struct shard_remote **out, const char *url, struct shard_error *err)
 {
 	struct shard_remote *r;
+	struct url_view v;
+	char shown[1024], *raw;
+	const char *name = shard_url_redact(url, shown, sizeof shown);
 	size_t n = strlen(url);
 	long connect_s, low_speed_s, retries;
 	int rc;
 
 	*out = NULL;
-	if (!shard_is_url(url))
-		return shard_error_set(err, SHARD_EARG, "%s: not an http://, https:// or s3:// URL", url);
+	if ((rc = url_checked(url, name, &v, err)))
+		return rc;
 	/* libcurl reads a timeout of 0 as its own default or none at all */
 	if ((rc = env_number("SHARDKIT_CONNECT_TIMEOUT", 10, 1, &connect_s, err)) ||
 	    (rc = env_number("SHARDKIT_LOW_SPEED_TIME", 30, 1, &low_speed_s, err)) ||
@@ -208,19 +322,20 @@ int shard_remote_open(struct shard_remote **out, const char *url, struct shard_e
 		return rc;
 	pthread_once(&global_once, global_init);
 	if (global_rc)
-		return shard_error_set(err, SHARD_EIO, "%s: libcurl: %s", url, curl_easy_strerror(global_rc));
+		return shard_error_set(err, SHARD_EIO, "%s: libcurl: %s", name, curl_easy_strerror(global_rc));
 	/* .../ds/, .../ds and .../ds/index.json all name the dataset .../ds */
 	if (n >= 11 && strcmp(url + n - 11, "/index.json") == 0)
 		n -= 11;
 	while (n && url[n - 1] == '/')
 		n--;
-	if (n <= (size_t)(strchr(url, ':') - url) + 3)
-		return shard_error_set(err, SHARD_EARG, "%s: no %s in the URL", url, url[0] == 's' ? "bucket" : "host");
+	if (n <= (v.at ? v.at + 1 : v.host))
+		return shard_error_set(err, SHARD_EARG, "%s: no %s in the URL", name, url[0] == 's' ? "bucket" : "host");
 	if (!(r = calloc(1, sizeof *r)))
 		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
 	r->retries = (int)retries;
-	if (!(r->url = strndup(url, n)) || !(r->curl = curl_easy_init())) {
-		rc = shard_error_set(err, SHARD_ENOMEM, "%s: out of memory", url);
+	if (!(raw = strndup(url, n)) || !(r->url = strdup(shard_url_redact(raw, shown, sizeof shown))) ||
+	    !(r->curl = curl_easy_init())) {
+		rc = shard_error_set(err, SHARD_ENOMEM, "%s: out of memory", name);
 		goto fail;
 	}
 	curl_easy_setopt(r->curl, CURLOPT_NOSIGNAL, 1L);
@@ -233,25 +348,28 @@ int shard_remote_open(struct shard_remote **out, const char *url, struct shard_e
 	/* a stalled transfer ends: below 1 KiB/s for that long */
 	curl_easy_setopt(r->curl, CURLOPT_LOW_SPEED_LIMIT, 1024L);
 	curl_easy_setopt(r->curl, CURLOPT_LOW_SPEED_TIME, low_speed_s);
-	if (strncmp(r->url, "s3://", 5) == 0) {
+	if (strncmp(raw, "s3://", 5) == 0) {
 		r->s3 = 1;
-		if ((rc = s3_setup(r, r->url + 5, err)))
+		if ((rc = s3_setup(r, raw + 5, err)))
 			goto fail;
 		curl_easy_setopt(r->curl, CURLOPT_HTTPHEADER, r->headers);
 	} else {
-		if (shard_buf_printf(&r->base, "%s/", r->url)) {
+		/* the requests' URL without the credentials, which libcurl is given apart */
+		if ((v.at && take_credentials(r, raw, &v)) ||
+		    shard_buf_printf(&r->base, "%.*s%s/", (int)v.host, raw, raw + (v.at ? v.at + 1 : v.host))) {
 			rc = shard_error_set(err, SHARD_ENOMEM, "out of memory");
 			goto fail;
 		}
-		hide_userinfo(r->url);
 		/* a signed S3 request must not follow a redirect elsewhere; plain http may */
 		curl_easy_setopt(r->curl, CURLOPT_FOLLOWLOCATION, 1L);
 		curl_easy_setopt(r->curl, CURLOPT_MAXREDIRS, 5L);
 		curl_easy_setopt(r->curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 	}
+	free(raw);
 	*out = r;
 	return 0;
 fail:
+	free(raw);
 	shard_remote_close(r);
 	return rc;
 }

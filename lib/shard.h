@@ -57,7 +57,15 @@ void shard_buf_free(struct shard_buf *b);
 /* Read a whole file (at most max bytes) into b. */
 int shard_read_file(const char *path, struct shard_buf *b, uint64_t max,
 		    struct shard_error *err);
-/* Write a file atomically: PATH.tmp.PID, fsync-free write, rename. */
+/* Create a new file (for reading too when rdwr) and return its descriptor,
+ * never opening what is already at path: a symbolic link, a second link to a
+ * file or another user's file there is an error (-1, err says). A plain file
+ * of this user and no other link, the stray of an earlier run killed under
+ * the same process id, is replaced. */
+int shard_create_new(const char *path, int rdwr, struct shard_error *err);
+/* Write a file atomically: PATH.tmp.PID created by shard_create_new,
+ * fsync-free write, rename over PATH (which replaces a link, never writes
+ * through it). */
 int shard_write_file_atomic(const char *path, const void *p, size_t n,
 			    struct shard_error *err);
 /* Write all bytes to fd; SHARD_EPIPE on a closed pipe. */
@@ -253,6 +261,17 @@ void shard_index_free(struct shard_index *ix);
 /* Whether path is an http://, https:// or s3:// URL rather than a local path. */
 int shard_is_url(const char *path);
 
+/* A URL as it may be shown: the user and password of a URL (the part of
+ * SCHEME://USER:PASSWORD@HOST/... between "://" and '@') replaced by "***",
+ * anything else as it is. The authority ends at the first '/', '?' or '#'
+ * after "://" and its credentials at its last '@'; when an '@' follows the
+ * authority too and the authority holds credentials or is no HOST[:PORT]
+ * ("https://u:p@ss/w@host/ds"), a password may hold an unescaped '/', '?' or
+ * '#', so everything up to the last '@' is hidden (shard_remote_open refuses
+ * such a URL). Returns s itself when there is nothing to hide, else buf (n
+ * bytes, cut short if need be). */
+const char *shard_url_redact(const char *s, char *buf, size_t n);
+
 /* A dataset under a URL: http(s)://HOST[:PORT]/PATH or s3://BUCKET/PREFIX,
  * with or without a trailing slash or /index.json. Its files are fetched whole
  * over one reused connection, with timeouts and retries of transient failures.
@@ -260,7 +279,8 @@ int shard_is_url(const char *path);
  * SHARDKIT_LOW_SPEED_TIME, SHARDKIT_RETRIES): see shard-cat(1). */
 struct shard_remote;
 int shard_remote_open(struct shard_remote **r, const char *url, struct shard_error *err);
-/* The dataset's URL as messages name it (no trailing slash). */
+/* The dataset's URL as messages name it: no trailing slash, and its user and
+ * password hidden by shard_url_redact. */
 const char *shard_remote_url(const struct shard_remote *r);
 /* Fetch the dataset's file basename into b (at most max bytes); a body cut
  * short is an error. SHARD_ENOENT on HTTP 404; messages name the file's URL. */
@@ -338,6 +358,11 @@ int shard_sink_put(struct shard_sink *s, const struct shard_entry *e,
 int shard_sink_close(struct shard_sink *s, struct shard_error *err);
 /* Abandon: remove temporary files; never writes index.json. */
 void shard_sink_abort(struct shard_sink *s);
+/* For a thread about to end the process (on a signal) while others may still
+ * use s: wait for a shard being written, remove every file s wrote, and keep
+ * s locked, so that no thread writes another. s is not freed, and must not
+ * be closed, aborted or freed meanwhile. */
+void shard_sink_kill(struct shard_sink *s);
 /* Set top-level extra index metadata (JSON object text). */
 int shard_sink_set_extra(struct shard_sink *s, const char *json);
 uint64_t shard_sink_samples(const struct shard_sink *s);

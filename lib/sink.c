@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -24,7 +25,23 @@ struct shard_sink {
 	void (*on_shard)(void *ctx, const struct shard_entry *e);
 	void *ctx;
 	int closed;
+	pthread_mutex_t lock;	/* held while a shard's file is written; by shard_sink_kill for good */
 };
+
+static void sink_free(struct shard_sink *s);
+
+static struct shard_sink *sink_alloc(void)
+{
+	struct shard_sink *s = calloc(1, sizeof *s);
+	if (!s)
+		return NULL;
+	if (pthread_mutex_init(&s->lock, NULL)) {
+		free(s);
+		return NULL;
+	}
+	s->fd = -1;
+	return s;
+}
 
 static int mkdirs(const char *path, struct shard_error *err)
 {
@@ -49,8 +66,9 @@ static int mkdirs(const char *path, struct shard_error *err)
  * would become a local directory named "s3:". */
 static int url_refused(const char *dest, struct shard_error *err)
 {
+	char shown[1024];
 	return shard_error_set(err, SHARD_EARG, "%s: writing to a URL is not supported; write a local directory and upload it",
-			       dest);
+			       shard_url_redact(dest, shown, sizeof shown));
 }
 
 /* A directory whose index.json is there holds a finished dataset: new shards,
@@ -78,15 +96,13 @@ int shard_sink_open_dir(struct shard_sink **out, const char *dir, struct shard_e
 		return url_refused(dir, err);
 	if ((rc = dataset_refused(dir, err)) || (rc = mkdirs(dir, err)))
 		return rc;
-	s = calloc(1, sizeof *s);
+	s = sink_alloc();
 	if (!s || !(s->dir = strdup(dir)) || !(s->prefix = strdup(""))) {
 		if (s)
-			free(s->dir);
-		free(s);
+			sink_free(s);
 		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
 	}
 	s->is_dir = 1;
-	s->fd = -1;
 	*out = s;
 	return 0;
 }
@@ -114,39 +130,32 @@ int shard_sink_open_part(struct shard_sink **out, const char *dest, struct shard
 		return rc;
 	if (mkdir(path, 0777) != 0)
 		return shard_error_set(err, SHARD_EIO, "%s: %s", path, strerror(errno));
-	*out = calloc(1, sizeof **out);
-	if (!*out || !((*out)->dir = strdup(dest))) {
-		free(*out);
+	*out = sink_alloc();
+	if (!*out || !((*out)->dir = strdup(dest)) || shard_sink_set_prefix(*out, sub)) {
+		if (*out)
+			sink_free(*out);
 		*out = NULL;
 		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
 	}
 	(*out)->is_dir = 1;
 	(*out)->no_index = 1;
-	(*out)->fd = -1;
-	(*out)->prefix = NULL;
-	if (shard_sink_set_prefix(*out, sub)) {
-		free((*out)->dir);
-		free(*out);
-		*out = NULL;
-		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
-	}
 	return 0;
 }
 
 int shard_sink_open_fd(struct shard_sink **out, int fd, struct shard_error *err)
 {
-	struct shard_sink *s = calloc(1, sizeof *s);
+	struct shard_sink *s = sink_alloc();
 	int rc;
 
 	*out = NULL;
 	if (!s || !(s->prefix = strdup(""))) {
-		free(s);
+		if (s)
+			sink_free(s);
 		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
 	}
 	s->fd = fd;
 	if ((rc = stream_write_header(fd, err))) {
-		free(s->prefix);
-		free(s);
+		sink_free(s);
 		return rc;
 	}
 	*out = s;
@@ -237,21 +246,26 @@ int shard_sink_put(struct shard_sink *s, const struct shard_entry *in, const voi
 		char **nw;
 		snprintf(path, sizeof path, "%s/%s", s->dir, base);
 		slash = strrchr(path, '/');
-		*slash = 0;
-		if ((rc = mkdirs(path, err)))
-			goto out;
-		*slash = '/';
-		if ((rc = shard_write_file_atomic(path, stored, n, err)))
-			goto out;
+		pthread_mutex_lock(&s->lock);
 		nw = realloc(s->written, (s->nwritten + 1) * sizeof *nw);
+		if (nw)
+			s->written = nw;
 		if (!nw || !(nw[s->nwritten] = strdup(path))) {
-			if (nw)
-				s->written = nw;
 			rc = shard_error_set(err, SHARD_ENOMEM, "out of memory");
-			goto out;
+		} else {
+			*slash = 0;
+			rc = mkdirs(path, err);
+			*slash = '/';
+			if (!rc)
+				rc = shard_write_file_atomic(path, stored, n, err);
+			if (rc)
+				free(nw[s->nwritten]);
+			else
+				s->nwritten++;
 		}
-		s->written = nw;
-		s->nwritten++;
+		pthread_mutex_unlock(&s->lock);
+		if (rc)
+			goto out;
 	} else {
 		struct shard_buf meta = {0};
 		if (shard_buf_append(&meta, "{\"entry\": ", 10) || shard_entry_to_json(&e, &meta, err) ||
@@ -288,6 +302,7 @@ static void sink_free(struct shard_sink *s)
 	shard_index_free(&s->ix);
 	free(s->dir);
 	free(s->prefix);
+	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
 
@@ -329,4 +344,15 @@ void shard_sink_abort(struct shard_sink *s)
 	for (i = 0; i < s->nwritten; i++)
 		unlink(s->written[i]);
 	sink_free(s);
+}
+
+void shard_sink_kill(struct shard_sink *s)
+{
+	size_t i;
+	if (!s)
+		return;
+	/* a shard being written is finished and renamed first; no other follows */
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < s->nwritten; i++)
+		unlink(s->written[i]);
 }

@@ -177,6 +177,37 @@ int shard_write_all(int fd, const void *p, size_t n, struct shard_error *err)
 	return 0;
 }
 
+/* Whether what lies at path is a temporary file an earlier run of ours left
+ * (killed under the same process id, as happens in containers): a plain file
+ * of this user with no other name. Anything else is not ours to replace. */
+static int own_stray(const char *path)
+{
+	struct stat st;
+	return lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() && st.st_nlink == 1;
+}
+
+int shard_create_new(const char *path, int rdwr, struct shard_error *err)
+{
+	int flags = (rdwr ? O_RDWR : O_WRONLY) | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, fd, e;
+	struct stat st;
+
+	fd = open(path, flags, 0644);
+	if (fd < 0 && errno == EEXIST && own_stray(path) && (unlink(path) == 0 || errno == ENOENT))
+		fd = open(path, flags, 0644);
+	if (fd >= 0)
+		return fd;
+	e = errno;
+	if (e == EEXIST && lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+		shard_error_set(err, SHARD_EIO, "%s: a symbolic link is in the way of this new file: refusing to write through it",
+				path);
+	else if (e == EEXIST)
+		shard_error_set(err, SHARD_EIO, "%s: another file is in the way of this new file: refusing to write over it "
+				"(a second link to a file, or not this user's)", path);
+	else
+		shard_error_set(err, SHARD_EIO, "%s: %s", path, strerror(e));
+	return -1;
+}
+
 int shard_write_file_atomic(const char *path, const void *p, size_t n, struct shard_error *err)
 {
 	char tmp[4096];
@@ -184,12 +215,12 @@ int shard_write_file_atomic(const char *path, const void *p, size_t n, struct sh
 
 	if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
 		return shard_error_set(err, SHARD_EARG, "%s: path too long", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return shard_error_set(err, SHARD_EIO, "%s: %s", tmp, strerror(errno));
+	if ((fd = shard_create_new(tmp, 0, err)) < 0)
+		return err ? err->status : SHARD_EIO;
 	rc = shard_write_all(fd, p, n, err);
 	if (close(fd) != 0 && !rc)
 		rc = shard_error_set(err, SHARD_EIO, "%s: %s", tmp, strerror(errno));
+	/* rename replaces whatever has the final name, a link too, never writing through it */
 	if (!rc && rename(tmp, path) != 0)
 		rc = shard_error_set(err, SHARD_EIO, "%s: %s", path, strerror(errno));
 	if (rc) {

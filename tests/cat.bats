@@ -64,6 +64,29 @@ load helpers
 	assert_output --partial "already holds a dataset"
 }
 
+@test "-o DIR: a link planted at a shard's or index.json's temporary name is refused, never written through" {
+	cd "$BATS_TEST_TMPDIR"
+	for name in shard.00001.mds.zstd index.json; do
+		rm -rf copy && mkdir copy
+		run planted -s "copy/$name" shard-cat -q "$REF" -o copy
+		refused_link
+		[ "$(ls copy)" = "$(cd copy && ls "$name".tmp.*)" ]
+	done
+}
+
+@test "-o DIR: SIGINT, SIGTERM and SIGHUP remove the shards copied; the status is 128+N" {
+	cd "$BATS_TEST_TMPDIR"
+	for sig in INT TERM HUP; do
+		rm -rf copy
+		endless_stream | env --default-signal=INT,TERM,HUP shard-cat -q -o copy - 3>&- &
+		pid=$!
+		signalled "$sig" copy
+		run shard-index create copy
+		assert_failure 1
+		assert_output --partial "no shard files"
+	done
+}
+
 @test "several inputs are renumbered into one dataset" {
 	run shard-cat "$REF" "$REF" -o "$BATS_TEST_TMPDIR/two"
 	assert_success

@@ -220,6 +220,75 @@ bad_input() {
 	bad_input utf8.csv "utf8.csv:2:2: column 'b': invalid UTF-8 at byte 1 of a str value"
 }
 
+@test "a link planted at a temporary name is never written through: the run fails, shards removed" {
+	seq 1 50 | sed 's/$/,x/' > good.csv
+	mkdir ds
+	run planted -s ds/shard.00000.mds shard-convert -q -c none -s a:int32,b:str -o ds good.csv
+	refused_link
+	[ "$(ls ds)" = "$(cd ds && ls shard.00000.mds.tmp.*)" ]
+	rm ds/*
+	run planted -h ds/shard.00002.mds.zstd shard-convert -q -s a:int32,b:str --samples-per-shard 10 -o ds good.csv
+	refused_link
+	[ "$(stat -c %h target)" -eq 2 ] && [ "$(ls ds)" = "$(cd ds && ls shard.00002.mds.zstd.tmp.*)" ]
+	rm ds/*
+	# index.json's too: its shards are removed and no index.json written
+	run planted -s ds/index.json shard-convert -q -s a:int32,b:str --samples-per-shard 10 -o ds good.csv
+	refused_link
+	[ "$(ls ds)" = "$(cd ds && ls index.json.tmp.*)" ]
+	rm ds/*
+	# a link under a shard's final name is replaced by the shard, its target untouched
+	ln -s "$PWD/target" ds/shard.00000.mds.zstd
+	run shard-convert -q -s a:int32,b:str -o ds good.csv
+	assert_success
+	[ "$(cat target)" = precious ] && [ ! -L ds/shard.00000.mds.zstd ]
+	shard-index verify -q ds
+}
+
+@test "a stray temporary file of a run killed under the same process id is replaced" {
+	seq 1 50 | sed 's/$/,x/' > good.csv
+	mkdir ds
+	run planted -f ds/shard.00000.mds.zstd shard-convert -q -s a:int32,b:str -o ds good.csv
+	assert_success
+	[ "$(ls ds)" = "$(printf 'index.json\nshard.00000.mds.zstd')" ]
+	shard-index verify -q ds
+}
+
+@test "SIGINT, SIGTERM and SIGHUP: the shards written are removed and the status is 128+N" {
+	for sig in INT TERM HUP; do
+		rm -rf ds
+		yes 12345,abcdefghij | env --default-signal=INT,TERM,HUP \
+			shard-convert -q -s a:int64,b:str --size-limit 64KiB -o ds - 3>&- &
+		pid=$!
+		signalled "$sig" ds
+		run shard-index create ds
+		assert_failure 1
+		assert_output "shard-index: ds: no shard files (*.mds or *.mds.EXT)"
+	done
+	# --entries: the part directory's shards too
+	rm -rf ds
+	yes 12345,abcdefghij | env --default-signal=TERM \
+		shard-convert -q --entries -s a:int64,b:str --size-limit 64KiB -o ds - > entries 3>&- &
+	pid=$!
+	signalled TERM ds
+}
+
+@test "a signal ignored when it started (nohup, trap '' SIG) stays ignored: the run goes on to a whole dataset" {
+	mkfifo in
+	(trap '' TERM; exec shard-convert -q -s a:int64,b:str --size-limit 64KiB -o ds - < in) 3>&- &
+	pid=$!
+	exec 4> in
+	yes 12345,abcdefghij | head -n 3000000 >&4
+	for i in $(seq 150); do [ -z "$(ls ds 2>/dev/null)" ] || break; sleep 0.1; done
+	kill -TERM "$pid"
+	sleep 0.5
+	kill -0 "$pid"	# still reading its input
+	yes 12345,abcdefghij | head -n 1000000 >&4
+	exec 4>&-
+	wait "$pid"
+	shard-index verify -q ds
+	[ "$(shard-index info --json ds | python3 -c 'import json,sys; print(json.load(sys.stdin)["samples"])')" -eq 4000000 ]
+}
+
 @test "a failed run into a shard stream ends without its end frame, which its reader refuses" {
 	seq 1 50 | sed 's/$/,x/' > good.csv
 	printf '1,x\n2,y\nz,w\n' > value.csv

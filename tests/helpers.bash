@@ -60,3 +60,49 @@ wait_port() {
 		sleep 0.1
 	done
 }
+
+# planted HOW NAME CMD ARG...: runs CMD in place of a shell (exec keeps its
+# process id, so NAME.tmp.PID is the temporary name CMD will write NAME
+# under) that first puts there a symbolic link (HOW -s) or a second hard link
+# (-h) to ./target, which holds "precious", or a stray file such as a run
+# killed under the same id leaves (-f)
+planted() {
+	[ -e target ] || echo precious > target
+	sh -c 'how=$1 name=$2; shift 2
+		case $how in
+		-s) ln -s "$PWD/target" "$name.tmp.$$" ;;
+		-h) ln target "$name.tmp.$$" ;;
+		-f) echo stale > "$name.tmp.$$" ;;
+		esac
+		exec "$@"' sh "$@"
+}
+
+# refused_link: the planted link's run failed (status 1), named the
+# temporary file, and left ./target as it was
+refused_link() {
+	assert_failure 1
+	assert_output --regexp "\.tmp\.[0-9]+: (a symbolic link|another file) is in the way of this new file: refusing to write"
+	[ "$(cat target)" = precious ]
+}
+
+# endless_stream: an endless shard stream of small shards on stdout (each
+# row of yes into shard-convert, --size-limit 64KiB)
+endless_stream() { yes 12345,abcdefghij | shard-convert -q -s a:int64,b:str --size-limit 64KiB -o - -; }
+
+# signalled SIG DIR: once a shard file appears below DIR, sends SIG to the
+# program $pid (started in the background with SIG at its default action),
+# waits for it and checks that it ended by SIG (status 128+N) and left below
+# DIR no shard, index.json or temporary file
+signalled() {
+	local sig=$1 dir=$2 status=0 i
+	for i in $(seq 150); do
+		[ -z "$(find "$dir" -name 'shard.*' 2>/dev/null)" ] || break
+		sleep 0.1
+	done
+	[ -n "$(find "$dir" -name 'shard.*')" ]
+	kill -s "$sig" "$pid"
+	wait "$pid" || status=$?
+	echo "ended with status $status"
+	[ "$status" -eq $((128 + $(kill -l "$sig"))) ]
+	[ -z "$(find "$dir" -name 'shard.*' -o -name '*.tmp.*' -o -name index.json)" ]
+}

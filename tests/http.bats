@@ -18,6 +18,14 @@ setup_file() {
 	for z in "$www"/rawonly/*.zstd; do zstd -q -d --rm "$z"; done
 	cp -r "$REF" "$www/missing"
 	rm "$www/missing/shard.00001.mds.zstd"
+	# under /private/, the user ReaderUser with the password Pw1@Pw2/Pw3 only
+	mkdir "$www/private"
+	cp -r "$www/conv" "$www/private/conv"
+	cp -r "$REF" "$www/private/missing"
+	rm "$www/private/missing/shard.00001.mds.zstd"
+	echo 'ReaderUser:{PLAIN}Pw1@Pw2/Pw3' > "$d/users"
+	# a dataset whose path holds an '@'
+	cp -r "$REF" "$www/at@home"
 	cp -r "$www/conv" "$www/corrupt"
 	printf 'X' | dd of="$www/corrupt/shard.00002.mds" bs=1 seek=100 conv=notrunc 2>/dev/null
 	chmod -R a+rX "$d"
@@ -40,6 +48,10 @@ setup_file() {
 			server {
 				listen 127.0.0.1:$PORT;
 				root $www;
+				location /private/ {
+					auth_basic private;
+					auth_basic_user_file $d/users;
+				}
 			}
 		}
 		CONF
@@ -188,12 +200,77 @@ setup() {
 	assert_output --partial "SHARDKIT_CONNECT_TIMEOUT=0: expected a whole number from 1 to 86400"
 }
 
-@test "a user and password in the URL are sent, and kept out of messages" {
-	u=${URL/http:\/\//http:\/\/reader:s3cret@}
-	run shard-cat "$u/ref" -c number -r 0:1
-	assert_success
-	run shard-cat "$u/nothing-here"
+# as_user USERINFO PATH: the URL of PATH on the test server with USERINFO@
+as_user() { echo "http://$1@${URL#http://}/$2"; }
+
+@test "a user and password in the URL are sent decoded, as the authority's last '@' ends them" {
+	run shard-cat -c n -r 0:1 "$URL/private/conv"
 	assert_failure 1
-	refute_output --partial s3cret
-	assert_output --partial "$URL/nothing-here/index.json: HTTP 404"
+	assert_output --partial "http://127.0.0.1:$PORT/private/conv/index.json: HTTP 401"
+	for userinfo in ReaderUser:Pw1%40Pw2%2FPw3 ReaderUser:Pw1@Pw2%2FPw3 Reader%55ser:Pw1%40Pw2%2fPw3; do
+		run shard-cat -c n -r 0:1 "$(as_user "$userinfo" private/conv)"
+		assert_success
+		assert_output '{"n":1}'
+	done
+	run shard-cat "$(as_user ReaderUser:Pw1%40Pw2 private/conv)"
+	assert_failure 1
+	assert_output --partial "http://***@127.0.0.1:$PORT/private/conv/index.json: HTTP 401"
+	# an '@' in the path is no password's end when the authority is a HOST:PORT alone
+	cmp <(shard-cat "$URL/at@home") <(shard-cat "$REF")
+	# a password with an unescaped '/', '?' or '#' is refused before any request
+	for userinfo in ReaderUser:Pw1@Pw2/Pw3 ReaderUser:Pw1/Pw2@Pw3 ReaderUser:Pw1?Pw2@Pw3 ReaderUser:Pw1#Pw2@Pw3; do
+		run shard-cat "$(as_user "$userinfo" private/conv)"
+		assert_failure 2
+		assert_output "shard-cat: http://***@127.0.0.1:$PORT/private/conv: the user or password in the URL holds an '@', '/', '?' or '#' that is not percent-encoded (%40, %2F, %3F, %23), so where its host begins is ambiguous"
+	done
+	run shard-cat "s3://ReaderUser:Pw1@bucket/ds"
+	assert_failure 2
+	assert_output "shard-cat: s3://***@bucket/ds: an s3:// URL takes no user or password; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+	# nginx logs the user it was sent
+	grep -q -- '- ReaderUser \[' "$BATS_FILE_TMPDIR/nginx/logs/access.log"
+}
+
+# every_program URL: each program's run on URL, stdout and stderr, and the
+# index.json of what it copied, in all.out
+every_program() {
+	local u=$1
+	{
+		shard-cat "$u"
+		shard-cat -q "$u" -o -
+		shard-cat "$u" -o copy; cat copy/index.json; rm -rf copy
+		shard-index info "$u"
+		shard-index info --json "$u"
+		shard-index verify "$u"
+		shard-index verify --json "$u"
+		shard-shuffle "$u" -o shuffled; cat shuffled/index.json; rm -rf shuffled
+		shard-shuffle "$u" --buffer 10 -o - | shard-cat -q -o /dev/null -
+		shard-gpu-bench -d cpu -b 10 "$u"
+		shard-gpu-bench -d cpu -b 10 --json "$u"
+	} >> all.out 2>&1 || true
+}
+
+@test "no program says a URL's user or password: not on success, a 401 or 404, a closed port, nor a refused URL" {
+	port=$(free_port)
+	export SHARDKIT_RETRIES=0
+	for userinfo in ReaderUser:Pw1%40Pw2%2FPw3 ReaderUser:Pw1@Pw2%2FPw3 ReaderUser:Pw1@Pw2/Pw3 ReaderUser:Pw1/Pw2@Pw3 \
+		ReaderUser:Pw1%40Pw2 ReaderUser Pw1 :Pw1@Pw2; do
+		for path in private/conv private/missing private/nothing-here; do
+			every_program "$(as_user "$userinfo" "$path")"
+		done
+		every_program "http://$userinfo@127.0.0.1:$port/ds"
+		every_program "https://$userinfo@127.0.0.1:$port/ds"
+		every_program "s3://$userinfo@bucket/ds"
+	done
+	run grep -a -n -e ReaderUser -e Pw1 -e Pw2 -e Pw3 all.out
+	assert_failure 1
+	# the runs did reach the server, succeed, fail and refuse
+	grep -q '"samples":3000' all.out	# shard-index info --json
+	grep -q '"samples": 3000' all.out	# shard-gpu-bench --json
+	grep -q 'shard-index: http://\*\*\*@127.0.0.1:[0-9]*/private/conv: ok' all.out
+	grep -q 'HTTP 401' all.out
+	grep -q 'shard.00001.mds.zstd: HTTP 404' all.out
+	grep -q 'Failed to connect' all.out
+	grep -q 'is ambiguous' all.out
+	grep -q 's3:// URL takes no user or password' all.out
+	grep -q '://\*\*\*@' all.out
 }

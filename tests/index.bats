@@ -50,6 +50,25 @@ load helpers
 	grep -q '"xxh3_64"' "$ds/index.json"
 }
 
+@test "create and merge: a link planted at index.json's temporary name is refused, never written through" {
+	cd "$BATS_TEST_TMPDIR"
+	ds=$(ref_copy)
+	rm "$ds/index.json"
+	run planted -h "$ds/index.json" shard-index create "$ds"
+	refused_link
+	[ ! -e "$ds/index.json" ]
+	# the temporary files a killed run leaves are no shards
+	echo stale > "$ds/shard.00003.mds.zstd.tmp.4242"
+	echo stale > "$ds/shard.00001.mds.tmp.4242"
+	rm "$ds"/index.json.tmp.*
+	shard-index create -q "$ds"
+	cmp "$REF/index.json" "$ds/index.json"
+	mkdir -p m/a && cp -r "$REF" m/a/part
+	run planted -s m/index.json shard-index merge m
+	refused_link
+	[ ! -e m/index.json ]
+}
+
 @test "merge: per-partition indexes at any depth" {
 	out=$BATS_TEST_TMPDIR/merged
 	mkdir -p "$out/a/b" "$out/c"

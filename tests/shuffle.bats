@@ -153,6 +153,33 @@ ids() { shard-cat -c id "$1" | tr -dc '0-9\n'; }
 	[ ! -e out/index.json ]
 }
 
+@test "a link planted at an output shard's temporary name is refused; nothing is left" {
+	mkdir out
+	run planted -s out/shard.00003.mds.zstd shard-shuffle -q --size-limit 2KiB -o out ds
+	refused_link
+	[ "$(ls out)" = "$(cd out && ls shard.00003.mds.zstd.tmp.*)" ]
+}
+
+@test "SIGINT, SIGTERM and SIGHUP remove the shards written and the temporary files; the status is 128+N" {
+	mkdir tmp
+	for sig in INT TERM HUP; do
+		# a windowed shuffle writes shards as it reads
+		rm -rf out
+		endless_stream | env --default-signal=INT,TERM,HUP shard-shuffle -q --buffer 100 --size-limit 64KiB \
+			--tmpdir tmp -o out - 3>&- &
+		pid=$!
+		signalled "$sig" out
+		run shard-index create out
+		assert_failure 1
+		assert_output --partial "no shard files"
+		# a full shuffle of a stream spools it under --tmpdir first
+		endless_stream | env --default-signal=INT,TERM,HUP shard-shuffle -q --tmpdir tmp -o out - 3>&- &
+		pid=$!
+		signalled "$sig" tmp
+		[ -z "$(ls -A tmp)" ] && [ -z "$(ls -A out)" ]
+	done
+}
+
 @test "usage errors exit 2" {
 	run shard-shuffle ds
 	assert_failure 2

@@ -745,6 +745,37 @@ static void test_decimal(void)
 	}
 }
 
+/* What a message shows of a URL: its user and password never. */
+static void test_url_redact(void)
+{
+	static const struct { const char *url, *shown; } v[] = {
+		{"https://host/ds", "https://host/ds"},
+		{"https://u:p@host/ds", "https://***@host/ds"},
+		{"https://u:pa%40ss@host:8443/ds", "https://***@host:8443/ds"},
+		{"https://token@host", "https://***@host"},
+		{"https://u:p@ss@host/ds", "https://***@host/ds"},	/* the authority's last '@' */
+		{"https://u:p@ss/w@host/ds", "https://***@host/ds"},	/* ambiguous: up to the last '@' */
+		{"https://u:p/w@host/ds", "https://***@host/ds"},	/* "u:p" is no HOST:PORT */
+		{"https://u:p?w@host/ds", "https://***@host/ds"},
+		{"https://u:p#w@host/ds", "https://***@host/ds"},
+		{"https://host:8080/users/a@b/ds", "https://host:8080/users/a@b/ds"},	/* a path's '@' */
+		{"https://[::1]:8080/a@b", "https://[::1]:8080/a@b"},
+		{"https://u:p@[::1]:8080/ds", "https://***@[::1]:8080/ds"},
+		{"s3://key:secret@bucket/ds", "s3://***@bucket/ds"},
+		{"s3://bucket/a@b", "s3://bucket/a@b"},
+		{"ds/a@b", "ds/a@b"},
+		{"://u:p@host", "://u:p@host"},
+	};
+	char buf[256];
+	size_t i;
+	for (i = 0; i < sizeof v / sizeof v[0]; i++) {
+		const char *got = shard_url_redact(v[i].url, buf, sizeof buf);
+		CHECK(strcmp(got, v[i].shown) == 0, "%s shown as %s, want %s", v[i].url, got, v[i].shown);
+		CHECK((got == v[i].url) == (strcmp(v[i].url, v[i].shown) == 0), "%s: copied for nothing", v[i].url);
+	}
+	CHECK(strcmp(shard_url_redact("https://u:p@host/ds", buf, 9), "https://") == 0, "cut short: %s", buf);
+}
+
 int main(void)
 {
 	test_colspec();
@@ -762,6 +793,7 @@ int main(void)
 	test_shuffle();
 	test_deal();
 	test_csv_faults();
+	test_url_redact();
 	printf("%d checks, %d failed\n", checks, failures);
 	return failures ? 1 : 0;
 }
