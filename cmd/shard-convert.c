@@ -28,7 +28,8 @@ static const char usage[] =
 	"                     [--delimiter C] [--quote C] [--escape C] [--null STR]\n"
 	"                     [--compression C] [--hashes LIST] [--size-limit SIZE]\n"
 	"                     [--samples-per-shard N] [--on-error fail|skip] [--rejects FILE]\n"
-	"                     [--fill COL=VALUE] [--json] [--entries] [-q] [INPUT ...]\n";
+	"                     [--fill COL=VALUE] [--timezone TZ] [--json] [--entries] [-q]\n"
+	"                     [INPUT ...]\n";
 
 static void __attribute__((noreturn)) help(void)
 {
@@ -51,6 +52,9 @@ static void __attribute__((noreturn)) help(void)
 	       "      --on-error POLICY      fail (default) or skip (needs --rejects)\n"
 	       "      --rejects FILE         write each rejected row with its location and reason\n"
 	       "      --fill COL=VALUE       use VALUE for nulls in COL (repeatable)\n"
+	       "      --timezone TZ          the zone of timestamps written without an offset, in\n"
+	       "                             fields and partition directories: an IANA name such as\n"
+	       "                             America/New_York, or UTC, or +05:30 (default UTC)\n"
 	       "      --json                 print the summary as JSON\n"
 	       "      --schema-from SPEC     the schema from Spark: a DDL string or df.schema.json(),\n"
 	       "                             or a file holding either\n"
@@ -67,6 +71,7 @@ static void __attribute__((noreturn)) help(void)
 }
 
 enum { OPT_ENTRIES = 300, OPT_SCHEMA_FROM, OPT_PACK };
+enum { OPT_TIMEZONE = 320 };
 enum { OPT_DELIM = 256, OPT_QUOTE, OPT_ESCAPE, OPT_NULL, OPT_HASHES, OPT_SIZE, OPT_SPS, OPT_ONERR, OPT_REJECTS,
        OPT_FILL, OPT_JSON };
 
@@ -90,6 +95,7 @@ static const struct option longopts[] = {
 	{"entries", no_argument, NULL, OPT_ENTRIES},
 	{"schema-from", required_argument, NULL, OPT_SCHEMA_FROM},
 	{"pack", required_argument, NULL, OPT_PACK},
+	{"timezone", required_argument, NULL, OPT_TIMEZONE},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
@@ -127,6 +133,7 @@ static struct {
 	size_t nowned;
 	char **schema_parts;	/* --schema split in place: column names point into it */
 	struct cli_progress progress;	/* rows and bytes handed to the writer */
+	struct shard_tz *tz;	/* --timezone; NULL for UTC */
 } g;
 
 static char *own(char *s)
@@ -1338,7 +1345,7 @@ int main(int argc, char **argv)
 	char **hl = NULL, **names, **encs;
 	size_t nh = 0, npacks = 0;
 	int c, entries = 0;
-	const char *schema_from = NULL;
+	const char *schema_from = NULL, *zone = NULL;
 	char **packs = NULL;
 	struct shard_buf spark_schema = {0};
 
@@ -1375,6 +1382,7 @@ int main(int argc, char **argv)
 		case OPT_JSON: g.json = 1; break;
 		case OPT_ENTRIES: entries = 1; break;
 		case OPT_SCHEMA_FROM: schema_from = optarg; break;
+		case OPT_TIMEZONE: zone = optarg; break;
 		case OPT_PACK:
 			packs = realloc(packs, (npacks + 1) * sizeof *packs);
 			if (!packs)
@@ -1487,6 +1495,15 @@ int main(int argc, char **argv)
 		for (k = i + 1; k < g.ncols; k++)
 			if (strcmp(g.cols[i].name, g.cols[k].name) == 0)
 				cli_usage_error(usage, "--schema: column '%s' twice", g.cols[i].name);
+	/* timestamp text without an offset, in the files and in key=value
+	 * directories alike, is wall-clock time in --timezone */
+	if (zone && shard_tz_new(&g.tz, zone, getenv("TZDIR"), &err)) {
+		if (err.status == SHARD_EARG)
+			cli_usage_error(usage, "--timezone: %s", err.msg);
+		cli_die_err(&err);
+	}
+	for (i = 0; i < g.ncols; i++)
+		g.cols[i].type.tz = g.tz;
 	for (i = 0; i < nfills; i++) {
 		char *eq = strchr(fills[i], '=');
 		if (!eq)
@@ -1719,5 +1736,6 @@ int main(int argc, char **argv)
 	free(fills);
 	free(packs);
 	shard_buf_free(&spark_schema);
+	shard_tz_free(g.tz);
 	return 0;
 }

@@ -764,7 +764,7 @@ static void type_head(const char *s, char *buf, size_t n, const char **rest)
 	while (*s == ' ')
 		s++;
 	while (*s && (((*s | 32) >= 'a' && (*s | 32) <= 'z') || (*s >= '0' && *s <= '9') || *s == '_') && k + 1 < n)
-		buf[k++] = (char)(*s++ | 32);
+		buf[k++] = (char)(*s >= 'A' && *s <= 'Z' ? *s++ | 32 : *s++);	/* '_' | 32 is DEL */
 	buf[k] = 0;
 	if (rest)
 		*rest = s;
