@@ -11,7 +11,6 @@
  * search, and a handle never changes once made (threads share it freely). */
 #include "config.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
