@@ -13,7 +13,7 @@
 #include "shard.h"
 
 static const char usage[] =
-	"Usage: shard-cat [-o DEST | -f FORMAT] [-c COLS] [-r RANGE] [--no-header] [--raw]\n"
+	"Usage: shard-cat [-o DEST | -f FORMAT] [-c COLS] [-r RANGE] [--no-header] [--rfc4180] [--raw]\n"
 	"                 [--no-verify] [--force] [-q] [INPUT ...]\n";
 
 static void __attribute__((noreturn)) help(void)
@@ -22,11 +22,13 @@ static void __attribute__((noreturn)) help(void)
 	       "Read MDS datasets (directories with index.json), loose shard files, or a\n"
 	       "shard stream on stdin (-, the default), and write them out.\n\n"
 	       "  -o, --output DEST    '-' for a shard stream on stdout, else a dataset directory\n"
-	       "  -f, --format FMT     text output: jsonl (default), csv or tsv\n"
+	       "  -f, --format FMT     text output: jsonl (default), csv (Spark's dialect) or tsv\n"
 	       "  -c, --columns LIST   only these columns, in this order (text output)\n"
 	       "  -r, --range A:B      samples A (inclusive) to B (exclusive) across all inputs\n"
 	       "      --no-header      no header line in csv/tsv output\n"
-	       "      --raw            logical types (bool, date, timestamp) as their stored numbers\n"
+	       "      --rfc4180        csv with doubled quotes instead of Spark's backslash escapes\n"
+	       "      --raw            the stored columns: logical types (bool, date, timestamp) as\n"
+	       "                       numbers, nulls as stored with their validity columns\n"
 	       "      --no-verify      do not check shard hashes (sizes are always checked)\n"
 	       "      --force          write a binary stream even to a terminal\n"
 	       "  -q, --quiet          no summary on stderr\n"
@@ -37,7 +39,7 @@ static void __attribute__((noreturn)) help(void)
 	exit(0);
 }
 
-enum { OPT_NO_HEADER = 256, OPT_NO_VERIFY, OPT_FORCE, OPT_RAW };
+enum { OPT_NO_HEADER = 256, OPT_NO_VERIFY, OPT_FORCE, OPT_RAW, OPT_RFC4180 };
 
 static const struct option longopts[] = {
 	{"output", required_argument, NULL, 'o'},
@@ -48,6 +50,7 @@ static const struct option longopts[] = {
 	{"no-verify", no_argument, NULL, OPT_NO_VERIFY},
 	{"force", no_argument, NULL, OPT_FORCE},
 	{"raw", no_argument, NULL, OPT_RAW},
+	{"rfc4180", no_argument, NULL, OPT_RFC4180},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
@@ -71,8 +74,9 @@ struct text_state {
 	size_t nmap, capmap;
 	struct shard_field *fields;
 	size_t capfields;
-	int raw;		/* --raw: logical types as their stored numbers */
+	int raw;		/* --raw: the stored table: logical types as numbers, validity columns */
 	int *ltype;		/* logical type of each mapped column */
+	int *valid;		/* each mapped column's validity column in the shard, or -1 */
 	struct shard_buf keys;	/* JSON keys '"name":' of the mapped columns, back to back */
 	size_t *keyoff;		/* nmap + 1 offsets into keys */
 	struct shard_buf line;
@@ -92,19 +96,36 @@ static void parse_range(const char *s, uint64_t *lo, uint64_t *hi)
 		cli_usage_error(usage, "invalid range '%s' (expected A:B with A <= B)", s);
 }
 
-/* Map output columns onto this shard's schema; columns must match across inputs. */
-static int ltype_of(const char *extra, const char *col)
+/* Whether column k of s is the validity column of another (shard-mds(5), NULLS). */
+static int is_validity(json_t *va, const struct shard_schema *s, size_t k)
 {
-	json_t *x = extra ? json_loads(extra, 0, NULL) : NULL;
-	const char *v = json_string_value(json_object_get(json_object_get(x, "logical_types"), col));
-	int lt = v ? shard_ltype_from_name(v) : 0;
-	json_decref(x);
-	return lt;
+	const char *col;
+	json_t *v;
+	json_object_foreach(va, col, v)
+		if (json_is_string(v) && strcmp(json_string_value(v), s->names[k]) == 0 && shard_schema_index(s, col) >= 0)
+			return 1;
+	return 0;
 }
 
+/* Map output columns onto this shard's schema; columns must match across
+ * inputs. Without --raw the table is the logical one: values of logical
+ * types in their text form, null where a validity column says so, and the
+ * validity columns themselves shown only when asked for by name. */
 static void plan_columns(struct text_state *t, const struct shard_schema *s, const char *name, const char *extra)
 {
+	json_t *x = extra ? json_loads(extra, 0, NULL) : NULL;
+	json_t *lts = json_object_get(x, "logical_types"), *va = t->raw ? NULL : json_object_get(x, "validity");
 	size_t i, n = t->cols ? t->ncols : s->ncols;
+	int *all = NULL;
+
+	if (!t->cols) {
+		/* every column but the validity columns */
+		if (!(all = calloc(s->ncols + 1, sizeof *all)))
+			cli_die(CLI_FAIL, "out of memory");
+		for (i = 0, n = 0; i < s->ncols; i++)
+			if (!is_validity(va, s, i))
+				all[n++] = (int)i;
+	}
 
 	if (n > t->capmap) {
 		t->map = realloc(t->map, n * sizeof *t->map);
@@ -124,17 +145,26 @@ static void plan_columns(struct text_state *t, const struct shard_schema *s, con
 	t->keyoff = malloc((n + 1) * sizeof *t->keyoff);
 	free(t->ltype);
 	t->ltype = calloc(n + 1, sizeof *t->ltype);
-	if (!t->keyoff || !t->ltype)
+	free(t->valid);
+	t->valid = calloc(n + 1, sizeof *t->valid);
+	if (!t->keyoff || !t->ltype || !t->valid)
 		cli_die(CLI_FAIL, "out of memory");
 	for (i = 0; i < n; i++) {
-		int k = t->cols ? shard_schema_index(s, t->cols[i]) : (int)i;
+		int k = t->cols ? shard_schema_index(s, t->cols[i]) : all[i], vk;
+		const char *lt, *vn;
 		struct shard_encoding str;
 		struct shard_error err;
 		struct shard_field nf;
 		if (k < 0)
 			cli_die(CLI_FAIL, "%s: no column '%s'", name, t->cols[i]);
 		t->map[i] = k;
-		t->ltype[i] = t->raw ? 0 : ltype_of(extra, s->names[k]);
+		lt = t->raw ? NULL : json_string_value(json_object_get(lts, s->names[k]));
+		t->ltype[i] = lt ? shard_ltype_from_name(lt) : 0;
+		vn = json_string_value(json_object_get(va, s->names[k]));
+		vk = vn ? shard_schema_index(s, vn) : -1;
+		if (vk >= 0 && (s->enc[vk].kind != SHARD_ENC_UINT8))
+			cli_die(CLI_FAIL, "%s: validity column '%s' of '%s' is not uint8", name, vn, s->names[k]);
+		t->valid[i] = vk;
 		nf.p = (const uint8_t *)s->names[k];
 		nf.len = strlen(s->names[k]);
 		t->keyoff[i] = t->keys.len;
@@ -151,7 +181,7 @@ static void plan_columns(struct text_state *t, const struct shard_schema *s, con
 		for (i = 0; i < n; i++) {
 			struct shard_field f = {(const uint8_t *)s->names[t->map[i]], strlen(s->names[t->map[i]])};
 			if (i)
-				shard_buf_putc(&h, t->how == SHARD_TEXT_CSV ? ',' : '\t');
+				shard_buf_putc(&h, t->how == SHARD_TEXT_TSV ? '\t' : ',');
 			if (shard_field_format(&str, &f, t->how, &h, &err))
 				cli_die(CLI_FAIL, "%s: column name: %s", name, err.msg);
 		}
@@ -161,6 +191,8 @@ static void plan_columns(struct text_state *t, const struct shard_schema *s, con
 		t->header_done = 1;
 	}
 	t->first = s;
+	free(all);
+	json_decref(x);
 }
 
 static void text_item(struct text_state *t, struct shard_item *it, int verify, const char *extra)
@@ -197,6 +229,12 @@ static void text_item(struct text_state *t, struct shard_item *it, int verify, c
 			if (t->how == SHARD_TEXT_JSON &&
 			    shard_buf_append(&t->line, t->keys.p + t->keyoff[k], t->keyoff[k + 1] - t->keyoff[k]))
 				cli_die(CLI_FAIL, "out of memory");
+			if (t->valid[k] >= 0 && !t->fields[t->valid[k]].p[0]) {
+				/* null: JSON's null, an empty field in CSV and TSV */
+				if (t->how == SHARD_TEXT_JSON && shard_buf_append(&t->line, "null", 4))
+					cli_die(CLI_FAIL, "out of memory");
+				continue;
+			}
 			if (t->ltype[k] ? shard_ltype_format(t->ltype[k], &t->fields[c], t->how, &t->line, &err)
 					: shard_field_format(&s->enc[c], &t->fields[c], t->how, &t->line, &err))
 				cli_die(CLI_FAIL, "%s: sample %llu: column '%s': %s", it->name, (unsigned long long)i,
@@ -214,7 +252,7 @@ static void text_item(struct text_state *t, struct shard_item *it, int verify, c
 int main(int argc, char **argv)
 {
 	const char *dest = NULL, *format = NULL, *cols = NULL, *range = NULL;
-	int verify = 1, force = 0, quiet = 0, header = 1, c, i;
+	int verify = 1, force = 0, quiet = 0, header = 1, rfc4180 = 0, c, i;
 	struct text_state t = {0};
 	struct shard_sink *sink = NULL;
 	struct shard_error err = {0};
@@ -238,6 +276,7 @@ int main(int argc, char **argv)
 		case OPT_NO_VERIFY: verify = 0; break;
 		case OPT_FORCE: force = 1; break;
 		case OPT_RAW: t.raw = 1; break;
+		case OPT_RFC4180: rfc4180 = 1; break;
 		case 'h': help();
 		case 'V': cli_version();
 		default: cli_usage_error(usage, "invalid option");
@@ -272,11 +311,13 @@ int main(int argc, char **argv)
 		if (!format || strcmp(format, "jsonl") == 0 || strcmp(format, "json") == 0)
 			t.how = SHARD_TEXT_JSON;
 		else if (strcmp(format, "csv") == 0)
-			t.how = SHARD_TEXT_CSV;
+			t.how = rfc4180 ? SHARD_TEXT_CSV_RFC4180 : SHARD_TEXT_CSV;
 		else if (strcmp(format, "tsv") == 0)
 			t.how = SHARD_TEXT_TSV;
 		else
 			cli_usage_error(usage, "unknown format '%s' (expected jsonl, csv or tsv)", format);
+		if (rfc4180 && t.how != SHARD_TEXT_CSV_RFC4180)
+			cli_usage_error(usage, "--rfc4180 applies to -f csv");
 		t.header = header;
 		t.hi = UINT64_MAX;
 		if (range)
@@ -351,6 +392,7 @@ int main(int argc, char **argv)
 	free(t.fields);
 	free(t.keyoff);
 	free(t.ltype);
+	free(t.valid);
 	shard_buf_free(&t.keys);
 	shard_buf_free(&t.line);
 	return 0;

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <archive.h>
+#include <jansson.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -24,12 +25,13 @@
 
 static const char usage[] =
 	"Usage: shard-convert -o DEST [--schema NAME:TYPE,... | --schema-from SPEC] [--header]\n"
-	"                     [-f csv|tsv|jsonl] [--pack NAME=COL,...:DTYPE]\n"
+	"                     [-f csv|tsv|jsonl] [--pack NAME=COL,...:DTYPE] [--type COL=TYPE]\n"
+	"                     [--select COLS] [--rename COL=NAME] [--case-sensitive]\n"
 	"                     [--delimiter C] [--quote C] [--escape C] [--null STR]\n"
 	"                     [--compression C] [--hashes LIST] [--size-limit SIZE]\n"
 	"                     [--samples-per-shard N] [--on-error fail|skip] [--rejects FILE]\n"
-	"                     [--fill COL=VALUE] [--timezone TZ] [--json] [--entries] [-q]\n"
-	"                     [INPUT ...]\n";
+	"                     [--fill COL=VALUE] [--no-nulls] [--timezone TZ] [--json] [--entries]\n"
+	"                     [-q] [INPUT ...]\n";
 
 static void __attribute__((noreturn)) help(void)
 {
@@ -38,7 +40,8 @@ static void __attribute__((noreturn)) help(void)
 	       "gzip, bzip2, xz, zstd and lz4-frame compression recognised from the content)\n"
 	       "into MDS shards.\n\n"
 	       "  -o, --output DEST          '-' for a shard stream on stdout, else a dataset directory\n"
-	       "  -s, --schema LIST          columns as NAME:TYPE (MDS encodings, bool, date, timestamp)\n"
+	       "  -s, --schema LIST          columns as NAME:TYPE (MDS encodings, bool, date, timestamp;\n"
+	       "                             TYPE? keeps nulls)\n"
 	       "  -H, --header               every input file starts with a header line\n"
 	       "  -f, --format FMT           csv (default), tsv, or jsonl (one JSON object per line)\n"
 	       "      --delimiter C          field delimiter (default ',', tab for tsv)\n"
@@ -52,12 +55,19 @@ static void __attribute__((noreturn)) help(void)
 	       "      --on-error POLICY      fail (default) or skip (needs --rejects)\n"
 	       "      --rejects FILE         write each rejected row with its location and reason\n"
 	       "      --fill COL=VALUE       use VALUE for nulls in COL (repeatable)\n"
+	       "      --no-nulls             no column keeps nulls (NAME:TYPE? and Spark's nullable\n"
+	       "                             fields do, in a NAME.valid column)\n"
 	       "      --timezone TZ          the zone of timestamps written without an offset, in\n"
 	       "                             fields and partition directories: an IANA name such as\n"
 	       "                             America/New_York, or UTC, or +05:30 (default UTC)\n"
 	       "      --json                 print the summary as JSON\n"
 	       "      --schema-from SPEC     the schema from Spark: a DDL string or df.schema.json(),\n"
 	       "                             or a file holding either\n"
+	       "      --type COL=TYPE        another type for COL than the schema's (repeatable)\n"
+	       "      --select COLS          write only these columns (the others are read, not written)\n"
+	       "      --rename COL=NAME      write COL as NAME (repeatable)\n"
+	       "      --case-sensitive       header names and JSON keys match the schema exactly\n"
+	       "                             (default: ignoring ASCII case, as Spark does)\n"
 	       "      --pack NAME=COLS:DTYPE write columns COLS (a,b,c) as one ndarray:DTYPE:N column\n"
 	       "      --entries              for Spark's RDD.pipe(): write under a fresh DEST/part-*/\n"
 	       "                             directory, print each shard's index entry on stdout\n"
@@ -70,8 +80,8 @@ static void __attribute__((noreturn)) help(void)
 	exit(0);
 }
 
-enum { OPT_ENTRIES = 300, OPT_SCHEMA_FROM, OPT_PACK };
-enum { OPT_TIMEZONE = 320 };
+enum { OPT_ENTRIES = 300, OPT_SCHEMA_FROM, OPT_PACK, OPT_NO_NULLS, OPT_TYPE, OPT_SELECT, OPT_RENAME, OPT_CASE,
+       OPT_TIMEZONE };
 enum { OPT_DELIM = 256, OPT_QUOTE, OPT_ESCAPE, OPT_NULL, OPT_HASHES, OPT_SIZE, OPT_SPS, OPT_ONERR, OPT_REJECTS,
        OPT_FILL, OPT_JSON };
 
@@ -95,6 +105,11 @@ static const struct option longopts[] = {
 	{"entries", no_argument, NULL, OPT_ENTRIES},
 	{"schema-from", required_argument, NULL, OPT_SCHEMA_FROM},
 	{"pack", required_argument, NULL, OPT_PACK},
+	{"no-nulls", no_argument, NULL, OPT_NO_NULLS},
+	{"type", required_argument, NULL, OPT_TYPE},
+	{"select", required_argument, NULL, OPT_SELECT},
+	{"rename", required_argument, NULL, OPT_RENAME},
+	{"case-sensitive", no_argument, NULL, OPT_CASE},
 	{"timezone", required_argument, NULL, OPT_TIMEZONE},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
@@ -110,11 +125,14 @@ struct input {
 };
 
 struct column {
-	char *name;
+	char *name;		/* as the files and the schema name it */
+	const char *out;	/* as it is written (--rename), else name */
+	int dropped;		/* read from the files, not written (--select) */
 	struct shard_coltype type;
 	char *fill;		/* text used for nulls, or NULL */
 	int part;		/* 1 when the value comes from a key=value directory */
 	int schema_pos;		/* index in the MDS (sorted) schema; -1 when not written */
+	int valid_pos;		/* its validity column's index in the schema, or -1 */
 	int packed;		/* read from the files, written only inside a --pack column */
 	size_t *pack, npack;	/* a --pack column: the columns it packs, in order */
 	struct shard_coltype elem;	/* their element type */
@@ -131,8 +149,15 @@ static struct {
 	size_t *filecols;	/* the columns the files hold, in file order (indices into cols) */
 	char **owned;		/* partition key and value strings, shared by inputs and columns */
 	size_t nowned;
-	char **schema_parts;	/* --schema split in place: column names point into it */
+	struct shard_colspec *spec;	/* the schema's columns: names point into it */
+	size_t nspec;
+	int case_sensitive;	/* --case-sensitive: header names and JSON keys exactly */
 	struct cli_progress progress;	/* rows and bytes handed to the writer */
+	size_t nschema;		/* columns written: the value columns and their validity columns */
+	size_t nvalid;		/* validity columns among them */
+	char **null_at;		/* per column: FILE:LINE:FIELD of its first null it cannot hold */
+	int nullfail;		/* a null was found where none may be: the run fails at the end */
+	int no_nulls;		/* --no-nulls */
 	struct shard_tz *tz;	/* --timezone; NULL for UTC */
 } g;
 
@@ -310,6 +335,21 @@ static void refuse_hadoop(const char *path, struct shard_writer *w, struct shard
 
 /* ---------------------------------------------------------------- rows */
 
+/* A column's type as the user named it: a logical type or its encoding. */
+static const char *col_type_name(const struct column *c)
+{
+	return c->type.ltype ? shard_ltype_name(c->type.ltype) : c->type.enc_name;
+}
+
+/* The way out for a column that met a null it cannot hold. */
+static void null_hint(struct shard_buf *b, const struct column *c)
+{
+	if (g.no_nulls)
+		shard_buf_printf(b, "--fill %s=VALUE", c->name);
+	else
+		shard_buf_printf(b, "%s:%s? or --fill %s=VALUE", c->name, col_type_name(c), c->name);
+}
+
 /* JSON Lines: each object's members land in the file-column slots by name;
  * strings are decoded, other values keep their JSON text, a missing member or
  * null is null (Spark's toJSON leaves nulls out). */
@@ -321,12 +361,38 @@ struct jline {
 	struct shard_error *err;
 };
 
+/* The file column (an index into g.filecols, below n) a header name or JSON
+ * key names: exactly, else, unless --case-sensitive, ignoring ASCII case as
+ * Spark does by default. n when none does; *twice when several do. */
+static size_t match_name(const uint8_t *p, size_t len, size_t n, int *twice)
+{
+	size_t k, found = n;
+	*twice = 0;
+	for (k = 0; k < n; k++) {
+		const char *nm = g.cols[g.filecols[k]].name;
+		if (strlen(nm) == len && memcmp(nm, p, len) == 0)
+			return k;
+	}
+	if (g.case_sensitive)
+		return n;
+	for (k = 0; k < n; k++) {
+		const char *nm = g.cols[g.filecols[k]].name;
+		if (strlen(nm) == len && strncasecmp(nm, (const char *)p, len) == 0) {
+			*twice = found != n;
+			found = k;
+		}
+	}
+	return *twice ? n : found;
+}
+
 static int jline_member(void *ctx, const char *key, const uint8_t *val, size_t vlen)
 {
 	struct jline *j = ctx;
-	size_t k;
-	for (k = 0; k < j->ncsv && strcmp(g.cols[g.filecols[k]].name, key); k++)
-		;
+	int twice;
+	size_t k = match_name((const uint8_t *)key, strlen(key), j->ncsv, &twice);
+	if (twice)
+		return shard_error_set(j->err, SHARD_EDATA, "key \"%s\" matches several columns but their case: "
+					"name it exactly, or use --case-sensitive", key);
 	if (k == j->ncsv)
 		return shard_error_set(j->err, SHARD_EDATA, "key \"%s\" is not in the schema", key);
 	j->jf[k].null = vlen == 4 && memcmp(val, "null", 4) == 0 && g.cols[g.filecols[k]].type.enc.kind != SHARD_ENC_JSON;
@@ -394,6 +460,9 @@ struct chunk {
 	size_t nsamples, caplens;
 	struct shard_buf rejects;	/* formatted rejected rows */
 	uint64_t rows, rejected;
+	uint64_t *null_line;		/* per column: line of the first null it cannot hold, or 0 */
+	size_t *null_field;		/* and that null's field */
+	int nulls;			/* any such null in this chunk */
 	int failed;
 	char msg[1400];
 	int state;			/* 0 free, 1 queued, 2 taken, 3 done */
@@ -463,6 +532,7 @@ struct scratch {
 		size_t *off;	/* per field: where its value goes in the sample */
 		size_t size;	/* bytes per sample */
 		size_t nulllen;	/* strlen of the null text */
+		size_t *valid_off, nvalid;	/* validity bytes, each 1 on this path */
 	} fr;
 };
 
@@ -488,7 +558,7 @@ static int convert_record(struct chunk *ch, struct scratch *sc, const struct sha
 	struct shard_csv_record rec;
 	struct shard_error *err = &sc->err;
 	size_t k;
-	int bad = 0;
+	int bad = 0, nullrow = 0;
 
 	ch->rows++;
 	if (g.jsonl && jline_parse(&sc->jl, in, &rec))
@@ -508,7 +578,7 @@ static int convert_record(struct chunk *ch, struct scratch *sc, const struct sha
 		const uint8_t *p;
 		size_t n;
 		int null;
-		if (c->packed)
+		if (c->packed || c->dropped)
 			continue;
 		if (c->npack) {
 			/* the packed columns' values, in order, as one fixed-shape ndarray */
@@ -563,13 +633,35 @@ static int convert_record(struct chunk *ch, struct scratch *sc, const struct sha
 			n = 4;
 			null = 0;
 		}
-		if (null) {
-			shard_error_set(err, SHARD_EDATA, "column '%s': null, and %s cannot hold a null (use --fill %s=VALUE)",
-					c->name, c->type.enc_name, c->name);
-		} else if (shard_text_to_value(&c->type, p, n, &sc->vals, err) == 0) {
+		if (null && c->valid_pos < 0 && !g.skip) {
+			/* every column that meets a null it cannot hold is named at
+			 * the end of the run, not only the first: note where, go on */
+			if (!ch->null_line[k]) {
+				ch->null_line[k] = rec.line;
+				ch->null_field[k] = c->part ? 0 : fi + 1;
+			}
+			ch->nulls = 1;
+			nullrow = 1;
+			continue;
+		}
+		if (null && c->valid_pos >= 0 ? shard_null_value(&c->type, &sc->vals, err) == 0
+		    : !null && shard_text_to_value(&c->type, p, n, &sc->vals, err) == 0) {
 			sc->offs[c->schema_pos] = start;
 			sc->f[c->schema_pos].len = sc->vals.len - start;
+			if (c->valid_pos >= 0) {
+				sc->offs[c->valid_pos] = sc->vals.len;
+				sc->f[c->valid_pos].len = 1;
+				if (shard_buf_putc(&sc->vals, !null))
+					cli_die(CLI_FAIL, "out of memory");
+			}
 			continue;
+		} else if (null) {
+			struct shard_buf hint = {0};
+			null_hint(&hint, c);
+			shard_buf_putc(&hint, 0);
+			shard_error_set(err, SHARD_EDATA, "column '%s': null, and %s cannot hold a null (use %s)", c->name,
+					col_type_name(c), (const char *)hint.p);
+			shard_buf_free(&hint);
 		} else {
 			shard_error_prefix(err, "column '%s'", c->name);
 		}
@@ -585,7 +677,7 @@ static int convert_record(struct chunk *ch, struct scratch *sc, const struct sha
 	}
 	if (ch->failed)
 		return -1;
-	if (bad)
+	if (bad || nullrow)
 		return 0;
 	for (k = 0; k < fc->schema->ncols; k++)
 		sc->f[k].p = sc->vals.p + sc->offs[k];
@@ -603,10 +695,11 @@ static int convert_record(struct chunk *ch, struct scratch *sc, const struct sha
 static void fast_layout(const struct filectx *fc, const struct shard_csv_opts *co, struct fastrow *fr)
 {
 	const struct shard_schema *s = fc->schema;
-	size_t k, j, covered = 0;
+	size_t k, j, covered = 0, ndropped = 0;
 	uint8_t d = (uint8_t)co->delim;
 
 	fr->n = 0;
+	fr->nvalid = 0;
 	if (g.jsonl || s->nvar || !d || strchr("0123456789+-.eE", d))
 		return;
 	for (k = 0; k < fc->ncsv; k++)
@@ -614,6 +707,12 @@ static void fast_layout(const struct filectx *fc, const struct shard_csv_opts *c
 	for (k = 0; k < g.ncols; k++) {
 		const struct column *c = &g.cols[k];
 		size_t fi = fc->inv[k], off = 0;
+		if (c->dropped && !c->part && fi < fc->ncsv) {
+			fr->dtype[fi] = 0;	/* a field passed over */
+			covered++;
+			ndropped++;
+			continue;
+		}
 		if (c->packed || c->npack || c->part || c->type.ltype || c->type.dtype < 0 || fi >= fc->ncsv ||
 		    fr->dtype[fi] >= 0 || s->enc[c->schema_pos].size != (size_t)c->type.dtype >> 3)
 			return;
@@ -622,8 +721,13 @@ static void fast_layout(const struct filectx *fc, const struct shard_csv_opts *c
 		fr->dtype[fi] = c->type.dtype;
 		fr->off[fi] = off;
 		covered++;
+		if (c->valid_pos >= 0) {
+			for (j = 0, off = 0; j < (size_t)c->valid_pos; j++)
+				off += s->enc[j].size;
+			fr->valid_off[fr->nvalid++] = off;
+		}
 	}
-	if (covered != fc->ncsv || s->ncols != g.ncols)
+	if (covered != fc->ncsv || s->ncols + ndropped != g.ncols + fr->nvalid)
 		return;
 	fr->size = 0;
 	for (j = 0; j < s->ncols; j++)
@@ -644,7 +748,16 @@ static size_t fast_record(const struct fastrow *fr, const struct shard_csv_opts 
 		ptrdiff_t r;
 		if (q && p < end && *p == q)
 			return 0;
-		r = shard_number_field(fr->dtype[i], d, p, end, row + fr->off[i]);
+		if (!fr->dtype[i]) {
+			/* a column not written: its text up to the delimiter, unquoted */
+			const uint8_t *x = p;
+			while (x < end && *x != d && *x != '\n' && *x != '\r' && *x != q)
+				x++;
+			if (x < end && *x == q && q)
+				return 0;
+			r = x - p;
+		} else
+			r = shard_number_field(fr->dtype[i], d, p, end, row + fr->off[i]);
 		if (r < 0 || ((size_t)r == fr->nulllen && memcmp(p, co->null_value, fr->nulllen) == 0))
 			return 0;
 		p += r;
@@ -661,6 +774,8 @@ static size_t fast_record(const struct fastrow *fr, const struct shard_csv_opts 
 			p++;
 		p++;
 	}
+	for (i = 0; i < fr->nvalid; i++)
+		row[fr->valid_off[i]] = 1;
 	return (size_t)(p - start);
 }
 
@@ -724,13 +839,14 @@ static void *worker_main(void *arg)
 {
 	struct scratch sc = {0};
 	(void)arg;
-	sc.offs = calloc(g.ncols + 1, sizeof *sc.offs);
-	sc.f = calloc(g.ncols + 1, sizeof *sc.f);
+	sc.offs = calloc(g.nschema + 1, sizeof *sc.offs);
+	sc.f = calloc(g.nschema + 1, sizeof *sc.f);
 	sc.jl.jf = calloc(g.ncols + 1, sizeof *sc.jl.jf);
 	sc.jl.stroff = calloc(g.ncols + 1, sizeof *sc.jl.stroff);
 	sc.fr.dtype = calloc(g.ncols + 1, sizeof *sc.fr.dtype);
 	sc.fr.off = calloc(g.ncols + 1, sizeof *sc.fr.off);
-	if (!sc.offs || !sc.f || !sc.jl.jf || !sc.jl.stroff || !sc.fr.dtype || !sc.fr.off)
+	sc.fr.valid_off = calloc(g.nvalid + 1, sizeof *sc.fr.valid_off);
+	if (!sc.offs || !sc.f || !sc.jl.jf || !sc.jl.stroff || !sc.fr.dtype || !sc.fr.off || !sc.fr.valid_off)
 		cli_die(CLI_FAIL, "out of memory");
 	pthread_mutex_lock(&P.mu);
 	for (;;) {
@@ -756,6 +872,7 @@ static void *worker_main(void *arg)
 	free(sc.jl.stroff);
 	free(sc.fr.dtype);
 	free(sc.fr.off);
+	free(sc.fr.valid_off);
 	return NULL;
 }
 
@@ -763,6 +880,12 @@ static void workers_start(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 	int i;
+	for (i = 0; i < INFLIGHT; i++) {
+		P.ring[i].null_line = calloc(g.ncols + 1, sizeof *P.ring[i].null_line);
+		P.ring[i].null_field = calloc(g.ncols + 1, sizeof *P.ring[i].null_field);
+		if (!P.ring[i].null_line || !P.ring[i].null_field)
+			cli_die(CLI_FAIL, "out of memory");
+	}
 	P.nth = n < 1 ? 1 : n > 8 ? 8 : (int)n;
 	for (i = 0; i < P.nth; i++)
 		if (pthread_create(&P.th[i], NULL, worker_main, NULL))
@@ -778,6 +901,56 @@ static void workers_stop(void)
 	pthread_mutex_unlock(&P.mu);
 	for (i = 0; i < P.nth; i++)
 		pthread_join(P.th[i], NULL);
+	for (i = 0; i < INFLIGHT; i++) {
+		free(P.ring[i].null_line);
+		free(P.ring[i].null_field);
+	}
+}
+
+/* The columns of a chunk that met a null they cannot hold, each remembered
+ * at its first place in the input. */
+static void note_nulls(struct chunk *ch)
+{
+	size_t k;
+	for (k = 0; k < g.ncols; k++) {
+		char at[PATH_MAX + 64];
+		if (!ch->null_line[k])
+			continue;
+		if (!g.null_at[k]) {
+			if (ch->null_field[k])
+				snprintf(at, sizeof at, "%s:%llu:%zu", ch->fc->name, (unsigned long long)ch->null_line[k],
+					 ch->null_field[k]);
+			else
+				snprintf(at, sizeof at, "%s:%llu", ch->fc->name, (unsigned long long)ch->null_line[k]);
+			if (!(g.null_at[k] = strdup(at)))
+				cli_die(CLI_FAIL, "out of memory");
+		}
+		ch->null_line[k] = 0;
+	}
+	ch->nulls = 0;
+	g.nullfail = 1;
+}
+
+/* Name every column that met a null it cannot hold, each with its first one. */
+static void report_nulls(void)
+{
+	struct shard_buf hints = {0};
+	size_t k, n = 0;
+	if (!g.nullfail)
+		return;
+	for (k = 0; k < g.ncols; k++) {
+		if (!g.null_at[k])
+			continue;
+		hints.len = 0;
+		null_hint(&hints, &g.cols[k]);
+		shard_buf_putc(&hints, 0);
+		cli_warn("%s: column '%s': null, and %s cannot hold a null (use %s)", g.null_at[k], g.cols[k].name,
+			 col_type_name(&g.cols[k]), (const char *)hints.p);
+		n++;
+	}
+	if (n > 1)
+		cli_warn("%zu columns held nulls where none may be; nothing was written", n);
+	shard_buf_free(&hints);
 }
 
 /* Hand the oldest chunk's results to the writer (waiting for it), in order. */
@@ -794,11 +967,16 @@ static void retire_one(struct shard_writer *w, struct shard_sink *sink)
 	g.rejected += ch->rejected;
 	if (ch->rejects.len && g.rejects)
 		fwrite(ch->rejects.p, 1, ch->rejects.len, g.rejects);
+	if (ch->nulls)
+		note_nulls(ch);
 	if (ch->failed) {
 		abort_output(w, sink);
+		report_nulls();
 		cli_die(CLI_FAIL, "%s", ch->msg);
 	}
-	if (ch->nsamples && shard_writer_add_many(w, ch->samples.p, ch->lens, ch->nsamples, &err)) {
+	/* after a null that fails the run, the rest is read only to find the
+	 * other columns that hold one: nothing more is written */
+	if (!g.nullfail && ch->nsamples && shard_writer_add_many(w, ch->samples.p, ch->lens, ch->nsamples, &err)) {
 		abort_output(w, sink);
 		cli_die_err(&err);
 	}
@@ -948,6 +1126,12 @@ static size_t scan(struct scan *st, const struct shard_csv_opts *co, const uint8
 	return i;
 }
 
+static int regular_file(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 static int convert_file(const struct input *in, const struct shard_csv_opts *co, struct shard_writer *w,
 			struct shard_sink *sink, size_t ncsv, const struct shard_schema *schema)
 {
@@ -996,8 +1180,9 @@ static int convert_file(const struct input *in, const struct shard_csv_opts *co,
 			abort_output(w, sink);
 			cli_die(CLI_FAIL, "%s: %s", name, archive_error_string(r.a));
 		} else if (strcmp(in->path, "-") && archive_filter_count(r.a) == 1 &&
-			   archive_filter_code(r.a, 0) == ARCHIVE_FILTER_NONE) {
-			/* not compressed: read the file itself, a copy fewer than through libarchive */
+			   archive_filter_code(r.a, 0) == ARCHIVE_FILTER_NONE && regular_file(in->path)) {
+			/* not compressed: read the file itself, a copy fewer than through
+			 * libarchive (not a pipe: what libarchive has read of it is gone) */
 			r.fd = open(in->path, O_RDONLY | O_CLOEXEC);
 			if (r.fd < 0) {
 				abort_output(w, sink);
@@ -1078,11 +1263,12 @@ static int convert_file(const struct input *in, const struct shard_csv_opts *co,
 				fc->inv[k] = ncsv;
 			for (i = 0; i < ncsv; i++) {
 				const char *why = NULL;
-				for (k = 0; k < g.ncols; k++)
-					if (!g.cols[k].part && !g.cols[k].npack && strlen(g.cols[k].name) == rec.fields[i].len &&
-					    memcmp(g.cols[k].name, rec.fields[i].p, rec.fields[i].len) == 0)
-						break;
-				if (k == g.ncols)
+				int twice;
+				size_t fk = match_name(rec.fields[i].p, rec.fields[i].len, ncsv, &twice);
+				k = fk < ncsv ? g.filecols[fk] : g.ncols;
+				if (twice)
+					why = "matches several schema columns but their case (name it exactly, or use --case-sensitive)";
+				else if (k == g.ncols)
 					why = "is not in the schema";
 				else if (fc->inv[k] != ncsv)
 					why = "is named twice";
@@ -1166,6 +1352,8 @@ struct infer_col {
 	unsigned cand;	/* bit T: every non-null value so far parses as type T */
 	int json;	/* JSON Lines: an object or an array that is not all numbers */
 	int array;	/* JSON Lines: arrays of numbers */
+	size_t seen;	/* values that were not null */
+	int nulls;	/* CSV: a null among them */
 };
 
 static struct infer_col *icols;
@@ -1181,7 +1369,8 @@ static struct infer_col *icol(const char *name, size_t n)
 	if (!icols || !(icols[nicols].name = strndup(name, n)))
 		cli_die(CLI_FAIL, "out of memory");
 	icols[nicols].cand = T_ALL;
-	icols[nicols].json = icols[nicols].array = 0;
+	icols[nicols].json = icols[nicols].array = icols[nicols].nulls = 0;
+	icols[nicols].seen = 0;
 	return &icols[nicols++];
 }
 
@@ -1213,6 +1402,7 @@ static int infer_member(void *ctx, const char *key, const uint8_t *val, size_t v
 	(void)ctx;
 	if (vlen == 4 && memcmp(val, "null", 4) == 0)
 		return 0;
+	c->seen++;
 	if (val[0] == '{') {
 		c->json = 1;
 	} else if (val[0] == '[') {
@@ -1274,9 +1464,12 @@ static void infer_schema(const char *path, const struct shard_csv_opts *co, stru
 			snprintf(nm, sizeof nm, "_c%zu", i);	/* Spark's names for unnamed columns */
 			icol(nm, strlen(nm));
 		}
-		for (i = 0; i < rec.nfields && i < nicols; i++)
+		for (i = 0; i < rec.nfields && i < nicols; i++) {
 			if (!rec.fields[i].null)
 				observe(&icols[i], rec.fields[i].p, rec.fields[i].len);
+			else
+				icols[i].nulls = 1;
+		}
 		rows++;
 	}
 	if (rc < 0 && rows < INFER_ROWS) {
@@ -1292,7 +1485,9 @@ static void infer_schema(const char *path, const struct shard_csv_opts *co, stru
 		const char *t = c->json ? "json" : c->array ? "ndarray:float64" : tnames[infer_type(c)];
 		if (strpbrk(c->name, ",:="))
 			cli_die(CLI_FAIL, "%s: column name '%s' cannot be used; give --schema", path, c->name);
-		shard_buf_printf(out, "%s%s:%s", i ? "," : "", c->name, t);
+		/* a column that held a null in the sample keeps its nulls */
+		shard_buf_printf(out, "%s%s:%s%s", i ? "," : "", c->name, t,
+				 !c->json && (g.jsonl ? c->seen < rows : c->nulls) ? "?" : "");
 		free(icols[i].name);
 	}
 	shard_buf_putc(out, 0);
@@ -1318,6 +1513,35 @@ static void print_entry(void *ctx, const struct shard_entry *e)
 	shard_buf_free(&b);
 }
 
+/* One more value of a repeatable option. */
+static void push(char ***list, size_t *n, char *v)
+{
+	char **l = realloc(*list, (*n + 1) * sizeof *l);
+	if (!l)
+		cli_die(CLI_FAIL, "out of memory");
+	l[(*n)++] = v;
+	*list = l;
+}
+
+/* The schema column an option's "COL<sep>..." names (COL may be in
+ * backquotes); *rest the text after sep. */
+static size_t opt_column(const char *opt, const char *arg, char sep, const char **rest)
+{
+	struct shard_error err;
+	char *name;
+	size_t k;
+	if (shard_colname_split(arg, sep ? sep : '\0', &name, rest, &err))
+		cli_usage_error(usage, "%s: %s", opt, err.msg);
+	if (sep && (*rest == arg + strlen(arg) || (*rest)[-1] != sep))
+		cli_usage_error(usage, "%s takes COL%cVALUE, not '%s'", opt, sep, arg);
+	for (k = 0; k < g.ncols && strcmp(g.cols[k].name, name); k++)
+		;
+	if (k == g.ncols)
+		cli_usage_error(usage, "%s: no column '%s' in the schema", opt, name);
+	free(name);
+	return k;
+}
+
 static char single_char(const char *opt, const char *v, int allow_empty)
 {
 	if (!v[0] && allow_empty)
@@ -1333,8 +1557,9 @@ int main(int argc, char **argv)
 {
 	const char *dest = NULL, *schema = NULL, *format = "csv", *comp = "zstd", *hashes = "xxh64",
 		   *delim = NULL, *quote = "\"", *escape = "\\", *nullv = "", *rejects = NULL, *onerr = "fail";
-	char **fills = NULL;
-	size_t nfills = 0, i, k, ncsv;
+	char **fills = NULL, **types = NULL, **renames = NULL;
+	const char *select = NULL, *rest;
+	size_t nfills = 0, ntypes = 0, nrenames = 0, i, k, ncsv;
 	uint64_t size_limit = 1ull << 26, sps = 0;
 	struct shard_csv_opts co;
 	struct shard_sink *sink;
@@ -1373,22 +1598,17 @@ int main(int argc, char **argv)
 			break;
 		case OPT_ONERR: onerr = optarg; break;
 		case OPT_REJECTS: rejects = optarg; break;
-		case OPT_FILL:
-			fills = realloc(fills, (nfills + 1) * sizeof *fills);
-			if (!fills)
-				cli_die(CLI_FAIL, "out of memory");
-			fills[nfills++] = optarg;
-			break;
+		case OPT_FILL: push(&fills, &nfills, optarg); break;
+		case OPT_TYPE: push(&types, &ntypes, optarg); break;
+		case OPT_RENAME: push(&renames, &nrenames, optarg); break;
+		case OPT_SELECT: select = optarg; break;
+		case OPT_CASE: g.case_sensitive = 1; break;
 		case OPT_JSON: g.json = 1; break;
 		case OPT_ENTRIES: entries = 1; break;
+		case OPT_NO_NULLS: g.no_nulls = 1; break;
 		case OPT_SCHEMA_FROM: schema_from = optarg; break;
 		case OPT_TIMEZONE: zone = optarg; break;
-		case OPT_PACK:
-			packs = realloc(packs, (npacks + 1) * sizeof *packs);
-			if (!packs)
-				cli_die(CLI_FAIL, "out of memory");
-			packs[npacks++] = optarg;
-			break;
+		case OPT_PACK: push(&packs, &npacks, optarg); break;
 		case 'h': help();
 		case 'V': cli_version();
 		default: cli_usage_error(usage, "invalid option");
@@ -1465,36 +1685,32 @@ int main(int argc, char **argv)
 			cli_warn("no schema given; inferred from %s: --schema '%s'", g.in[0].path, schema);
 	}
 
-	/* the schema: columns in file order; "ndarray:float32:2,3" keeps its shape's commas */
-	{
-		size_t np;
-		char **parts = g.schema_parts = cli_split(schema, &np);
-		g.cols = calloc(np, sizeof *g.cols);
-		if (!g.cols)
-			cli_die(CLI_FAIL, "out of memory");
-		for (i = 0; i < np; i++) {
-			char *colon = strchr(parts[i], ':');
-			if (!colon && g.ncols && parts[i][0] && strspn(parts[i], "0123456789") == strlen(parts[i])) {
-				/* a shape dimension: glue it back onto the previous type */
-				parts[i][-1] = ',';
-				continue;
-			}
-			if (!colon || colon == parts[i] || !colon[1])
-				cli_usage_error(usage, "--schema: '%s' is not NAME:TYPE", parts[i]);
-			*colon = 0;
-			g.cols[g.ncols].name = parts[i];
-			g.cols[g.ncols++].fill = colon + 1;	/* the type text until parsed below */
-		}
-		for (i = 0; i < g.ncols; i++) {
-			if (shard_coltype_parse(g.cols[i].fill, &g.cols[i].type, &err))
-				cli_usage_error(usage, "--schema: column '%s': %s", g.cols[i].name, err.msg);
-			g.cols[i].fill = NULL;
-		}
+	/* the schema: columns in file order */
+	if (shard_colspec_parse(schema, 1, &g.spec, &g.nspec, &err))
+		cli_usage_error(usage, "--schema: %s", err.msg);
+	if (!(g.cols = calloc(g.nspec + 1, sizeof *g.cols)))
+		cli_die(CLI_FAIL, "out of memory");
+	for (i = 0; i < g.nspec; i++, g.ncols++) {
+		g.cols[i].name = g.spec[i].name;
+		if (shard_coltype_parse(g.spec[i].type, &g.cols[i].type, &err))
+			cli_usage_error(usage, "--schema: column '%s': %s", g.cols[i].name, err.msg);
 	}
 	for (i = 0; i < g.ncols; i++)
 		for (k = i + 1; k < g.ncols; k++)
 			if (strcmp(g.cols[i].name, g.cols[k].name) == 0)
 				cli_usage_error(usage, "--schema: column '%s' twice", g.cols[i].name);
+	/* --type COL=TYPE: another type than the schema's (a decimal as float64,
+	 * a long as int32, range-checked); nullable if either says so */
+	for (i = 0; i < ntypes; i++) {
+		struct shard_coltype t;
+		int was = 0;
+		k = opt_column("--type", types[i], '=', &rest);
+		if (shard_coltype_parse(rest, &t, &err))
+			cli_usage_error(usage, "--type %s: %s", types[i], err.msg);
+		was = g.cols[k].type.nullable;
+		g.cols[k].type = t;
+		g.cols[k].type.nullable |= was;
+	}
 	/* timestamp text without an offset, in the files and in key=value
 	 * directories alike, is wall-clock time in --timezone */
 	if (zone && shard_tz_new(&g.tz, zone, getenv("TZDIR"), &err)) {
@@ -1505,21 +1721,56 @@ int main(int argc, char **argv)
 	for (i = 0; i < g.ncols; i++)
 		g.cols[i].type.tz = g.tz;
 	for (i = 0; i < nfills; i++) {
-		char *eq = strchr(fills[i], '=');
-		if (!eq)
-			cli_usage_error(usage, "--fill takes COL=VALUE");
-		*eq = 0;
-		for (k = 0; k < g.ncols && strcmp(g.cols[k].name, fills[i]); k++)
-			;
-		if (k == g.ncols)
-			cli_usage_error(usage, "--fill: no column '%s' in the schema", fills[i]);
-		g.cols[k].fill = eq + 1;
-		{
-			struct shard_buf tmp = {0};
-			if (shard_text_to_value(&g.cols[k].type, (const uint8_t *)eq + 1, strlen(eq + 1), &tmp, &err))
-				cli_usage_error(usage, "--fill %s: %s", fills[i], err.msg);
-			shard_buf_free(&tmp);
+		struct shard_buf v = {0}, tmp = {0};
+		k = opt_column("--fill", fills[i], '=', &rest);
+		/* a decimal's fill is scaled like its values: 0 in decimal(10,2) is 0.00 */
+		if (shard_decimal_scaled(&g.cols[k].type, rest, &v, &err) || shard_buf_putc(&v, 0))
+			cli_usage_error(usage, "--fill %s: %s", fills[i], err.msg);
+		g.cols[k].fill = own((char *)v.p);
+		g.cols[k].type.nullable = 0;	/* a value instead of the null */
+		if (shard_text_to_value(&g.cols[k].type, (const uint8_t *)g.cols[k].fill, strlen(g.cols[k].fill), &tmp, &err))
+			cli_usage_error(usage, "--fill %s: %s", fills[i], err.msg);
+		shard_buf_free(&tmp);
+	}
+	/* --select: the columns written; the others are read and left out */
+	if (select) {
+		struct shard_colspec *sel;
+		size_t nsel;
+		if (shard_colspec_parse(select, 0, &sel, &nsel, &err))
+			cli_usage_error(usage, "--select: %s", err.msg);
+		for (k = 0; k < g.ncols; k++)
+			g.cols[k].dropped = 1;
+		for (i = 0; i < nsel; i++) {
+			const char *r;
+			k = opt_column("--select", sel[i].name, 0, &r);
+			g.cols[k].dropped = 0;
 		}
+		shard_colspec_free(sel, nsel);
+	}
+	for (k = 0; k < g.ncols; k++)
+		g.cols[k].out = g.cols[k].name;
+	/* --rename OLD=NEW: the name written */
+	for (i = 0; i < nrenames; i++) {
+		k = opt_column("--rename", renames[i], '=', &rest);
+		if (!*rest)
+			cli_usage_error(usage, "--rename %s: no new name", renames[i]);
+		g.cols[k].out = rest;
+	}
+	if (g.no_nulls) {
+		/* nulls are errors: with Spark's schema, the fields it says may hold
+		 * one and that have no --fill are named now, before any data */
+		struct shard_buf list = {0};
+		size_t n = 0;
+		for (i = 0; i < g.ncols; i++) {
+			if (schema_from && shard_has_validity(&g.cols[i].type))
+				shard_buf_printf(&list, "%s%s", n++ ? ", " : "", g.cols[i].name);
+			g.cols[i].type.nullable = 0;
+		}
+		shard_buf_putc(&list, 0);
+		if (n)
+			cli_usage_error(usage, "--no-nulls: the Spark schema says %s may hold nulls; give each a --fill "
+					       "COL=VALUE, or drop --no-nulls to keep the nulls", (const char *)list.p);
+		shard_buf_free(&list);
 	}
 
 	/* --pack NAME=a,b,c:DTYPE: the columns a, b, c are read from the files and
@@ -1590,7 +1841,7 @@ int main(int argc, char **argv)
 				g.cols = nc;
 				memset(&g.cols[g.ncols], 0, sizeof *g.cols);
 				g.cols[g.ncols].name = g.in[i].pkeys[k];
-				shard_coltype_parse("str", &g.cols[g.ncols].type, &err);
+				shard_coltype_parse(g.no_nulls ? "str" : "str?", &g.cols[g.ncols].type, &err);
 				g.ncols++;
 			}
 			g.cols[j].part = 1;
@@ -1604,18 +1855,53 @@ int main(int argc, char **argv)
 			g.filecols[ncsv++] = i;
 	if (!ncsv)
 		cli_usage_error(usage, "--schema names no column that the files hold");
-	names = calloc(g.ncols, sizeof *names);
-	encs = calloc(g.ncols, sizeof *encs);
+	names = calloc(2 * g.ncols, sizeof *names);
+	encs = calloc(2 * g.ncols, sizeof *encs);
+	if (!names || !encs)
+		cli_die(CLI_FAIL, "out of memory");
 	for (i = 0, k = 0; i < g.ncols; i++) {
-		if (g.cols[i].packed)
-			continue;	/* only inside its --pack column */
-		names[k] = g.cols[i].name;
+		size_t j;
+		if (!g.cols[i].out)
+			g.cols[i].out = g.cols[i].name;	/* --pack and partition columns */
+		if (g.cols[i].packed || g.cols[i].dropped)
+			continue;	/* only inside its --pack column, or not at all */
+		for (j = 0; j < k && strcmp(names[j], g.cols[i].out); j++)
+			;
+		if (j < k)
+			cli_usage_error(usage, "two columns would be written as '%s'", g.cols[i].out);
+		names[k] = (char *)g.cols[i].out;
 		encs[k++] = g.cols[i].type.enc_name;
+	}
+	for (i = 0; i < g.ncols; i++) {
+		/* a nullable column's validity column beside it (shard-mds(5), NULLS) */
+		char vn[1024];
+		size_t j;
+		if (g.cols[i].packed || g.cols[i].dropped || !shard_has_validity(&g.cols[i].type))
+			continue;
+		if (shard_validity_name(g.cols[i].out, vn, sizeof vn))
+			cli_usage_error(usage, "column name '%s' is too long", g.cols[i].out);
+		for (j = 0; j < k && strcmp(names[j], vn); j++)
+			;
+		if (j < k)
+			cli_usage_error(usage, "column '%s' is nullable, and its validity column '%s' is taken by another column",
+					g.cols[i].out, vn);
+		names[k] = own(strdup(vn));
+		encs[k++] = "uint8";
+		g.nvalid++;
 	}
 	if (shard_schema_init(&s, k, (const char *const *)names, (const char *const *)encs, 1, &err))
 		cli_usage_error(usage, "--schema: %s", err.msg);
-	for (i = 0; i < g.ncols; i++)
-		g.cols[i].schema_pos = g.cols[i].packed ? -1 : shard_schema_index(&s, g.cols[i].name);
+	g.nschema = k;
+	for (i = 0; i < g.ncols; i++) {
+		char vn[1024];
+		int w = !g.cols[i].packed && !g.cols[i].dropped;
+		g.cols[i].schema_pos = w ? shard_schema_index(&s, g.cols[i].out) : -1;
+		g.cols[i].valid_pos = -1;
+		if (w && shard_has_validity(&g.cols[i].type) && !shard_validity_name(g.cols[i].out, vn, sizeof vn))
+			g.cols[i].valid_pos = shard_schema_index(&s, vn);
+	}
+	if (!(g.null_at = calloc(g.ncols + 1, sizeof *g.null_at)))
+		cli_die(CLI_FAIL, "out of memory");
 
 	if (strcmp(hashes, "none"))
 		hl = cli_split(hashes, &nh);
@@ -1655,28 +1941,36 @@ int main(int argc, char **argv)
 		shard_sink_abort(sink);
 		cli_die_err(&err);
 	}
-	/* logical types go in index.json where Python's reader ignores them */
+	/* logical types and validity columns go in index.json, where Python's
+	 * reader ignores them */
 	{
-		struct shard_buf x = {0};
-		int any = 0;
-		shard_buf_printf(&x, "{\"logical_types\":{");
-		for (i = 0; i < g.ncols; i++)
-			if (g.cols[i].type.ltype && !g.cols[i].packed) {
-				shard_buf_printf(&x, "%s\"%s\":\"%s\"", any ? "," : "", g.cols[i].name,
-						 shard_ltype_name(g.cols[i].type.ltype));
-				any = 1;
-			}
-		shard_buf_printf(&x, "}}");
-		shard_buf_putc(&x, 0);
-		if (any)
-			shard_sink_set_extra(sink, (const char *)x.p);
-		if (any && entries) {
+		json_t *x = json_object(), *lt = json_object(), *va = json_object();
+		char *text;
+		for (i = 0; i < g.ncols; i++) {
+			if (g.cols[i].schema_pos < 0)
+				continue;
+			if (g.cols[i].type.ltype)
+				json_object_set_new(lt, g.cols[i].out, json_string(shard_ltype_name(g.cols[i].type.ltype)));
+			if (g.cols[i].valid_pos >= 0)
+				json_object_set_new(va, g.cols[i].out, json_string(s.names[g.cols[i].valid_pos]));
+		}
+		if (json_object_size(lt))
+			json_object_set(x, "logical_types", lt);
+		if (json_object_size(va))
+			json_object_set(x, "validity", va);
+		text = json_object_size(x) ? json_dumps(x, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+		if (text)
+			shard_sink_set_extra(sink, text);
+		if (text && entries) {
 			cli_out_str("{\"shardkit\":");
-			cli_out_str((const char *)x.p);
+			cli_out_str(text);
 			cli_out_str("}\n");
 			cli_out_flush();
 		}
-		shard_buf_free(&x);
+		free(text);
+		json_decref(lt);
+		json_decref(va);
+		json_decref(x);
 	}
 	/* no progress line beside a JSON summary on stderr: a script reads it */
 	/* none beside a stream on stdout: the pipeline's last program shows its
@@ -1686,6 +1980,11 @@ int main(int argc, char **argv)
 	for (i = 0; i < g.nin; i++)
 		convert_file(&g.in[i], &co, w, sink, ncsv, &s);
 	workers_stop();
+	if (g.nullfail) {
+		abort_output(w, sink);
+		report_nulls();
+		exit(CLI_FAIL);
+	}
 	if (shard_writer_finish(w, &err)) {
 		abort_output(w, sink);
 		cli_die_err(&err);
@@ -1727,13 +2026,15 @@ int main(int argc, char **argv)
 	for (i = 0; i < g.nowned; i++)
 		free(g.owned[i]);
 	free(g.owned);
-	free(g.schema_parts[0]);
-	free(g.schema_parts);
+	shard_colspec_free(g.spec, g.nspec);
 	for (i = 0; i < g.ncols; i++)
 		free(g.cols[i].pack);
 	free(g.cols);
 	free(g.filecols);
+	free(g.null_at);
 	free(fills);
+	free(types);
+	free(renames);
 	free(packs);
 	shard_buf_free(&spark_schema);
 	shard_tz_free(g.tz);

@@ -16,9 +16,35 @@ static const char *const ltype_names[] = {"", "bool", "date", "timestamp"};
 
 static int kind_dtype(enum shard_enc_kind k);
 
-int shard_coltype_parse(const char *name, struct shard_coltype *t, struct shard_error *err)
+int shard_coltype_parse(const char *type, struct shard_coltype *t, struct shard_error *err)
 {
+	char buf[sizeof t->enc_name];
+	const char *name = buf;
+	size_t n = strlen(type);
 	memset(t, 0, sizeof *t);
+	/* "TYPE?": the column may hold nulls (see shard_null_value) */
+	if (n && type[n - 1] == '?') {
+		t->nullable = 1;
+		n--;
+	}
+	if (n >= sizeof buf)
+		return shard_error_set(err, SHARD_EARG, "type '%s' is too long", type);
+	memcpy(buf, type, n);
+	buf[n] = 0;
+	t->dec_s = -1;
+	if (strncasecmp(buf, "decimal", 7) == 0 && (buf[7] == '(' || !buf[7])) {
+		/* decimal(P[,S]), Spark's DecimalType: its text kept exactly, checked
+		 * against the precision and scale */
+		int p = 10, sc = 0, used = 0;
+		if (buf[7] && !((sscanf(buf + 7, "(%d,%d)%n", &p, &sc, &used) == 2 ||
+				 (sc = 0, sscanf(buf + 7, "(%d)%n", &p, &used) == 1)) && !buf[7 + used]))
+			return shard_error_set(err, SHARD_EARG, "'%s' is not decimal(PRECISION,SCALE)", buf);
+		if (p < 1 || p > 38 || sc < 0 || sc > p)
+			return shard_error_set(err, SHARD_EARG, "'%s': precision 1 to 38, scale 0 to the precision", buf);
+		t->dec_p = p;
+		t->dec_s = sc;
+		name = "str_decimal";
+	}
 	if (strcmp(name, "bool") == 0 || strcmp(name, "boolean") == 0) {
 		t->ltype = SHARD_LT_BOOL;
 		name = "uint8";
@@ -47,6 +73,43 @@ int shard_coltype_parse(const char *name, struct shard_coltype *t, struct shard_
 		break;
 	}
 	return 0;
+}
+
+int shard_null_value(const struct shard_coltype *t, struct shard_buf *out, struct shard_error *err)
+{
+	const struct shard_encoding *e = &t->enc;
+	static const uint8_t zeros[64];
+	size_t n;
+	int rc = 0;
+	if (e->size) {
+		/* fixed size: numbers, bool, date, timestamp, shaped ndarrays: zeros */
+		for (n = e->size; n && !rc; n -= n < sizeof zeros ? n : sizeof zeros)
+			rc = shard_buf_append(out, zeros, n < sizeof zeros ? n : sizeof zeros);
+	} else {
+		switch (e->kind) {
+		case SHARD_ENC_STR_INT: case SHARD_ENC_STR_FLOAT: case SHARD_ENC_STR_DECIMAL:
+			rc = shard_buf_append(out, "0", 1);	/* Python parses these: "" would not */
+			break;
+		case SHARD_ENC_JSON:
+			rc = shard_buf_append(out, "null", 4);
+			break;
+		case SHARD_ENC_NDARRAY:
+			return shard_text_to_value(t, (const uint8_t *)"[0]", 3, out, err);
+		default:
+			break;	/* str, bytes: empty */
+		}
+	}
+	return rc ? shard_error_set(err, SHARD_ENOMEM, "out of memory") : 0;
+}
+
+int shard_has_validity(const struct shard_coltype *t)
+{
+	return t->nullable && t->enc.kind != SHARD_ENC_JSON;
+}
+
+int shard_validity_name(const char *col, char *buf, size_t n)
+{
+	return snprintf(buf, n, "%s" SHARD_VALIDITY_SUFFIX, col) < (int)n ? 0 : -1;
 }
 
 const char *shard_ltype_name(int ltype)
@@ -600,6 +663,108 @@ static int put_ndarray(const struct shard_encoding *e, const uint8_t *p, size_t 
 	return 0;
 }
 
+/* A decimal's text as digits M (no leading or trailing zeros) times 10^e10:
+ * 0, or -1 when it is not [+-]digits[.digits][E[+-]digits]. */
+struct dec {
+	int neg;
+	char m[80];
+	size_t mlen;
+	long e10;
+};
+
+static int dec_parse(const uint8_t *p, size_t n, struct dec *d)
+{
+	size_t i = 0, nd = 0, frac = 0;
+	long ex = 0;
+	int seen_dot = 0, edig = 0;
+	memset(d, 0, sizeof *d);
+	if (i < n && (p[i] == '-' || p[i] == '+'))
+		d->neg = p[i++] == '-';
+	for (; i < n; i++) {
+		if (p[i] >= '0' && p[i] <= '9') {
+			nd++;
+			frac += seen_dot;
+			if (d->mlen || p[i] != '0') {
+				if (d->mlen + 1 >= sizeof d->m)
+					return -1;
+				d->m[d->mlen++] = (char)p[i];
+			}
+		} else if (p[i] == '.' && !seen_dot) {
+			seen_dot = 1;
+		} else {
+			break;
+		}
+	}
+	if (!nd)
+		return -1;
+	if (i < n && (p[i] | 32) == 'e') {
+		int es = 1;
+		if (++i < n && (p[i] == '-' || p[i] == '+'))
+			es = p[i++] == '-' ? -1 : 1;
+		for (; i < n && p[i] >= '0' && p[i] <= '9'; i++, edig++)
+			if (ex < 100000)
+				ex = ex * 10 + (p[i] - '0');
+		if (!edig)
+			return -1;
+		ex *= es;
+	}
+	if (i != n)
+		return -1;
+	d->e10 = ex - (long)frac;
+	while (d->mlen && d->m[d->mlen - 1] == '0') {
+		d->mlen--;
+		d->e10++;
+	}
+	if (!d->mlen)
+		d->e10 = 0;
+	return 0;
+}
+
+/* Whether d fits decimal(P,S): at most S fraction digits, P-S integer digits. */
+static int dec_fits(const struct dec *d, int prec, int scale)
+{
+	long fdig = d->e10 < 0 ? -d->e10 : 0, idig = (long)d->mlen + d->e10;
+	return fdig <= scale && (idig < 0 ? 0 : idig) <= prec - scale;
+}
+
+static int decimal_check(const struct shard_coltype *t, const uint8_t *p, size_t n, struct shard_error *err)
+{
+	struct dec d;
+	char what[48];
+	snprintf(what, sizeof what, "a decimal(%d,%d)", t->dec_p, t->dec_s);
+	if (dec_parse(p, n, &d) || !dec_fits(&d, t->dec_p, t->dec_s))
+		return bad(err, what, p, n);
+	return 0;
+}
+
+int shard_decimal_scaled(const struct shard_coltype *t, const char *text, struct shard_buf *out,
+			 struct shard_error *err)
+{
+	struct dec d;
+	long point, i;
+	if (t->dec_s < 0)
+		return shard_buf_append(out, text, strlen(text)) ? shard_error_set(err, SHARD_ENOMEM, "out of memory") : 0;
+	if (decimal_check(t, (const uint8_t *)text, strlen(text), err))
+		return err->status;
+	dec_parse((const uint8_t *)text, strlen(text), &d);
+	/* digit k of M has weight 10^(mlen-1-k+e10); the point sits after the
+	 * digit of weight 10^0 */
+	point = (long)d.mlen + d.e10;	/* integer digits */
+	if (d.neg && d.mlen)
+		shard_buf_putc(out, '-');
+	if (point <= 0)
+		shard_buf_putc(out, '0');
+	for (i = 0; i < point; i++)
+		shard_buf_putc(out, i < (long)d.mlen ? d.m[i] : '0');
+	if (t->dec_s)
+		shard_buf_putc(out, '.');
+	for (i = 0; i < t->dec_s; i++) {
+		long k = point + i;
+		shard_buf_putc(out, k >= 0 && k < (long)d.mlen ? d.m[k] : '0');
+	}
+	return 0;
+}
+
 int shard_text_to_value(const struct shard_coltype *t, const uint8_t *p, size_t n, struct shard_buf *out,
 			struct shard_error *err)
 {
@@ -639,6 +804,8 @@ int shard_text_to_value(const struct shard_coltype *t, const uint8_t *p, size_t 
 		return put_number(dt, p, n, out, err);
 	if (e->kind == SHARD_ENC_NDARRAY)
 		return put_ndarray(e, p, n, out, err);
+	if (t->dec_s >= 0 && decimal_check(t, p, n, err))
+		return err->status;
 	if (e->kind != SHARD_ENC_BYTES && shard_field_check(e, &f, err))
 		return err->status;
 	return shard_buf_append(out, p, n) ? shard_error_set(err, SHARD_ENOMEM, "out of memory") : 0;
@@ -733,7 +900,7 @@ static const char *spark_type(const char *t, const char *elem)
 		{"float", "float32"}, {"real", "float32"}, {"double", "float64"}, {"string", "str"},
 		{"varchar", "str"}, {"char", "str"}, {"boolean", "bool"}, {"date", "date"},
 		{"timestamp", "timestamp"}, {"timestamp_ntz", "timestamp_ntz"}, {"timestamp_ltz", "timestamp"},
-		{"binary", "bytes"}, {"decimal", "str_decimal"}, {"dec", "str_decimal"}, {"numeric", "str_decimal"},
+		{"binary", "bytes"}, {"decimal", "decimal"}, {"dec", "decimal"}, {"numeric", "decimal"},
 	};
 	static const struct { const char *spark, *ours; } nd[] = {
 		{"float", "ndarray:float32"}, {"real", "ndarray:float32"}, {"double", "ndarray:float64"},
@@ -770,15 +937,42 @@ static void type_head(const char *s, char *buf, size_t n, const char **rest)
 		*rest = s;
 }
 
-static int add_col(struct shard_buf *out, const char *name, size_t nlen, const char *type, struct shard_error *err)
+static int add_col(struct shard_buf *out, const char *name, size_t nlen, const char *type, int nullable,
+		   struct shard_error *err)
 {
-	if (!nlen || memchr(name, ',', nlen) || memchr(name, ':', nlen) || memchr(name, '=', nlen))
-		return shard_error_set(err, SHARD_EARG, "column name '%.*s' cannot be used (',', ':' and '=' are reserved)",
-				       (int)nlen, name);
-	if ((out->len && shard_buf_putc(out, ',')) || shard_buf_append(out, name, nlen) || shard_buf_putc(out, ':') ||
-	    shard_buf_append(out, type, strlen(type)))
-		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
-	return 0;
+	size_t i;
+	int rc = 0;
+	if (!nlen)
+		return shard_error_set(err, SHARD_EARG, "a column without a name");
+	if (out->len)
+		rc |= shard_buf_putc(out, ',');
+	if (strcspn(name, ",:=`") < nlen || name[0] == ' ') {
+		/* in backquotes, as shard_colspec_parse reads them */
+		rc |= shard_buf_putc(out, '`');
+		for (i = 0; i < nlen; i++)
+			rc |= (name[i] == '`' && shard_buf_putc(out, '`')) || shard_buf_putc(out, name[i]);
+		rc |= shard_buf_putc(out, '`');
+	} else {
+		rc |= shard_buf_append(out, name, nlen);
+	}
+	rc |= shard_buf_putc(out, ':') || shard_buf_append(out, type, strlen(type)) || (nullable && shard_buf_putc(out, '?'));
+	return rc ? shard_error_set(err, SHARD_ENOMEM, "out of memory") : 0;
+}
+
+/* A Spark type as a shard-convert type into buf: the head's mapping, with a
+ * decimal's precision and scale from the text after its head. */
+static const char *spark_type_full(const char *head, const char *elem, const char *after, char *buf, size_t n)
+{
+	const char *t = spark_type(head, elem);
+	int p = 10, sc = 0;
+	if (!t || strcmp(t, "decimal"))
+		return t;
+	while (*after == ' ')
+		after++;
+	if (*after == '(' && sscanf(after, "(%d , %d", &p, &sc) < 1)
+		p = 10;
+	snprintf(buf, n, "decimal(%d,%d)", p, sc);
+	return buf;
 }
 
 static int from_spark_json(const char *text, struct shard_buf *out, struct shard_error *err)
@@ -796,13 +990,13 @@ static int from_spark_json(const char *text, struct shard_buf *out, struct shard
 	}
 	for (i = 0; i < json_array_size(fields) && !rc; i++) {
 		json_t *f = json_array_get(fields, i), *t = json_object_get(f, "type");
-		const char *name = json_string_value(json_object_get(f, "name")), *ours;
-		char head[64], elem[64] = "";
+		const char *name = json_string_value(json_object_get(f, "name")), *ours, *after = "";
+		char head[64], elem[64] = "", full[64];
 		if (!name)
 			rc = shard_error_set(err, SHARD_EARG, "Spark schema JSON: field %zu has no name", i);
 		else {
 			if (json_is_string(t)) {
-				type_head(json_string_value(t), head, sizeof head, NULL);
+				type_head(json_string_value(t), head, sizeof head, &after);
 			} else if (json_is_object(t)) {
 				type_head(json_string_value(json_object_get(t, "type")) ? json_string_value(json_object_get(t, "type")) : "",
 					  head, sizeof head, NULL);
@@ -811,12 +1005,13 @@ static int from_spark_json(const char *text, struct shard_buf *out, struct shard
 			} else {
 				head[0] = 0;
 			}
-			ours = spark_type(head, elem[0] ? elem : NULL);
+			ours = spark_type_full(head, elem[0] ? elem : NULL, after, full, sizeof full);
 			if (!ours)
 				rc = shard_error_set(err, SHARD_EARG, "Spark schema: column '%s': type '%s' has no MDS encoding",
 						     name, head);
-			else
-				rc = add_col(out, name, strlen(name), ours, err);
+			else	/* Spark writes "nullable" for every field; absent means nullable */
+				rc = add_col(out, name, strlen(name), ours,
+					     !json_is_false(json_object_get(f, "nullable")), err);
 		}
 	}
 	json_decref(o);
@@ -831,18 +1026,26 @@ static int from_spark_ddl(const char *s, struct shard_buf *out, struct shard_err
 		size_t nlen;
 		char head[64], elem[64] = "";
 		const char *ours;
-		int depth = 0, rc;
+		char full[64], qname[1024];
+		int depth = 0, rc, notnull = 0;
 		while (*s == ' ' || *s == ',' || *s == '\n' || *s == '\t')
 			s++;
 		if (!*s)
 			break;
 		if (*s == '`') {
-			name = ++s;
-			while (*s && *s != '`')
-				s++;
-			nlen = (size_t)(s - name);
-			if (*s)
-				s++;
+			/* `name`, a backquote in it doubled */
+			nlen = 0;
+			for (s++; *s && !(*s == '`' && s[1] != '`'); s++) {
+				if (*s == '`')
+					s++;
+				if (nlen + 1 < sizeof qname)
+					qname[nlen++] = *s;
+			}
+			if (!*s)
+				return shard_error_set(err, SHARD_EARG, "Spark DDL: a backquote that is not closed");
+			s++;
+			qname[nlen] = 0;
+			name = qname;
 		} else {
 			name = s;
 			while (*s && *s != ' ' && *s != ':' && *s != ',')
@@ -856,14 +1059,21 @@ static int from_spark_ddl(const char *s, struct shard_buf *out, struct shard_err
 			return shard_error_set(err, SHARD_EARG, "Spark DDL: column '%.*s' has no type", (int)nlen, name);
 		if (*rest == '<')
 			type_head(rest + 1, elem, sizeof elem, NULL);
-		ours = spark_type(head, elem[0] ? elem : NULL);
+		ours = spark_type_full(head, elem[0] ? elem : NULL, rest, full, sizeof full);
 		if (!ours)
 			return shard_error_set(err, SHARD_EARG, "Spark DDL: column '%.*s': type '%s' has no MDS encoding",
 					       (int)nlen, name, head);
-		if ((rc = add_col(out, name, nlen, ours, err)))
-			return rc;
-		/* skip the rest of this column: parameters, NOT NULL, COMMENT '...' */
+		/* the rest of this column: parameters, NOT NULL, COMMENT '...' */
 		for (p = rest; *p; p++) {
+			if (depth == 0 && strncasecmp(p, "not", 3) == 0 && (p == rest || p[-1] == ' ' || p[-1] == '>' ||
+									       p[-1] == ')')) {
+				const char *q = p + 3;
+				while (*q == ' ' || *q == '\t' || *q == '\n')
+					q++;
+				if (q > p + 3 && strncasecmp(q, "null", 4) == 0 &&
+				    (!q[4] || q[4] == ' ' || q[4] == ',' || q[4] == '\n'))
+					notnull = 1;
+			}
 			if (*p == '<' || *p == '(')
 				depth++;
 			else if (*p == '>' || *p == ')')
@@ -878,6 +1088,8 @@ static int from_spark_ddl(const char *s, struct shard_buf *out, struct shard_err
 			} else if (*p == ',' && depth == 0)
 				break;
 		}
+		if ((rc = add_col(out, name, nlen, ours, !notnull, err)))
+			return rc;
 		s = p;
 	}
 	if (!out->len)
@@ -891,7 +1103,133 @@ int shard_schema_from_spark(const char *text, struct shard_buf *out, struct shar
 	out->len = 0;
 	while (*p == ' ' || *p == '\n' || *p == '\t')
 		p++;
+	if (strncasecmp(p, "struct<", 7) == 0) {
+		/* df.schema.simpleString(): struct<a:bigint,b:string>, the DDL's
+		 * columns in other clothes */
+		size_t n = strlen(p);
+		char *inner;
+		int rc;
+		while (n && (p[n - 1] == ' ' || p[n - 1] == '\n' || p[n - 1] == '\t'))
+			n--;
+		if (n < 8 || p[n - 1] != '>')
+			return shard_error_set(err, SHARD_EARG, "'struct<' without its closing '>': pass df.schema.json() or a DDL string");
+		if (!(inner = strndup(p + 7, n - 8)))
+			return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+		rc = from_spark_ddl(inner, out, err);
+		free(inner);
+		if (rc)
+			return err->status;
+		return shard_buf_putc(out, 0) ? shard_error_set(err, SHARD_ENOMEM, "out of memory") : 0;
+	}
 	if (*p == '{' ? from_spark_json(p, out, err) : from_spark_ddl(p, out, err))
 		return err->status;
 	return shard_buf_putc(out, 0) ? shard_error_set(err, SHARD_ENOMEM, "out of memory") : 0;
+}
+
+/* ---------------------------------------------------------------- column lists */
+
+int shard_colname_split(const char *s, char sep, char **name, const char **rest, struct shard_error *err)
+{
+	const char *p = s;
+	size_t k = 0;
+	char *nm = malloc(strlen(s) + 1);
+	if (!nm)
+		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	if (*p == '`') {
+		for (p++;; p++) {
+			if (!*p) {
+				free(nm);
+				return shard_error_set(err, SHARD_EARG, "'%s': a backquote that is not closed", s);
+			}
+			if (*p == '`') {
+				if (p[1] != '`')
+					break;
+				p++;
+			}
+			nm[k++] = *p;
+		}
+		p++;
+		if (*p && *p != sep) {
+			free(nm);
+			return shard_error_set(err, SHARD_EARG, "'%s': '%c' expected after the quoted name", s, sep);
+		}
+	} else {
+		while (*p && *p != sep)
+			nm[k++] = *p++;
+	}
+	nm[k] = 0;
+	if (!k) {
+		free(nm);
+		return shard_error_set(err, SHARD_EARG, "'%s': an empty column name", s);
+	}
+	*name = nm;
+	*rest = *p == sep ? p + 1 : p;
+	return 0;
+}
+
+void shard_colspec_free(struct shard_colspec *c, size_t n)
+{
+	size_t i;
+	for (i = 0; c && i < n; i++) {
+		free(c[i].name);
+		free(c[i].type);
+	}
+	free(c);
+}
+
+int shard_colspec_parse(const char *text, int types, struct shard_colspec **out, size_t *n, struct shard_error *err)
+{
+	struct shard_colspec *c = NULL;
+	size_t nc = 0;
+	const char *p = text;
+	*out = NULL;
+	*n = 0;
+	while (*p) {
+		char *name;
+		const char *rest, *q;
+		struct shard_colspec *g;
+		int depth = 0;
+		if (shard_colname_split(p, types ? ':' : ',', &name, &rest, err))
+			goto fail;
+		if (!(g = realloc(c, (nc + 1) * sizeof *c))) {
+			free(name);
+			shard_error_set(err, SHARD_ENOMEM, "out of memory");
+			goto fail;
+		}
+		c = g;
+		c[nc].name = name;
+		c[nc++].type = NULL;
+		if (!types) {
+			p = rest;
+			continue;
+		}
+		if (rest == p + strlen(p) || rest[-1] != ':' || !*rest) {
+			shard_error_set(err, SHARD_EARG, "'%s' is not NAME:TYPE", name);
+			goto fail;
+		}
+		/* the type runs to a comma outside parentheses that is not followed
+		 * by a shape dimension (digits up to the next comma or the end) */
+		for (q = rest; *q; q++) {
+			if (*q == '(' || *q == '<')
+				depth++;
+			else if ((*q == ')' || *q == '>') && depth)
+				depth--;
+			else if (*q == ',' && !depth) {
+				size_t dl = strspn(q + 1, "0123456789");
+				if (!(dl && (q[1 + dl] == ',' || q[1 + dl] == 0 || q[1 + dl] == '?')))
+					break;
+			}
+		}
+		if (!(c[nc - 1].type = strndup(rest, (size_t)(q - rest)))) {
+			shard_error_set(err, SHARD_ENOMEM, "out of memory");
+			goto fail;
+		}
+		p = *q ? q + 1 : q;
+	}
+	*out = c;
+	*n = nc;
+	return 0;
+fail:
+	shard_colspec_free(c, nc);
+	return err->status;
 }

@@ -1027,23 +1027,35 @@ int shard_field_format(const struct shard_encoding *e, const struct shard_field 
 			out->len -= 2;
 		}
 	}
-	if (how == SHARD_TEXT_CSV) {
-		int quote = 0;
-		for (i = start; i < out->len && !quote; i++)
-			quote = out->p[i] == ',' || out->p[i] == '"' || out->p[i] == '\n' || out->p[i] == '\r';
-		if (quote || (out->len > start && (out->p[start] == ' ' || out->p[out->len - 1] == ' '))) {
-			struct shard_buf tmp = {0};
-			if (shard_buf_putc(&tmp, '"'))
+	if (how == SHARD_TEXT_CSV || how == SHARD_TEXT_CSV_RFC4180) {
+		/* Spark's dialect: quoted when empty (an empty field is null), when
+		 * holding the delimiter, a quote, a line end, a backslash or edge
+		 * spaces; inside, \" and \\. RFC 4180 doubles quotes instead. */
+		int bs = how == SHARD_TEXT_CSV, quote = out->len == start;
+		size_t extra = 0, j;
+		for (i = start; i < out->len; i++) {
+			uint8_t c = out->p[i];
+			if (c == '"' || (bs && c == '\\'))
+				extra++;
+			quote |= c == ',' || c == '"' || c == '\n' || c == '\r' || (bs && c == '\\');
+		}
+		if (out->len > start && (out->p[start] == ' ' || out->p[out->len - 1] == ' '))
+			quote = 1;
+		if (quote) {
+			if (shard_buf_reserve(out, extra + 2))
 				return shard_error_set(err, SHARD_ENOMEM, "out of memory");
-			for (i = start; i < out->len; i++)
-				if ((out->p[i] == '"' && shard_buf_putc(&tmp, '"')) || shard_buf_putc(&tmp, out->p[i]))
-					return shard_error_set(err, SHARD_ENOMEM, "out of memory");
-			shard_buf_putc(&tmp, '"');
-			out->len = start;
-			rc = shard_buf_append(out, tmp.p, tmp.len);
-			shard_buf_free(&tmp);
-			if (rc)
-				return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+			/* widen in place from the end: each byte moves right by the
+			 * escapes before it, plus the opening quote */
+			j = out->len + extra + 2;
+			out->p[--j] = '"';
+			for (i = out->len; i-- > start;) {
+				uint8_t c = out->p[i];
+				out->p[--j] = c;
+				if (c == '"' || (bs && c == '\\'))
+					out->p[--j] = bs ? '\\' : '"';
+			}
+			out->p[--j] = '"';
+			out->len += extra + 2;
 		}
 	} else {
 		int need = 0;

@@ -162,7 +162,10 @@ int shard_field_check(const struct shard_encoding *e, const struct shard_field *
 		      struct shard_error *err);
 
 /* Text forms of a field (see shard-cat(1)). */
-enum shard_text { SHARD_TEXT_JSON, SHARD_TEXT_CSV, SHARD_TEXT_TSV };
+/* Text forms of values: JSON; CSV in Spark's dialect (backslash escapes, ""
+ * for an empty string, so that an empty field is null); TSV with backslash
+ * escapes; CSV as RFC 4180 (doubled quotes). */
+enum shard_text { SHARD_TEXT_JSON, SHARD_TEXT_CSV, SHARD_TEXT_TSV, SHARD_TEXT_CSV_RFC4180 };
 int shard_field_format(const struct shard_encoding *e, const struct shard_field *f,
 		       enum shard_text how, struct shard_buf *out, struct shard_error *err);
 
@@ -416,6 +419,8 @@ enum { SHARD_LT_NONE = 0, SHARD_LT_BOOL, SHARD_LT_DATE, SHARD_LT_TIMESTAMP };
 
 struct shard_coltype {
 	int ltype;
+	int nullable;		/* "TYPE?": nulls kept (a validity column beside it) */
+	int dec_p, dec_s;	/* "decimal(P,S)": str_decimal of that precision and scale; else 0, -1 */
 	int dtype;		/* scalar dtype code of a numeric encoding, else -1 */
 	char enc_name[64];
 	struct shard_encoding enc;
@@ -426,10 +431,43 @@ struct shard_coltype {
 	int ntz;
 };
 
-/* "int32", "ndarray:float32:4", "bool", "date", "timestamp", "timestamp_ntz", ... */
-int shard_coltype_parse(const char *name, struct shard_coltype *t, struct shard_error *err);
+/* "int32", "ndarray:float32:4", "bool", "date", "timestamp", "timestamp_ntz",
+ * "decimal(10,2)", ...; a trailing '?' ("int32?") marks the column nullable. */
+int shard_coltype_parse(const char *type, struct shard_coltype *t, struct shard_error *err);
+
+/* Nulls (shard-mds(5), NULLS): MDS has none, so a nullable column NAME gets a
+ * uint8 validity column NAME.valid beside it, 1 where NAME holds a value and 0
+ * where it is null; NAME then holds shard_null_value's placeholder. index.json's
+ * shardkit metadata maps NAME to it under "validity". A json column holds JSON
+ * null itself and gets no validity column. */
+#define SHARD_VALIDITY_SUFFIX ".valid"
+int shard_has_validity(const struct shard_coltype *t);
+/* "NAME.valid" into buf; -1 when it does not fit. */
+int shard_validity_name(const char *col, char *buf, size_t n);
+/* Append the placeholder a null leaves in a column of type t: zeros of a fixed
+ * size, "" for str and bytes, "0" for str_int/str_float/str_decimal, [0] for
+ * an ndarray without a shape, null for json. */
+int shard_null_value(const struct shard_coltype *t, struct shard_buf *out, struct shard_error *err);
 const char *shard_ltype_name(int ltype);
 int shard_ltype_from_name(const char *name);
+
+/* A column list "NAME:TYPE,NAME:TYPE,...": a NAME in backquotes may hold any
+ * character (`a,b:c`; `` for a backquote); commas inside parentheses
+ * (decimal(10,2)) and the dimensions of an ndarray's shape
+ * (ndarray:float32:2,3) stay in the type. With types 0 the list holds names
+ * alone ("a,`b,c`") and each type is NULL. The caller frees with
+ * shard_colspec_free. */
+struct shard_colspec {
+	char *name, *type;
+};
+int shard_colspec_parse(const char *text, int types, struct shard_colspec **out, size_t *n, struct shard_error *err);
+void shard_colspec_free(struct shard_colspec *c, size_t n);
+/* "NAME<sep>REST" with NAME backquoted or not: the name (malloc'd) and the rest. */
+int shard_colname_split(const char *s, char sep, char **name, const char **rest, struct shard_error *err);
+/* A decimal(P,S) value's text as the column writes it: plain, S fraction
+ * digits (a --fill of 0 becomes 0.00). */
+int shard_decimal_scaled(const struct shard_coltype *t, const char *text, struct shard_buf *out,
+			 struct shard_error *err);
 /* The text form of a logical value: true/false, "yyyy-MM-dd", "yyyy-MM-ddTHH:mm:ss.ffffffZ". */
 int shard_ltype_format(int ltype, const struct shard_field *f, enum shard_text how, struct shard_buf *out,
 		       struct shard_error *err);

@@ -10,13 +10,34 @@ load helpers
 	assert_line --index 1 '{"arr":[[0.0,1.0,2.0],[3.0,4.0,5.0]],"b":"AQD/","d":0.1,"f":0.33333334,"number":-24,"words":"héllo 1 \"q\""}'
 }
 
-@test "csv: header, RFC 4180 quoting, shortest floats" {
+@test "csv: header, Spark's backslash escapes, shortest floats; --rfc4180 doubles quotes" {
 	run shard-cat -f csv -r 2:4 "$REF"
 	assert_success
 	assert_line --index 0 'arr,b,d,f,number,words'
-	assert_line --index 1 '"[[0.0,2.0,4.0],[6.0,8.0,10.0]]",AgD/,0.2,0.6666667,-23,"héllo 2 ""q"""'
-	assert_line --index 2 '"[[0.0,3.0,6.0],[9.0,12.0,15.0]]",AwD/,0.30000000000000004,1.0,-22,"héllo 3 ""q"""'
+	assert_line --index 1 '"[[0.0,2.0,4.0],[6.0,8.0,10.0]]",AgD/,0.2,0.6666667,-23,"héllo 2 \"q\""'
+	assert_line --index 2 '"[[0.0,3.0,6.0],[9.0,12.0,15.0]]",AwD/,0.30000000000000004,1.0,-22,"héllo 3 \"q\""'
 	[ "${#lines[@]}" -eq 3 ]
+	run shard-cat -f csv --rfc4180 -r 2:4 "$REF"
+	assert_success
+	assert_line --index 1 '"[[0.0,2.0,4.0],[6.0,8.0,10.0]]",AgD/,0.2,0.6666667,-23,"héllo 2 ""q"""'
+	[ "${#lines[@]}" -eq 3 ]
+	run shard-cat -f tsv --rfc4180 "$REF"
+	assert_failure 2
+}
+
+@test "csv: an empty string is \"\", a null an empty field, a backslash escaped; read back to the same dataset" {
+	cd "$BATS_TEST_TMPDIR"
+	printf 's,n\nplain,1\n"",2\n,3\n"a\\\\b\\"c",4\n" edge ",5\n"x,y",6\n' > in.csv
+	run shard-convert -q --header -s 's:str?,n:int32' -o ds in.csv
+	assert_success
+	run shard-cat -f csv ds
+	assert_success
+	assert_output "$(printf '%s\n' 'n,s' '1,plain' '2,""' '3,' '4,"a\\b\"c"' '5," edge "' '6,"x,y"')"
+	run shard-cat ds
+	assert_line --index 2 '{"n":3,"s":null}'
+	assert_line --index 3 '{"n":4,"s":"a\\b\"c"}'
+	shard-cat -f csv ds | shard-convert -q --header -s 's:str?,n:int32' -o ds2 -
+	diff <(shard-cat --raw ds) <(shard-cat --raw ds2)
 }
 
 @test "tsv with --columns and --no-header" {

@@ -4,7 +4,7 @@
 
 load helpers
 
-long_opts() { "$1" --help | grep -oE -- '--[a-z][a-z-]+' | sort -u; }
+long_opts() { "$1" --help | grep -oE -- '--[a-z][a-z0-9-]+' | sort -u; }
 
 check_prog() {
 	prog=$1

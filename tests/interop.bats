@@ -83,3 +83,36 @@ setup() {
 	run "$SHARDKIT_PYTHON" "$PYREF" check "$m" "$BATS_TEST_TMPDIR/both.jsonl"
 	assert_success
 }
+
+@test "nulls: StreamingDataset reads the value and validity columns, default_collate batches them into tensors" {
+	cd "$BATS_TEST_TMPDIR"
+	awk 'BEGIN { for (i = 0; i < 1000; i++) if (i % 7 == 3) print i ",,,"; else print i "," i / 4 ",s" i "," (i % 2 ? "true" : "false") }' > n.csv
+	run shard-convert -q -s 'id:int64,x:float32?,s:str?,b:bool?' -o ds n.csv
+	assert_success
+	run "$SHARDKIT_PYTHON" - "$BATS_TEST_TMPDIR/ds" <<'PY'
+import sys, tempfile
+import numpy as np
+from streaming import StreamingDataset
+from torch.utils.data import DataLoader
+with tempfile.TemporaryDirectory() as cache:
+    ds = StreamingDataset(local=sys.argv[1], shuffle=False, batch_size=64)
+    seen = 0
+    for batch in DataLoader(ds, batch_size=64):
+        ids = batch['id'].numpy()
+        valid = batch['x.valid'].numpy()
+        assert batch['x.valid'].dtype.is_floating_point is False and valid.dtype == np.uint8, valid.dtype
+        want = (ids % 7 != 3).astype(np.uint8)
+        assert (valid == want).all(), (ids, valid)
+        assert (batch['s.valid'].numpy() == want).all() and (batch['b.valid'].numpy() == want).all()
+        x = batch['x'].numpy()
+        assert np.allclose(x[valid == 1], ids[valid == 1] / 4) and (x[valid == 0] == 0).all()
+        for i, s, v in zip(ids, batch['s'], valid):
+            assert s == (f's{i}' if v else ''), (i, s, v)
+        seen += len(ids)
+    del ds
+assert seen == 1000, seen
+print('ok', seen)
+PY
+	assert_success
+	assert_output --partial "ok 1000"
+}

@@ -124,7 +124,8 @@ static int count_member(void *ctx, const char *key, const uint8_t *val, size_t v
 int fuzz_csv(const uint8_t *data, size_t size)
 {
 	static const char *types[] = {"int8", "uint64", "float16", "float32", "float64", "str", "json", "bool",
-				      "date", "timestamp", "ndarray:int16:2", "ndarray:float64", "str_decimal"};
+				      "date", "timestamp", "ndarray:int16:2", "ndarray:float64", "str_decimal",
+				      "decimal(5,2)", "decimal(38,10)?"};
 	struct shard_coltype t[sizeof types / sizeof types[0]];
 	struct mem m = {data, size, 0, 13};
 	struct shard_csv_opts o;
@@ -160,8 +161,23 @@ int fuzz_csv(const uint8_t *data, size_t size)
 		if (z) {
 			memcpy(z, data, size);
 			z[size] = 0;
+			struct shard_colspec *cs;
+			size_t ncs, j;
 			out.len = 0;
-			shard_schema_from_spark(z, &out, &err);
+			/* and what it gives back as a column list, as shard-convert reads it */
+			if (shard_schema_from_spark(z, &out, &err) == 0 &&
+			    shard_colspec_parse((const char *)out.p, 1, &cs, &ncs, &err) == 0) {
+				for (j = 0; j < ncs; j++) {
+					struct shard_coltype ct;
+					shard_coltype_parse(cs[j].type, &ct, &err);
+				}
+				shard_colspec_free(cs, ncs);
+			}
+			/* the bytes themselves as a column list, with types and without */
+			if (shard_colspec_parse(z, size & 1, &cs, &ncs, &err) == 0)
+				shard_colspec_free(cs, ncs);
+			out.len = 0;
+			shard_decimal_scaled(&t[13], z, &out, &err);
 			free(z);
 		}
 	}

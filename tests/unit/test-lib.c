@@ -1019,8 +1019,106 @@ static void test_tz_tzif(void)
 	shard_buf_free(&out);
 }
 
+/* Column lists: backquoted names, shapes and decimal parameters kept in
+ * their type; Spark schemas back as such lists, nullability included. */
+static void test_colspec(void)
+{
+	static const struct {
+		const char *text;
+		int types;
+		const char *want;	/* name|type;name|type;... */
+	} cases[] = {
+		{"a:int32,b:str?", 1, "a|int32;b|str?"},
+		{"x:ndarray:float32:2,3,y:int8", 1, "x|ndarray:float32:2,3;y|int8"},
+		{"x:ndarray:float32:2,3?", 1, "x|ndarray:float32:2,3?"},
+		{"p:decimal(10,2)?,q:bool", 1, "p|decimal(10,2)?;q|bool"},
+		{"`a:b`:int32,`c,d`:str,`e``f`:date", 1, "a:b|int32;c,d|str;e`f|date"},
+		{"a,`b,c`,d", 0, "a|;b,c|;d|"},
+	};
+	static const char *const bad[] = {"a", "a:", "`a:int32", "`a`b:int32", ":int32"};
+	static const struct {
+		const char *spark, *want;
+	} spark[] = {
+		{"id BIGINT NOT NULL, s STRING, p DECIMAL(10,2)", "id:int64,s:str?,p:decimal(10,2)?"},
+		{"struct<id:bigint,t:timestamp>", "id:int64?,t:timestamp?"},
+		{"`a:b` INT, `c``d` INT not  null", "`a:b`:int32?,`c``d`:int32"},
+		{"{\"type\":\"struct\",\"fields\":[{\"name\":\"x,y\",\"type\":\"decimal(5,1)\",\"nullable\":false},"
+		 "{\"name\":\"z\",\"type\":\"double\",\"nullable\":true}]}", "`x,y`:decimal(5,1),z:float64?"},
+	};
+	size_t i, j;
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct shard_colspec *c;
+		struct shard_error err = {0};
+		struct shard_buf got = {0};
+		size_t n;
+		int rc = shard_colspec_parse(cases[i].text, cases[i].types, &c, &n, &err);
+		for (j = 0; rc == 0 && j < n; j++)
+			shard_buf_printf(&got, "%s%s|%s", j ? ";" : "", c[j].name, c[j].type ? c[j].type : "");
+		shard_buf_putc(&got, 0);
+		CHECK(rc == 0 && strcmp((char *)got.p, cases[i].want) == 0, "colspec '%s': %s", cases[i].text,
+		      rc ? err.msg : (char *)got.p);
+		shard_buf_free(&got);
+		if (rc == 0)
+			shard_colspec_free(c, n);
+	}
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct shard_colspec *c;
+		struct shard_error err = {0};
+		size_t n;
+		CHECK(shard_colspec_parse(bad[i], 1, &c, &n, &err) != 0, "colspec '%s' accepted", bad[i]);
+	}
+	for (i = 0; i < sizeof spark / sizeof spark[0]; i++) {
+		struct shard_buf out = {0};
+		struct shard_error err = {0};
+		int rc = shard_schema_from_spark(spark[i].spark, &out, &err);
+		CHECK(rc == 0 && strcmp((char *)out.p, spark[i].want) == 0, "spark '%s': %s", spark[i].spark,
+		      rc ? err.msg : (char *)out.p);
+		shard_buf_free(&out);
+	}
+}
+
+/* decimal(P,S): what fits, and fills written with S fraction digits. */
+static void test_decimal(void)
+{
+	static const struct {
+		const char *type, *text, *scaled;	/* scaled NULL: refused */
+	} cases[] = {
+		{"decimal(10,2)", "0", "0.00"},		{"decimal(10,2)", "-1.5", "-1.50"},
+		{"decimal(10,2)", "1E-2", "0.01"},	{"decimal(10,2)", "12345678.99", "12345678.99"},
+		{"decimal(10,2)", "123456789.9", NULL}, {"decimal(10,2)", "0.001", NULL},
+		{"decimal(10,2)", "0.0100", "0.01"},	{"decimal(5,0)", "1.2E+3", "1200"},
+		{"decimal(3,3)", ".5", "0.500"},	{"decimal(10,2)", "1e", NULL},
+		{"decimal(10,2)", "abc", NULL},		{"decimal(10,2)", "-0", "0.00"},
+	};
+	size_t i;
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct shard_coltype t;
+		struct shard_buf out = {0};
+		struct shard_error err = {0};
+		int rc;
+		CHECK(shard_coltype_parse(cases[i].type, &t, &err) == 0, "%s: %s", cases[i].type, err.msg);
+		rc = shard_decimal_scaled(&t, cases[i].text, &out, &err);
+		shard_buf_putc(&out, 0);
+		if (cases[i].scaled)
+			CHECK(rc == 0 && strcmp((char *)out.p, cases[i].scaled) == 0, "%s %s: %s", cases[i].type,
+			      cases[i].text, rc ? err.msg : (char *)out.p);
+		else
+			CHECK(rc != 0, "%s %s accepted as %s", cases[i].type, cases[i].text, (char *)out.p);
+		shard_buf_free(&out);
+	}
+	{
+		struct shard_coltype t;
+		struct shard_error err;
+		CHECK(shard_coltype_parse("decimal(39,2)", &t, &err) != 0, "decimal(39,2) accepted");
+		CHECK(shard_coltype_parse("decimal(2,3)", &t, &err) != 0, "decimal(2,3) accepted");
+		CHECK(shard_coltype_parse("decimal(10,2", &t, &err) != 0, "decimal(10,2 accepted");
+	}
+}
+
 int main(void)
 {
+	test_colspec();
+	test_decimal();
 	test_codecs();
 	test_hashes();
 	test_hash_pieces();
