@@ -30,7 +30,8 @@ static const char usage[] =
 	"                     [--delimiter C] [--quote C] [--escape C] [--null STR]\n"
 	"                     [--compression C] [--hashes LIST] [--size-limit SIZE]\n"
 	"                     [--samples-per-shard N] [--on-error fail|skip] [--rejects FILE]\n"
-	"                     [--fill COL=VALUE] [--no-nulls] [--json] [--entries] [-q] [INPUT ...]\n";
+	"                     [--fill COL=VALUE] [--no-nulls] [--timezone TZ] [--json] [--entries]\n"
+	"                     [-q] [INPUT ...]\n";
 
 static void __attribute__((noreturn)) help(void)
 {
@@ -56,6 +57,9 @@ static void __attribute__((noreturn)) help(void)
 	       "      --fill COL=VALUE       use VALUE for nulls in COL (repeatable)\n"
 	       "      --no-nulls             no column keeps nulls (NAME:TYPE? and Spark's nullable\n"
 	       "                             fields do, in a NAME.valid column)\n"
+	       "      --timezone TZ          the zone of timestamps written without an offset, in\n"
+	       "                             fields and partition directories: an IANA name such as\n"
+	       "                             America/New_York, or UTC, or +05:30 (default UTC)\n"
 	       "      --json                 print the summary as JSON\n"
 	       "      --schema-from SPEC     the schema from Spark: a DDL string or df.schema.json(),\n"
 	       "                             or a file holding either\n"
@@ -76,7 +80,8 @@ static void __attribute__((noreturn)) help(void)
 	exit(0);
 }
 
-enum { OPT_ENTRIES = 300, OPT_SCHEMA_FROM, OPT_PACK, OPT_NO_NULLS, OPT_TYPE, OPT_SELECT, OPT_RENAME, OPT_CASE };
+enum { OPT_ENTRIES = 300, OPT_SCHEMA_FROM, OPT_PACK, OPT_NO_NULLS, OPT_TYPE, OPT_SELECT, OPT_RENAME, OPT_CASE,
+       OPT_TIMEZONE };
 enum { OPT_DELIM = 256, OPT_QUOTE, OPT_ESCAPE, OPT_NULL, OPT_HASHES, OPT_SIZE, OPT_SPS, OPT_ONERR, OPT_REJECTS,
        OPT_FILL, OPT_JSON };
 
@@ -105,6 +110,7 @@ static const struct option longopts[] = {
 	{"select", required_argument, NULL, OPT_SELECT},
 	{"rename", required_argument, NULL, OPT_RENAME},
 	{"case-sensitive", no_argument, NULL, OPT_CASE},
+	{"timezone", required_argument, NULL, OPT_TIMEZONE},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
@@ -152,6 +158,7 @@ static struct {
 	char **null_at;		/* per column: FILE:LINE:FIELD of its first null it cannot hold */
 	int nullfail;		/* a null was found where none may be: the run fails at the end */
 	int no_nulls;		/* --no-nulls */
+	struct shard_tz *tz;	/* --timezone; NULL for UTC */
 } g;
 
 static char *own(char *s)
@@ -1563,7 +1570,7 @@ int main(int argc, char **argv)
 	char **hl = NULL, **names, **encs;
 	size_t nh = 0, npacks = 0;
 	int c, entries = 0;
-	const char *schema_from = NULL;
+	const char *schema_from = NULL, *zone = NULL;
 	char **packs = NULL;
 	struct shard_buf spark_schema = {0};
 
@@ -1600,6 +1607,7 @@ int main(int argc, char **argv)
 		case OPT_ENTRIES: entries = 1; break;
 		case OPT_NO_NULLS: g.no_nulls = 1; break;
 		case OPT_SCHEMA_FROM: schema_from = optarg; break;
+		case OPT_TIMEZONE: zone = optarg; break;
 		case OPT_PACK: push(&packs, &npacks, optarg); break;
 		case 'h': help();
 		case 'V': cli_version();
@@ -1703,6 +1711,15 @@ int main(int argc, char **argv)
 		g.cols[k].type = t;
 		g.cols[k].type.nullable |= was;
 	}
+	/* timestamp text without an offset, in the files and in key=value
+	 * directories alike, is wall-clock time in --timezone */
+	if (zone && shard_tz_new(&g.tz, zone, getenv("TZDIR"), &err)) {
+		if (err.status == SHARD_EARG)
+			cli_usage_error(usage, "--timezone: %s", err.msg);
+		cli_die_err(&err);
+	}
+	for (i = 0; i < g.ncols; i++)
+		g.cols[i].type.tz = g.tz;
 	for (i = 0; i < nfills; i++) {
 		struct shard_buf v = {0}, tmp = {0};
 		k = opt_column("--fill", fills[i], '=', &rest);
@@ -2021,5 +2038,6 @@ int main(int argc, char **argv)
 	free(renames);
 	free(packs);
 	shard_buf_free(&spark_schema);
+	shard_tz_free(g.tz);
 	return 0;
 }

@@ -1,5 +1,5 @@
 # bash completion for shard-convert(1): options, their values (formats,
-# policies, codecs, hashes, column types), and inputs (files, Spark export
+# policies, codecs, hashes, column types, time zones), and inputs (files, Spark export
 # directories, - for stdin).
 
 _shard_convert()
@@ -24,7 +24,7 @@ _shard_convert()
 	prev=
 	((${#words[@]} > 1)) && prev=${words[${#words[@]} - 2]}
 
-	local types=$'int8\nint16\nint32\nint64\nuint8\nuint16\nuint32\nuint64\nint\nfloat16\nfloat32\nfloat64\nstr\nbytes\njson\nstr_int\nstr_float\nstr_decimal\nbool\ndate\ntimestamp\nndarray:'
+	local types=$'int8\nint16\nint32\nint64\nuint8\nuint16\nuint32\nuint64\nint\nfloat16\nfloat32\nfloat64\nstr\nbytes\njson\nstr_int\nstr_float\nstr_decimal\nbool\ndate\ntimestamp\ntimestamp_ntz\nndarray:'
 	local dtypes=$'int8\nint16\nint32\nint64\nuint8\nuint16\nuint32\nuint64\nfloat16\nfloat32\nfloat64'
 	local hashes=$'blake2b\nblake2s\nmd5\nsha1\nsha224\nsha256\nsha384\nsha512\nsha3_224\nsha3_256\nsha3_384\nsha3_512\nxxh128\nxxh32\nxxh3_128\nxxh3_64\nxxh64'
 
@@ -104,6 +104,23 @@ _shard_convert()
 	--delimiter)
 		COMPREPLY=($(compgen -W $'tab\n,' -- "$val"))
 		;;
+	--timezone)
+		# UTC, or an IANA name from the zoneinfo directory, a folder at a
+		# time (its data files, and the posix/ and right/ copies, left out)
+		local zdir=${TZDIR:-/usr/share/zoneinfo}
+		COMPREPLY=($(compgen -W $'UTC' -- "$val"))
+		if [[ -d $zdir ]]; then
+			for w in $(cd "$zdir" && compgen -f -- "$val"); do
+				[[ ${w##*/} == [[:upper:]]* && ${w##*/} != *.* ]] || continue
+				if [[ -d $zdir/$w ]]; then
+					COMPREPLY+=("$w/")
+					compopt -o nospace 2>/dev/null
+				elif [[ $w != UTC ]]; then
+					COMPREPLY+=("$w")
+				fi
+			done
+		fi
+		;;
 	--quote | --escape | --null | --size-limit | --samples-per-shard | --fill | --type | --select | --rename)
 		;;
 	*)
@@ -113,7 +130,7 @@ _shard_convert()
 	if [[ -n $opt ]]; then
 		[[ -n $pre ]] && COMPREPLY=("${COMPREPLY[@]/#/$pre}")
 	elif [[ $cur == -?* ]]; then
-		COMPREPLY=($(compgen -W $'-o\n--output\n-s\n--schema\n--schema-from\n--pack\n-H\n--header\n-f\n--format\n--delimiter\n--quote\n--escape\n--null\n-c\n--compression\n--hashes\n--size-limit\n--samples-per-shard\n--on-error\n--rejects\n--fill\n--no-nulls\n--type\n--select\n--rename\n--case-sensitive\n--json\n--entries\n-q\n--quiet\n-h\n--help\n-V\n--version' -- "$cur"))
+		COMPREPLY=($(compgen -W $'-o\n--output\n-s\n--schema\n--schema-from\n--pack\n-H\n--header\n-f\n--format\n--delimiter\n--quote\n--escape\n--null\n-c\n--compression\n--hashes\n--size-limit\n--samples-per-shard\n--on-error\n--rejects\n--fill\n--no-nulls\n--type\n--select\n--rename\n--case-sensitive\n--timezone\n--json\n--entries\n-q\n--quiet\n-h\n--help\n-V\n--version' -- "$cur"))
 	else
 		# INPUT: a file, a Spark export directory, or - (stdin)
 		[[ - == "$cur"* ]] && COMPREPLY=(-)

@@ -1,5 +1,5 @@
 # fish completion for shard-convert(1): options, their values (formats,
-# policies, codecs, hashes, column types), and inputs (files, Spark export
+# policies, codecs, hashes, column types, time zones), and inputs (files, Spark export
 # directories, - for stdin).
 
 # --schema NAME:TYPE,...: after a column's colon, the types (after
@@ -8,7 +8,7 @@ function __shard_convert_schema
     set -l tok (commandline -ct | string replace -r -- '^--schema=' '')
     set -l dtypes int8 int16 int32 int64 uint8 uint16 uint32 uint64 float16 float32 float64
     set -l types int8 int16 int32 int64 uint8 uint16 uint32 uint64 int float16 float32 float64 \
-        str bytes json str_int str_float str_decimal bool date timestamp ndarray:
+        str bytes json str_int str_float str_decimal bool date timestamp timestamp_ntz ndarray:
     if string match -qr -- '(^|,)[^,:]+:ndarray:[^,:]*$' "$tok"
         set -l prefix (string replace -r -- '[^:]*$' '' "$tok")
         printf '%s\n' $prefix$dtypes
@@ -25,6 +25,16 @@ function __shard_convert_pack
         set -l prefix (string replace -r -- '[^:]*$' '' "$tok")
         printf '%s\n' $prefix{int8,int16,int32,int64,uint8,uint16,uint32,uint64,float16,float32,float64}
     end
+end
+
+# --timezone: UTC, and the IANA names in the zoneinfo directory (its data
+# files, and the posix/ and right/ copies, left out).
+function __shard_convert_timezones
+    set -l dir /usr/share/zoneinfo
+    set -q TZDIR; and set dir $TZDIR
+    echo UTC
+    test -d $dir; or return
+    find -L $dir -type f | string replace -- "$dir/" '' | string match -rv -- '^(posix|right)/|\.|(^|/)[^A-Z][^/]*$'
 end
 
 # --hashes: a comma-separated list; names already listed are left out.
@@ -61,6 +71,7 @@ complete -c shard-convert -l type -x -d 'COL=TYPE: another type for COL'
 complete -c shard-convert -l select -x -d 'Write only these columns'
 complete -c shard-convert -l rename -x -d 'COL=NAME: write COL as NAME'
 complete -c shard-convert -l case-sensitive -d 'Header names and JSON keys match exactly'
+complete -c shard-convert -l timezone -x -a '(__shard_convert_timezones)' -d 'Zone of timestamps without an offset (default UTC)'
 complete -c shard-convert -l json -d 'Summary as JSON'
 complete -c shard-convert -l entries -d 'For RDD.pipe(): part directory, index entries on stdout'
 complete -c shard-convert -s q -l quiet -d 'No summary'

@@ -51,8 +51,10 @@ int shard_coltype_parse(const char *type, struct shard_coltype *t, struct shard_
 	} else if (strcmp(name, "date") == 0) {
 		t->ltype = SHARD_LT_DATE;
 		name = "int32";
-	} else if (strcmp(name, "timestamp") == 0) {
+	} else if (strcmp(name, "timestamp") == 0 || strcmp(name, "timestamp_ltz") == 0 ||
+		   strcmp(name, "timestamp_ntz") == 0) {
 		t->ltype = SHARD_LT_TIMESTAMP;
+		t->ntz = strcmp(name, "timestamp_ntz") == 0;
 		name = "int64";
 	}
 	snprintf(t->enc_name, sizeof t->enc_name, "%s", name);
@@ -414,19 +416,20 @@ static int parse_date(const uint8_t *p, size_t n, size_t *used, int64_t *days)
 	return 0;
 }
 
-/* yyyy-MM-dd[T| ]HH:mm[:ss[.fraction]][Z|+HH[:MM]|-HH[:MM]] -> microseconds UTC.
- * Fractions past microseconds must be zero: nothing is rounded away. */
-static int parse_timestamp(const uint8_t *p, size_t n, int64_t *us)
+/* yyyy-MM-dd[[T| ]HH:mm[:ss[.fraction]][Z|+HH[[:]MM[[:]SS]]|-...]] ->
+ * microseconds UTC; text without an offset is wall-clock time in tz (NULL:
+ * UTC), and with ntz must have none. Fractions past microseconds must be
+ * zero: nothing is rounded away. */
+static int parse_timestamp(const uint8_t *p, size_t n, const struct shard_tz *tz, int ntz, int64_t *us)
 {
 	size_t i;
-	int64_t days, frac = 0, off = 0;
-	int hh, mi, ss = 0, k;
+	int64_t days, secs, frac = 0;
+	int32_t off = 0;
+	int hh = 0, mi = 0, ss = 0, zoned = 0;
 	if (parse_date(p, n, &i, &days))
 		return -1;
-	if (i == n) {
-		*us = days * 86400000000LL;
-		return 0;
-	}
+	if (i == n)
+		goto local;
 	if (p[i] != 'T' && p[i] != ' ')
 		return -1;
 	if (digits(p, n, i + 1, 2, &hh) || i + 3 >= n || p[i + 3] != ':' || digits(p, n, i + 4, 2, &mi) || hh > 23 ||
@@ -452,27 +455,14 @@ static int parse_timestamp(const uint8_t *p, size_t n, int64_t *us)
 		}
 	}
 	if (i < n) {
-		if (p[i] == 'Z' && i + 1 == n) {
-			i++;
-		} else if (p[i] == '+' || p[i] == '-') {
-			int oh, om = 0, sign = p[i] == '-' ? -1 : 1;
-			if (digits(p, n, i + 1, 2, &oh) || oh > 18)
-				return -1;
-			k = (int)i + 3;
-			if ((size_t)k < n && p[k] == ':')
-				k++;
-			if ((size_t)k < n) {
-				if (digits(p, n, (size_t)k, 2, &om) || om > 59)
-					return -1;
-				k += 2;
-			}
-			i = (size_t)k;
-			off = sign * ((int64_t)oh * 3600 + om * 60);
-		}
-		if (i != n)
+		/* an offset of its own: the zone is not looked at */
+		if (ntz || ((p[i] != 'Z' || i + 1 != n) && shard_tz_parse_offset(p + i, n - i, &off)))
 			return -1;
+		zoned = 1;
 	}
-	*us = ((days * 86400 + hh * 3600 + mi * 60 + ss) - off) * 1000000LL + frac;
+local:
+	secs = days * 86400 + hh * 3600 + mi * 60 + ss;
+	*us = (zoned ? secs - off : shard_tz_to_utc(ntz ? NULL : tz, secs)) * 1000000LL + frac;
 	return 0;
 }
 
@@ -801,8 +791,9 @@ int shard_text_to_value(const struct shard_coltype *t, const uint8_t *p, size_t 
 		return shard_buf_append(out, b, 4) ? shard_error_set(err, SHARD_ENOMEM, "out of memory") : 0;
 	}
 	case SHARD_LT_TIMESTAMP:
-		if (parse_timestamp(p, n, &v))
-			return bad(err, "a timestamp (yyyy-MM-ddTHH:mm:ss[.ffffff][Z|+HH:MM])", p, n);
+		if (parse_timestamp(p, n, t->tz, t->ntz, &v))
+			return bad(err, t->ntz ? "a timestamp without an offset (yyyy-MM-ddTHH:mm:ss[.ffffff])"
+					       : "a timestamp (yyyy-MM-ddTHH:mm:ss[.ffffff][Z|+HH:MM[:SS]])", p, n);
 		le(b, (uint64_t)v, 8);
 		return shard_buf_append(out, b, 8) ? shard_error_set(err, SHARD_ENOMEM, "out of memory") : 0;
 	default:
@@ -908,7 +899,7 @@ static const char *spark_type(const char *t, const char *elem)
 		{"short", "int16"}, {"smallint", "int16"}, {"byte", "int8"}, {"tinyint", "int8"},
 		{"float", "float32"}, {"real", "float32"}, {"double", "float64"}, {"string", "str"},
 		{"varchar", "str"}, {"char", "str"}, {"boolean", "bool"}, {"date", "date"},
-		{"timestamp", "timestamp"}, {"timestamp_ntz", "timestamp"}, {"timestamp_ltz", "timestamp"},
+		{"timestamp", "timestamp"}, {"timestamp_ntz", "timestamp_ntz"}, {"timestamp_ltz", "timestamp"},
 		{"binary", "bytes"}, {"decimal", "decimal"}, {"dec", "decimal"}, {"numeric", "decimal"},
 	};
 	static const struct { const char *spark, *ours; } nd[] = {
@@ -940,7 +931,7 @@ static void type_head(const char *s, char *buf, size_t n, const char **rest)
 	while (*s == ' ')
 		s++;
 	while (*s && (((*s | 32) >= 'a' && (*s | 32) <= 'z') || (*s >= '0' && *s <= '9') || *s == '_') && k + 1 < n)
-		buf[k++] = (char)(*s++ | 32);
+		buf[k++] = (char)(*s >= 'A' && *s <= 'Z' ? *s++ | 32 : *s++);	/* '_' | 32 is DEL */
 	buf[k] = 0;
 	if (rest)
 		*rest = s;

@@ -62,6 +62,15 @@ int put_utf8(uint32_t cp, struct shard_buf *out);
  * such a number (shard_text_to_value says why). */
 ptrdiff_t shard_number_field(int dtype, uint8_t delim, const uint8_t *p, const uint8_t *end, uint8_t *out);
 
+/* A zone from its transitions (UTC instants ascending, each with the offset
+ * from then on; off0 before the first) and a POSIX TZ rule (rlen bytes, 0
+ * for none) for instants after the last transition (lib/tz.c). */
+int shard_tz_build(struct shard_tz **tz, const char *name, const int64_t *at, const int32_t *off, size_t n,
+		   int32_t off0, const char *rule, size_t rlen, struct shard_error *err);
+/* p[0..n) as a UTC offset, all of it: +HH, +HHMM, +HH:MM, +HHMMSS or
+ * +HH:MM:SS (or -), at most 18 hours; 0 with *secs east of UTC, else -1. */
+int shard_tz_parse_offset(const uint8_t *p, size_t n, int32_t *secs);
+
 /* A reader made by shard_csv_new_mem: where the next record starts (offset in
  * the input, physical line number), and moving there. */
 size_t shard_csv_mem_tell(const struct shard_csv *c, uint64_t *line);

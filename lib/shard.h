@@ -411,6 +411,32 @@ int shard_writer_finish(struct shard_writer *w, struct shard_error *err);
 void shard_writer_abort(struct shard_writer *w);
 void shard_writer_free(struct shard_writer *w);
 
+/* ---------------------------------------------------------------- time zones */
+
+/* A time zone: an IANA name such as America/New_York read from the zoneinfo
+ * directory (TZif files, RFC 8536, and for instants past their last
+ * transition the POSIX TZ rule of their footer), or Z, UTC, GMT, or a fixed
+ * offset such as +05:30 (also after UTC or GMT; at most 18 hours). A handle
+ * never changes once made: any number of threads may read it at once. */
+struct shard_tz;
+/* dir: the zoneinfo directory, NULL for /usr/share/zoneinfo. SHARD_EARG for a
+ * name that is no zone, SHARD_EDATA for a zone file that is malformed (the
+ * message names the zone). */
+int shard_tz_new(struct shard_tz **tz, const char *name, const char *dir, struct shard_error *err);
+/* The same from a TZif file's bytes, untrusted: every count, offset and index is checked. */
+int shard_tz_from_tzif(struct shard_tz **tz, const char *name, const void *p, size_t n, struct shard_error *err);
+void shard_tz_free(struct shard_tz *tz);
+const char *shard_tz_name(const struct shard_tz *tz);
+/* Seconds east of UTC at a UTC instant (seconds since 1970-01-01T00:00Z).
+ * A NULL zone is UTC. */
+int32_t shard_tz_offset(const struct shard_tz *tz, int64_t utc);
+/* The UTC instant of a local wall-clock time (seconds since 1970-01-01T00:00
+ * on the local clock), as java.time's ZonedDateTime.of resolves it: in an
+ * overlap the earlier instant (the offset before the transition); in a gap the
+ * time moved later by the gap's length (again the offset before). Arguments
+ * are clamped to 2^62 seconds either way. */
+int64_t shard_tz_to_utc(const struct shard_tz *tz, int64_t local);
+
 /* ---------------------------------------------------------------- text to values */
 
 /* Logical types MDS lacks, stored in plain encodings: bool as uint8 0/1, date
@@ -424,10 +450,15 @@ struct shard_coltype {
 	int dtype;		/* scalar dtype code of a numeric encoding, else -1 */
 	char enc_name[64];
 	struct shard_encoding enc;
+	/* timestamp: the zone of text without an offset (NULL: UTC; not owned) */
+	const struct shard_tz *tz;
+	/* timestamp_ntz: wall-clock text kept as if it were UTC whatever tz,
+	 * and text with an offset refused (Spark's TIMESTAMP_NTZ) */
+	int ntz;
 };
 
-/* "int32", "ndarray:float32:4", "bool", "date", "timestamp", "decimal(10,2)",
- * ...; a trailing '?' ("int32?") marks the column nullable. */
+/* "int32", "ndarray:float32:4", "bool", "date", "timestamp", "timestamp_ntz",
+ * "decimal(10,2)", ...; a trailing '?' ("int32?") marks the column nullable. */
 int shard_coltype_parse(const char *type, struct shard_coltype *t, struct shard_error *err);
 
 /* Nulls (shard-mds(5), NULLS): MDS has none, so a nullable column NAME gets a

@@ -8,7 +8,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-mds index stream csv}
+targets=${*:-mds index stream csv tz}
 scripts/build.sh build >/dev/null
 out=build-fuzz
 mkdir -p "$out/crashes"

@@ -78,6 +78,25 @@ convert_complete() {
 	assert_output $'bz2\nbr'
 	run convert_complete "shard-convert --sch"
 	assert_output $'--schema\n--schema-from'
+	run convert_complete "shard-convert --timezone America/New_Y"
+	assert_output "America/New_York"
+	run convert_complete "shard-convert --timezone=Europe/Dubl"
+	assert_output "Europe/Dublin"
+	run convert_complete "shard-convert --timezone Australi"
+	assert_output "Australia/"
+	run convert_complete "shard-convert -s ts:timestamp_"
+	assert_output "timestamp_ntz"
+}
+
+@test "fish completes --timezone with the zoneinfo's names, not its data files" {
+	command -v fish >/dev/null || skip "fish not installed"
+	run fish -c "source $SRC/completions/shard-convert.fish; __shard_convert_timezones"
+	assert_success
+	assert_line UTC
+	assert_line America/New_York
+	refute_line --partial posix/
+	refute_line --partial .tab
+	refute_line posixrules
 }
 
 @test "zsh and fish completion files parse" {

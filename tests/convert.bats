@@ -694,6 +694,131 @@ JSON
 	assert_output "$(printf '{"id":1,"v":"a"}\n{"id":2,"v":"b"}\n{"id":3,"v":"c"}\n{"id":4,"v":"d"}')"
 }
 
+@test "--timezone: text without an offset is wall-clock time there, DST and history included; with one, it stands" {
+	printf '%s\n' 2024-07-01T12:00:00 '2024-01-15 12:00:00.5' 2024-07-01 1850-06-01T12:00:00 1883-11-18T12:00:00 \
+		1943-06-01T12:00:00 2099-07-01T12:00:00 2024-07-01T12:00:00Z 2024-07-01T12:00:00+02:00 > z.csv
+	run shard-convert -q -s ts:timestamp --timezone America/New_York -o ds z.csv
+	assert_success
+	run shard-cat ds
+	assert_output "$(printf '{"ts":"%s"}\n' 2024-07-01T16:00:00.000000Z 2024-01-15T17:00:00.500000Z \
+		2024-07-01T04:00:00.000000Z 1850-06-01T16:56:02.000000Z 1883-11-18T16:56:02.000000Z \
+		1943-06-01T16:00:00.000000Z 2099-07-01T16:00:00.000000Z 2024-07-01T12:00:00.000000Z \
+		2024-07-01T10:00:00.000000Z)"
+	# UTC stays the default
+	run shard-convert -q -s ts:timestamp -o ds2 z.csv
+	assert_success
+	run shard-cat -r 0:1 ds2
+	assert_output '{"ts":"2024-07-01T12:00:00.000000Z"}'
+}
+
+@test "--timezone: a time in a DST gap moves on by the gap, one in an overlap takes the earlier offset (Spark's rule)" {
+	# New York: 02:00-03:00 on 2024-03-10 does not exist; 01:00-02:00 on 2024-11-03 happens twice
+	printf '%s\n' 2024-03-10T01:59:59 2024-03-10T02:30:00 2024-03-10T03:00:00 2024-11-03T00:59:59 \
+		2024-11-03T01:30:00 2024-11-03T02:00:00 > d.csv
+	run shard-convert -q -s ts:timestamp --timezone America/New_York -o ds d.csv
+	assert_success
+	run shard-cat ds
+	assert_output "$(printf '{"ts":"%s"}\n' 2024-03-10T06:59:59.000000Z 2024-03-10T07:30:00.000000Z \
+		2024-03-10T07:00:00.000000Z 2024-11-03T04:59:59.000000Z 2024-11-03T05:30:00.000000Z \
+		2024-11-03T07:00:00.000000Z)"
+	# a 30-minute DST (Lord Howe Island), a day skipped (Apia, 2011-12-30), winter DST (Dublin)
+	printf '2024-10-06T02:15:00,2011-12-30T12:00:00,2024-10-27T01:30:00\n' > e.csv
+	for z in Australia/Lord_Howe Pacific/Apia Europe/Dublin; do
+		rm -rf "ds-${z%%/*}"
+		shard-convert -q -s a:timestamp,b:timestamp,c:timestamp --timezone "$z" -o "ds-${z%%/*}" e.csv
+	done
+	run shard-cat -c a ds-Australia
+	assert_output '{"a":"2024-10-05T15:45:00.000000Z"}'
+	run shard-cat -c b ds-Pacific
+	assert_output '{"b":"2011-12-30T22:00:00.000000Z"}'
+	run shard-cat -c c ds-Europe
+	assert_output '{"c":"2024-10-27T00:30:00.000000Z"}'
+}
+
+@test "offsets with seconds (-04:56:02, -045602), +HH and +HHMM are read; beyond 18 hours is refused" {
+	printf '%s\n' 1850-06-01T12:00:00-04:56:02 1850-06-01T12:00:00-045602 2024-01-01T00:00:00+05 \
+		2024-01-01T00:00:00+0530 2024-01-01T00:00:00.000001-18:00 > o.csv
+	run shard-convert -q -s ts:timestamp -o ds o.csv
+	assert_success
+	run shard-cat ds
+	assert_output "$(printf '{"ts":"%s"}\n' 1850-06-01T16:56:02.000000Z 1850-06-01T16:56:02.000000Z \
+		2023-12-31T19:00:00.000000Z 2023-12-31T18:30:00.000000Z 2024-01-01T18:00:00.000001Z)"
+	for bad in 2024-01-01T00:00:00+18:00:01 2024-01-01T00:00:00-19 2024-01-01T00:00:00+05:3 2024-01-01T00:00:00+05:30:0; do
+		echo "$bad" > b.csv
+		run shard-convert -q -s ts:timestamp --timezone America/New_York -o ds2 b.csv
+		assert_failure 1
+		assert_output "shard-convert: b.csv:1:1: column 'ts': '$bad' is not a timestamp (yyyy-MM-ddTHH:mm:ss[.ffffff][Z|+HH:MM[:SS]])"
+	done
+}
+
+@test "--timezone: UTC, Z and fixed offsets; an unknown zone is a usage error naming it, a broken zone file an error" {
+	printf '2024-01-01T00:00:00\n' > f.csv
+	for z in UTC Z +05:30 -0800 UTC+01 GMT-03:30; do
+		rm -rf ds
+		run shard-convert -q -s ts:timestamp --timezone "$z" -o ds f.csv
+		assert_success
+		shard-cat ds >> all.jsonl
+	done
+	run cat all.jsonl
+	assert_output "$(printf '{"ts":"%s"}\n' 2024-01-01T00:00:00.000000Z 2024-01-01T00:00:00.000000Z \
+		2023-12-31T18:30:00.000000Z 2024-01-01T08:00:00.000000Z 2023-12-31T23:00:00.000000Z \
+		2024-01-01T03:30:00.000000Z)"
+	for z in Mars/Olympus ../../etc/passwd America +18:30 ''; do
+		run shard-convert -q -s ts:timestamp --timezone "$z" -o ds3 f.csv
+		assert_failure 2
+		assert_line --index 0 --partial "shard-convert: --timezone: unknown time zone '$z'"
+		[ ! -e ds3 ]
+	done
+	# the zone files come from TZDIR when it is set: a cut one is refused by name
+	mkdir -p zi/Cut
+	head -c 2000 /usr/share/zoneinfo/America/New_York > zi/Cut/Zone
+	TZDIR=$PWD/zi run shard-convert -q -s ts:timestamp --timezone Cut/Zone -o ds3 f.csv
+	assert_failure 1
+	assert_output --partial "time zone 'Cut/Zone': a truncated TZif file"
+	[ ! -e ds3 ]
+}
+
+@test "--timezone: timestamp partition directories (Spark writes them in local time, no offset) are read there" {
+	mkdir -p 'out/ts=2024-03-10 01%3A30%3A00' 'out/ts=2024-11-03 01%3A30%3A00' 'out/ts=1850-06-01 12%3A00%3A00.25' \
+		'out/ts=__HIVE_DEFAULT_PARTITION__'
+	printf '1\n' > 'out/ts=2024-03-10 01%3A30%3A00/part-00000.csv'
+	printf '2\n' > 'out/ts=2024-11-03 01%3A30%3A00/part-00000.csv'
+	printf '3\n' > 'out/ts=1850-06-01 12%3A00%3A00.25/part-00000.csv'
+	printf '4\n' > 'out/ts=__HIVE_DEFAULT_PARTITION__/part-00000.csv'
+	run shard-convert -q -s id:int32,ts:timestamp --fill ts=1970-01-01 --timezone America/New_York -o ds out
+	assert_success
+	run shard-cat ds
+	assert_output "$(printf '%s\n' '{"id":3,"ts":"1850-06-01T16:56:02.250000Z"}' '{"id":1,"ts":"2024-03-10T06:30:00.000000Z"}' \
+		'{"id":2,"ts":"2024-11-03T05:30:00.000000Z"}' '{"id":4,"ts":"1970-01-01T05:00:00.000000Z"}')"
+}
+
+@test "--schema-from: TIMESTAMP_NTZ is wall-clock time kept as if in UTC whatever --timezone; TIMESTAMP_LTZ is a timestamp" {
+	printf '2024-03-10T02:30:00,2024-03-10T02:30:00,2024-03-10 02:30:00\n' > n.csv
+	cat > schema.json <<'JSON'
+{"type":"struct","fields":[{"name":"a","type":"timestamp_ntz","nullable":true,"metadata":{}},{"name":"b","type":"timestamp","nullable":true,"metadata":{}},{"name":"c","type":"timestamp_ltz","nullable":true,"metadata":{}}]}
+JSON
+	for spec in 'a TIMESTAMP_NTZ, b TIMESTAMP, c TIMESTAMP_LTZ' schema.json; do
+		rm -rf ds
+		run shard-convert -q --schema-from "$spec" --timezone America/New_York -o ds n.csv
+		assert_success
+		run shard-cat ds
+		assert_output '{"a":"2024-03-10T02:30:00.000000Z","b":"2024-03-10T07:30:00.000000Z","c":"2024-03-10T07:30:00.000000Z"}'
+		run shard-index info --json ds
+		assert_output --partial '{"name":"a","encoding":"int64","size":8,"logical_type":"timestamp"}'
+	done
+	# wall-clock text has no offset: Spark refuses one for TIMESTAMP_NTZ, and so do we
+	printf '2024-03-10T02:30:00Z,2024-03-10T02:30:00Z,2024-03-10T02:30:00Z\n' > z.csv
+	run shard-convert -q --schema-from 'a TIMESTAMP_NTZ, b TIMESTAMP, c TIMESTAMP_LTZ' -o ds2 z.csv
+	assert_failure 1
+	assert_output "shard-convert: z.csv:1:1: column 'a': '2024-03-10T02:30:00Z' is not a timestamp without an offset (yyyy-MM-ddTHH:mm:ss[.ffffff])"
+	# and --schema takes the type by name too
+	printf '2024-03-10T02:30:00\n' > one.csv
+	run shard-convert -q -s a:timestamp_ntz --timezone Asia/Kolkata -o ds3 one.csv
+	assert_success
+	run shard-cat ds3
+	assert_output '{"a":"2024-03-10T02:30:00.000000Z"}'
+}
+
 @test "--type: a decimal as float64, a long as int32 with its range checked; nullability kept" {
 	printf 'id,price\n1,1.50\n12345678901,\n' > ty.csv
 	run shard-convert -q --header --schema-from 'id BIGINT, price DECIMAL(10,2)' --type price=float64 -o ds ty.csv

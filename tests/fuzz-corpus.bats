@@ -25,3 +25,8 @@ FUZZ_RUN=${SHARDKIT_BUILD:-$SRC/build}/tests/fuzz/fuzz-run
 	run "$FUZZ_RUN" csv "$SRC"/tests/fuzz/corpus/csv/*
 	assert_success
 }
+
+@test "tz corpus" {
+	run "$FUZZ_RUN" tz "$SRC"/tests/fuzz/corpus/tz/*
+	assert_success
+}

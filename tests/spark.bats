@@ -64,3 +64,24 @@ setup() {
 	[ "$(wc -l < "$BATS_TEST_TMPDIR/want")" -eq 400 ]
 	diff "$BATS_TEST_TMPDIR/want" "$BATS_TEST_TMPDIR/got"
 }
+
+@test "timestamps exported in America/New_York (LMT, 1582, DST edges, a timestamp partitionBy) convert with --timezone to Spark's instants" {
+	"$SHARDKIT_PYTHON" "$SRC/tests/spark/export_tz.py" "$BATS_TEST_TMPDIR/export" "$BATS_TEST_TMPDIR/spark.jsonl" \
+		> "$BATS_TEST_TMPDIR/differences" 2> "$BATS_TEST_TMPDIR/log" || { grep -v WARN "$BATS_TEST_TMPDIR/log" | tail -n 30; false; }
+	run cat "$BATS_TEST_TMPDIR/differences"
+	# the partition directories hold local wall-clock time, so Spark itself reads
+	# a time that happened twice (the 2024-11-03 overlap, the 1883 switch from
+	# local mean time) back as the earlier instant; nothing else differs
+	assert_output "$(printf '%s\n' 'p 1883-11-18T17:00:00.000000Z: Spark reads back 1883-11-18T16:56:02.000000Z' \
+		'p 2024-11-03T06:00:00.000000Z: Spark reads back 2024-11-03T05:00:00.000000Z' \
+		'p 2024-11-03T06:30:00.000000Z: Spark reads back 2024-11-03T05:30:00.000000Z')"
+	ls -d "$BATS_TEST_TMPDIR/export/p=2024-11-03 01%3A30%3A00" "$BATS_TEST_TMPDIR/export/p=1582-10-10 07%3A03%3A58" >/dev/null
+	grep -q '^3,1850-06-01T07:03:58.250000-04:56:02$' "$BATS_TEST_TMPDIR"/export/p=1850-*/*.csv
+	run shard-convert -q --header -s 'id:int64,ts:timestamp,p:timestamp' --timezone America/New_York \
+		-o "$BATS_TEST_TMPDIR/ds" "$BATS_TEST_TMPDIR/export"
+	assert_success
+	sort "$BATS_TEST_TMPDIR/spark.jsonl" > "$BATS_TEST_TMPDIR/want"
+	shard-cat "$BATS_TEST_TMPDIR/ds" | sort > "$BATS_TEST_TMPDIR/got"
+	[ "$(wc -l < "$BATS_TEST_TMPDIR/want")" -eq 20 ]
+	diff "$BATS_TEST_TMPDIR/want" "$BATS_TEST_TMPDIR/got"
+}

@@ -15,11 +15,12 @@ int main(int argc, char **argv)
 	int i;
 
 	if (argc < 3) {
-		fprintf(stderr, "usage: fuzz-run mds|index|stream|csv FILE...\n");
+		fprintf(stderr, "usage: fuzz-run mds|index|stream|csv|tz FILE...\n");
 		return 2;
 	}
 	fn = strcmp(argv[1], "mds") == 0 ? fuzz_mds : strcmp(argv[1], "index") == 0 ? fuzz_index
-		: strcmp(argv[1], "stream") == 0 ? fuzz_stream : strcmp(argv[1], "csv") == 0 ? fuzz_csv : NULL;
+		: strcmp(argv[1], "stream") == 0 ? fuzz_stream : strcmp(argv[1], "csv") == 0 ? fuzz_csv
+		: strcmp(argv[1], "tz") == 0 ? fuzz_tz : NULL;
 	if (!fn) {
 		fprintf(stderr, "fuzz-run: unknown target '%s'\n", argv[1]);
 		return 2;

@@ -1,5 +1,5 @@
 /* Fuzz targets for every decoder of untrusted bytes: MDS shards (with their
- * samples and fields), index.json, and the shard stream. Built for libFuzzer
+ * samples and fields), index.json, the shard stream, CSV and time-zone files. Built for libFuzzer
  * with --enable-fuzzing, and as a corpus replayer (fuzz-main.c) for make check. */
 #include "config.h"
 
@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "shard.h"
+#include "internal.h"
 #include "fuzz.h"
 
 /* A raw shard whose fields are read under a fixed mixed schema. */
@@ -189,5 +190,41 @@ int fuzz_csv(const uint8_t *data, size_t size)
 		shard_csv_free(c);
 	}
 	shard_buf_free(&out);
+	return 0;
+}
+
+/* Both lookups across some 70,000 years either side of 1970, and at the ends
+ * of the range. */
+static void tz_walk(const struct shard_tz *tz)
+{
+	int64_t t;
+	for (t = -(1LL << 40); t < (1LL << 40); t += 977777777LL)
+		shard_tz_to_utc(tz, t + shard_tz_offset(tz, t));
+	shard_tz_offset(tz, INT64_MIN);
+	shard_tz_offset(tz, INT64_MAX);
+	shard_tz_to_utc(tz, INT64_MIN);
+	shard_tz_to_utc(tz, INT64_MAX);
+}
+
+/* A TZif file (with its footer's POSIX TZ rule); and the same bytes as a rule
+ * on their own, after a transition at the big bang and at the epoch. */
+int fuzz_tz(const uint8_t *data, size_t size)
+{
+	static const int64_t at[] = {-(1LL << 59), 0};
+	static const int32_t off[] = {-18000, 3600};
+	struct shard_tz *tz;
+	struct shard_error err;
+	size_t k;
+
+	if (shard_tz_from_tzif(&tz, "fuzz", data, size, &err) == 0) {
+		tz_walk(tz);
+		shard_tz_free(tz);
+	}
+	for (k = 1; k <= 2; k++) {
+		if (shard_tz_build(&tz, "fuzz", at, off, k, 0, (const char *)data, size > 256 ? 256 : size, &err) == 0) {
+			tz_walk(tz);
+			shard_tz_free(tz);
+		}
+	}
 	return 0;
 }

@@ -7,4 +7,5 @@ int fuzz_mds(const uint8_t *data, size_t size);
 int fuzz_index(const uint8_t *data, size_t size);
 int fuzz_stream(const uint8_t *data, size_t size);
 int fuzz_csv(const uint8_t *data, size_t size);
+int fuzz_tz(const uint8_t *data, size_t size);
 #endif

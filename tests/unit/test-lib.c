@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "shard.h"
@@ -649,6 +650,375 @@ static void test_csv_faults(void)
 	}
 }
 
+/* ---------------------------------------------------------------- time zones */
+
+static uint32_t rd32be(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* UTC seconds of a civil date and time (timegm is proleptic Gregorian). */
+static int64_t utc_of(int y, int mo, int d, int h, int mi, int s)
+{
+	struct tm tm = {0};
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = s;
+	return (int64_t)timegm(&tm);
+}
+
+/* glibc's offset at t under the TZ this process set last. */
+static int32_t libc_off(int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	localtime_r(&tt, &tm);
+	return (int32_t)tm.tm_gmtoff;
+}
+
+/* The process's TZ, to put back after tests that set it. */
+static char *tz_env_save(void)
+{
+	const char *saved = getenv("TZ");
+	return saved ? strdup(saved) : NULL;
+}
+
+static void tz_env_restore(char *keep)
+{
+	if (keep)
+		setenv("TZ", keep, 1);
+	else
+		unsetenv("TZ");
+	free(keep);
+	tzset();
+}
+
+/* What ZonedDateTime.of gives for local time L next to one transition at T
+ * from offset ob to oa: the earlier of the valid instants, or in a gap L - ob. */
+static int64_t java_utc(int64_t L, int64_t T, int32_t ob, int32_t oa)
+{
+	int before = L - ob < T, after = L - oa >= T;
+	if (before && after)
+		return L - (ob > oa ? ob : oa);
+	return after ? L - oa : L - ob;
+}
+
+/* Our zone against glibc's reading of the same TZif file (TZ set in this
+ * process only) from 1800 to 2100: every day, each transition to the second,
+ * and local times around each transition resolved by Java's rule. */
+static void tz_against_libc(struct shard_tz *tz, const char *what, int64_t from, int64_t to)
+{
+	int64_t t;
+	int32_t prev = libc_off(from);
+	size_t bad = 0, transitions = 0, tries = 0;
+	uint64_t x = 88172645463325252ull;
+
+	for (t = from; t <= to && bad < 10; t += 86400) {
+		int32_t o = libc_off(t);
+		int64_t u, j = t + (int64_t)((x = x * 6364136223846793005ull + 1442695040888963407ull) >> 47);
+		if (o != prev) {
+			/* a transition in (t - 1 day, t]: its instant, then around it */
+			int64_t lo = t - 86400, hi = t, d;
+			transitions++;
+			while (hi - lo > 1) {
+				int64_t mid = lo + (hi - lo) / 2;
+				if (libc_off(mid) == prev)
+					lo = mid;
+				else
+					hi = mid;
+			}
+			for (d = -3601; d <= 3601; d += d == -2 || d == 1 ? 1 : d < 0 ? 1799 : 1800) {
+				tries++;
+				if (shard_tz_offset(tz, hi + d) != libc_off(hi + d) && bad++ < 10)
+					CHECK(0, "%s: offset at %lld is %d, glibc %d", what, (long long)(hi + d),
+					      shard_tz_offset(tz, hi + d), libc_off(hi + d));
+			}
+			if (libc_off(hi - 2 * 86400) == prev && libc_off(hi + 2 * 86400) == libc_off(hi)) {
+				int32_t oa = libc_off(hi);
+				int64_t ls[] = {hi + prev - 1, hi + prev, hi + prev + 1, hi + oa - 1, hi + oa, hi + oa + 1,
+						hi + (prev + oa) / 2};
+				size_t k;
+				for (k = 0; k < sizeof ls / sizeof ls[0]; k++) {
+					tries++;
+					if (shard_tz_to_utc(tz, ls[k]) != java_utc(ls[k], hi, prev, oa) && bad++ < 10)
+						CHECK(0, "%s: local %lld next to the transition at %lld (%d to %d) is %lld, "
+						      "Java's rule %lld", what, (long long)ls[k], (long long)hi, prev, oa,
+						      (long long)shard_tz_to_utc(tz, ls[k]),
+						      (long long)java_utc(ls[k], hi, prev, oa));
+				}
+			}
+		}
+		prev = o;
+		/* a day's instant and one at random in the next 1.5 days */
+		tries += 2;
+		if ((shard_tz_offset(tz, t) != o || shard_tz_offset(tz, j) != libc_off(j)) && bad++ < 10)
+			CHECK(0, "%s: offset at %lld is %d, glibc %d (or at %lld)", what, (long long)t,
+			      shard_tz_offset(tz, t), o, (long long)j);
+		/* a local time that exists maps back to an instant showing it */
+		u = shard_tz_to_utc(tz, j + libc_off(j));
+		if ((u > j || u + libc_off(u) != j + libc_off(j)) && bad++ < 10)
+			CHECK(0, "%s: local %lld (of %lld) maps to %lld", what, (long long)(j + libc_off(j)), (long long)j,
+			      (long long)u);
+	}
+	CHECK(bad == 0, "%s: %zu of %zu instants differ from glibc", what, bad, tries);
+	CHECK(transitions > 0 || strchr(what, '<') || strcmp(what, "Asia/Kolkata"), "%s: no transition seen", what);
+}
+
+static void test_tz_zones(void)
+{
+	static const char *zones[] = {"America/New_York", "Europe/London", "Australia/Lord_Howe", "Asia/Kolkata",
+				      "America/Sao_Paulo", "Pacific/Apia", "Europe/Dublin"};
+	int64_t from = utc_of(1800, 1, 1, 0, 0, 0), to = utc_of(2100, 1, 1, 0, 0, 0);
+	char *keep = tz_env_save();
+	size_t i;
+
+	for (i = 0; i < sizeof zones / sizeof zones[0]; i++) {
+		struct shard_tz *tz;
+		struct shard_error err;
+		char spec[64];
+		if (shard_tz_new(&tz, zones[i], NULL, &err)) {
+			CHECK(0, "%s: %s", zones[i], err.msg);
+			continue;
+		}
+		snprintf(spec, sizeof spec, ":%s", zones[i]);
+		setenv("TZ", spec, 1);
+		tzset();
+		tz_against_libc(tz, zones[i], from, to);
+		shard_tz_free(tz);
+	}
+	tz_env_restore(keep);
+}
+
+/* POSIX TZ rules alone (a zone whose only transition is at the big bang, so
+ * the rule holds throughout) against glibc given the same rule as TZ, from
+ * 1970 (glibc computes a rule's changes before 1970 as if in 1970). */
+static void test_tz_rules(void)
+{
+	static const char *rules[] = {
+		"EST5EDT,M3.2.0,M11.1.0", "<+1030>-10:30<+11>-11,M10.1.0,M4.1.0", "IST-1GMT0,M10.5.0,M3.5.0/1",
+		"<-02>2<-01>,M3.5.0/-1,M10.5.0/0", "CET-1CEST,J60/2,J300/3", "AAA3BBB,10/0,300/23",
+		"<+0330>-3:30", "<+1245>-12:45<+1345>,M9.5.0/2:45,M4.1.0/3:45", "XXX-2YYY,M3.5.4/26,M10.5.5/1",
+		"EST5EDT,M3.2.0/-30,M11.1.0/50", "NZST-12NZDT,M9.5.0,M4.1.0/3", "<-04>4<-03>,M9.1.6/24,M4.1.6/24",
+	};
+	/* rules whose DST runs over New Year, where glibc looks at one year's
+	 * changes only: the offsets RFC 8536 means, at UTC instants */
+	static const struct { const char *rule; int y, mo, d, h, mi; int32_t off; } edges[] = {
+		/* DST all year: from January 1 00:00 to December 31 24:00 + 1 hour */
+		{"EST5EDT,0/0,J365/25", 2023, 12, 31, 23, 59, -14400}, {"EST5EDT,0/0,J365/25", 2024, 1, 1, 4, 30, -14400},
+		{"EST5EDT,0/0,J365/25", 2024, 1, 1, 5, 30, -14400}, {"EST5EDT,0/0,J365/25", 2024, 7, 1, 0, 0, -14400},
+		/* day 364 (from 0) ends it: December 31, or December 30 in a leap year */
+		{"AAA3BBB,0/0,364/23", 2024, 1, 1, 0, 30, -7200}, {"AAA3BBB,0/0,364/23", 2024, 1, 1, 2, 0, -10800},
+		{"AAA3BBB,0/0,364/23", 2024, 1, 1, 3, 0, -7200}, {"AAA3BBB,0/0,364/23", 2024, 12, 31, 0, 30, -7200},
+		{"AAA3BBB,0/0,364/23", 2024, 12, 31, 1, 0, -10800}, {"AAA3BBB,0/0,364/23", 2025, 1, 1, 2, 59, -10800},
+		{"<-0230>2:30<-0130>1:30,J1/0,J365/23:59:59", 2024, 1, 1, 1, 29, -5400},
+		{"<-0230>2:30<-0130>1:30,J1/0,J365/23:59:59", 2024, 1, 1, 1, 30, -9000},
+		{"<-0230>2:30<-0130>1:30,J1/0,J365/23:59:59", 2024, 1, 1, 2, 30, -5400},
+	};
+	int64_t from = utc_of(1970, 1, 1, 0, 0, 0), to = utc_of(2100, 1, 1, 0, 0, 0), big = -(1LL << 59);
+	char *keep = tz_env_save();
+	size_t i;
+
+	for (i = 0; i < sizeof rules / sizeof rules[0]; i++) {
+		struct shard_tz *tz;
+		struct shard_error err;
+		int32_t off0;
+		/* the standard offset: POSIX counts it west */
+		setenv("TZ", rules[i], 1);
+		tzset();
+		off0 = (int32_t)-timezone;
+		if (shard_tz_build(&tz, rules[i], &big, &off0, 1, off0, rules[i], strlen(rules[i]), &err)) {
+			CHECK(0, "%s: %s", rules[i], err.msg);
+			continue;
+		}
+		tz_against_libc(tz, rules[i], from, to);
+		/* far out, the rule repeats every 400 years */
+		CHECK(shard_tz_offset(tz, utc_of(2024, 7, 1, 12, 0, 0) + 146097LL * 86400 * 1000) ==
+			      shard_tz_offset(tz, utc_of(2024, 7, 1, 12, 0, 0)),
+		      "%s: no 400-year cycle", rules[i]);
+		shard_tz_free(tz);
+	}
+	for (i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+		struct shard_tz *tz;
+		struct shard_error err;
+		int32_t std = i < 4 ? -18000 : i < 10 ? -10800 : -9000;
+		int64_t t = utc_of(edges[i].y, edges[i].mo, edges[i].d, edges[i].h, edges[i].mi, 0);
+		if (shard_tz_build(&tz, edges[i].rule, &big, &std, 1, std, edges[i].rule, strlen(edges[i].rule), &err)) {
+			CHECK(0, "%s: %s", edges[i].rule, err.msg);
+			continue;
+		}
+		CHECK(shard_tz_offset(tz, t) == edges[i].off, "%s: offset at %04d-%02d-%02dT%02d:%02dZ is %d, not %d",
+		      edges[i].rule, edges[i].y, edges[i].mo, edges[i].d, edges[i].h, edges[i].mi, shard_tz_offset(tz, t),
+		      edges[i].off);
+		shard_tz_free(tz);
+	}
+	tz_env_restore(keep);
+}
+
+/* Gaps and overlaps resolved as ZonedDateTime.of does, on known cases. */
+static void test_tz_java_rule(void)
+{
+	static const struct {
+		const char *zone;
+		int y, mo, d, h, mi, s;		/* local */
+		int64_t want;			/* UTC, as utc_of below */
+		int wy, wmo, wd, wh, wmi, ws;
+	} cases[] = {
+		/* a gap: 02:30 does not exist and becomes 03:30 EDT */
+		{"America/New_York", 2024, 3, 10, 2, 30, 0, 0, 2024, 3, 10, 7, 30, 0},
+		{"America/New_York", 2024, 3, 10, 2, 0, 0, 0, 2024, 3, 10, 7, 0, 0},
+		{"America/New_York", 2024, 3, 10, 3, 0, 0, 0, 2024, 3, 10, 7, 0, 0},
+		/* an overlap: 01:30 happens twice; the earlier, EDT */
+		{"America/New_York", 2024, 11, 3, 1, 30, 0, 0, 2024, 11, 3, 5, 30, 0},
+		{"America/New_York", 2024, 11, 3, 2, 0, 0, 0, 2024, 11, 3, 7, 0, 0},
+		/* local mean time before 1883 */
+		{"America/New_York", 1850, 6, 1, 12, 0, 0, 0, 1850, 6, 1, 16, 56, 2},
+		/* after the file's transitions, the footer's rule; and far out */
+		{"America/New_York", 2099, 3, 8, 2, 30, 0, 0, 2099, 3, 8, 7, 30, 0},
+		{"America/New_York", 2731, 11, 1, 1, 30, 0, 0, 2731, 11, 1, 5, 30, 0},
+		/* half-hour DST: a 30-minute gap and overlap */
+		{"Australia/Lord_Howe", 2024, 10, 6, 2, 15, 0, 0, 2024, 10, 5, 15, 45, 0},
+		{"Australia/Lord_Howe", 2024, 4, 7, 1, 45, 0, 0, 2024, 4, 6, 14, 45, 0},
+		/* a whole day skipped: 2011-12-30 is shifted on by the gap's 24 hours */
+		{"Pacific/Apia", 2011, 12, 30, 12, 0, 0, 0, 2011, 12, 30, 22, 0, 0},
+		/* negative DST: IST in summer is standard time, GMT in winter DST */
+		{"Europe/Dublin", 2024, 3, 31, 1, 30, 0, 0, 2024, 3, 31, 1, 30, 0},
+		{"Europe/Dublin", 2024, 10, 27, 1, 30, 0, 0, 2024, 10, 27, 0, 30, 0},
+		/* a gap at midnight */
+		{"America/Sao_Paulo", 2018, 11, 4, 0, 30, 0, 0, 2018, 11, 4, 3, 30, 0},
+		{"Asia/Kolkata", 2024, 1, 1, 0, 0, 0, 0, 2023, 12, 31, 18, 30, 0},
+		{"+05:30", 2024, 1, 1, 0, 0, 0, 0, 2023, 12, 31, 18, 30, 0},
+		{"UTC-03", 2024, 1, 1, 0, 0, 0, 0, 2024, 1, 1, 3, 0, 0},
+		{"GMT+5", 2024, 1, 1, 0, 0, 0, 0, 2023, 12, 31, 19, 0, 0},
+		{"Etc/GMT+5", 2024, 1, 1, 0, 0, 0, 0, 2024, 1, 1, 5, 0, 0},
+		{"Z", 2024, 1, 1, 0, 0, 0, 0, 2024, 1, 1, 0, 0, 0},
+	};
+	static const char *refused[] = {"Mars/Olympus", "../etc/passwd", "/etc/localtime", "America/../UTC",
+					"", "+18:01", "+5:3", "UTC+", "America", "zone1970.tab"};
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct shard_tz *tz;
+		struct shard_error err;
+		int64_t local, want, got;
+		if (shard_tz_new(&tz, cases[i].zone, NULL, &err)) {
+			CHECK(0, "%s: %s", cases[i].zone, err.msg);
+			continue;
+		}
+		local = utc_of(cases[i].y, cases[i].mo, cases[i].d, cases[i].h, cases[i].mi, cases[i].s);
+		want = utc_of(cases[i].wy, cases[i].wmo, cases[i].wd, cases[i].wh, cases[i].wmi, cases[i].ws);
+		got = shard_tz_to_utc(tz, local);
+		CHECK(got == want, "%s: local %04d-%02d-%02dT%02d:%02d is %lld s from the expected instant",
+		      cases[i].zone, cases[i].y, cases[i].mo, cases[i].d, cases[i].h, cases[i].mi,
+		      (long long)(got - want));
+		shard_tz_free(tz);
+	}
+	for (i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+		struct shard_tz *tz;
+		struct shard_error err;
+		CHECK(shard_tz_new(&tz, refused[i], NULL, &err) == SHARD_EARG && !tz && strstr(err.msg, refused[i]),
+		      "zone '%s' not refused as unknown: %s", refused[i], err.msg);
+	}
+}
+
+/* TZif files as untrusted bytes: every truncation, and each kind of damage,
+ * refused with the zone's name; timestamps take offsets with seconds. */
+static void test_tz_tzif(void)
+{
+	struct shard_buf b = {0}, out = {0};
+	struct shard_error err;
+	struct shard_tz *tz;
+	struct shard_coltype ts, ntz;
+	size_t i, accepted = 0;
+	int rc;
+	static const struct { const char *text; int64_t us; } stamps[] = {
+		{"1850-06-01T12:00:00-04:56:02", -3773718238000000LL}, {"1850-06-01T12:00:00-045602", -3773718238000000LL},
+		{"2024-01-02T03:04:05+01", 1704161045000000LL}, {"2024-01-02T03:04:05+0100", 1704161045000000LL},
+		{"2024-01-02T03:04:05.5+18:00", 1704099845500000LL}, {"2024-01-02T03:04:05-18:00", 1704229445000000LL},
+		{"2024-03-10 02:30:00", 1710055800000000LL}, {"2024-03-10", 1710046800000000LL},
+	};
+	static const char *bad_stamps[] = {"2024-01-02T03:04:05+18:00:01", "2024-01-02T03:04:05+19",
+					   "2024-01-02T03:04:05+01:0030", "2024-01-02T03:04:05+0100:00",
+					   "2024-01-02T03:04:05+01:", "2024-01-02T03:04:05+1", "2024-01-02T03:04:05+01:60",
+					   "2024-01-02T03:04:05Z+01"};
+
+	CHECK(shard_read_file("/usr/share/zoneinfo/America/New_York", &b, 1 << 20, &err) == 0, "%s", err.msg);
+	for (i = 0; i < b.len; i++) {
+		rc = shard_tz_from_tzif(&tz, "Trunc/Zone", b.p, i, &err);
+		accepted += rc == 0;
+		CHECK(rc == SHARD_EDATA && !tz && strstr(err.msg, "'Trunc/Zone'"), "a TZif file cut at %zu: %d %s", i, rc,
+		      err.msg);
+		shard_tz_free(tz);
+	}
+	CHECK(accepted == 0, "%zu truncations accepted", accepted);
+	{
+		/* the 64-bit block's header, and its first transition's type index */
+		const uint8_t *h2 = memmem(b.p + 4, b.len - 4, "TZif", 4);
+		size_t at2 = h2 ? (size_t)(h2 - b.p) : 0, first = at2 + 44 + 8 * (size_t)(h2 ? rd32be(h2 + 32) : 0);
+		const struct { size_t at; uint8_t byte; const char *msg; } damage[] = {
+			{0, 'X', "not a TZif file"}, {4, '1', "unknown TZif version"}, {at2 + 4, '1', "unknown TZif version"},
+			{at2 + 31, 1, "leap seconds"}, {at2 + 39, 0, "inconsistent TZif counts"},
+			{at2 + 43, 0, "inconsistent TZif counts"}, {at2 + 35, 0xff, "truncated"},
+			{first, 0xff, "does not exist"}, {at2 + 44, 0x7f, "out of range"}, {at2 + 44 + 8 + 4, 0, "out of order"},
+		};
+		CHECK(h2 != NULL, "no 64-bit block");
+		for (i = 0; h2 && i < sizeof damage / sizeof damage[0]; i++) {
+			struct shard_buf c = {0};
+			shard_buf_append(&c, b.p, b.len);
+			c.p[damage[i].at] = damage[i].byte;
+			rc = shard_tz_from_tzif(&tz, "Bad/Zone", c.p, c.len, &err);
+			CHECK(rc == SHARD_EDATA && strstr(err.msg, "'Bad/Zone'") && strstr(err.msg, damage[i].msg),
+			      "damage %zu (%s): %d %s", i, damage[i].msg, rc, err.msg);
+			shard_tz_free(rc ? NULL : tz);
+			shard_buf_free(&c);
+		}
+	}
+	{
+		/* junk after the footer, and a footer rule that does not parse */
+		struct shard_buf c = {0};
+		shard_buf_append(&c, b.p, b.len);
+		shard_buf_append(&c, "x", 1);
+		CHECK(shard_tz_from_tzif(&tz, "Bad/Zone", c.p, c.len, &err) == SHARD_EDATA && strstr(err.msg, "after"),
+		      "junk after the footer: %s", err.msg);
+		c.len = b.len - 1;
+		while (c.len && c.p[c.len - 1] != '\n')
+			c.len--;
+		shard_buf_append(&c, "EST5EDT,M13.2.0,M11.1.0\n", 24);
+		CHECK(shard_tz_from_tzif(&tz, "Bad/Zone", c.p, c.len, &err) == SHARD_EDATA && strstr(err.msg, "M13"),
+		      "a bad footer rule: %s", err.msg);
+		shard_buf_free(&c);
+	}
+	CHECK(shard_tz_from_tzif(&tz, "America/New_York", b.p, b.len, &err) == 0, "%s", err.msg);
+	shard_coltype_parse("timestamp", &ts, &err);
+	shard_coltype_parse("timestamp_ntz", &ntz, &err);
+	ts.tz = ntz.tz = tz;
+	CHECK(ts.ltype == SHARD_LT_TIMESTAMP && !ts.ntz && ntz.ltype == SHARD_LT_TIMESTAMP && ntz.ntz,
+	      "timestamp_ntz not a timestamp of its own kind");
+	for (i = 0; i < sizeof stamps / sizeof stamps[0]; i++) {
+		out.len = 0;
+		rc = shard_text_to_value(&ts, (const uint8_t *)stamps[i].text, strlen(stamps[i].text), &out, &err);
+		CHECK(rc == 0 && out.len == 8 && (int64_t)rd64(out.p) == stamps[i].us, "%s: %s %lld", stamps[i].text,
+		      rc ? err.msg : "", rc ? 0LL : (long long)rd64(out.p));
+	}
+	for (i = 0; i < sizeof bad_stamps / sizeof bad_stamps[0]; i++) {
+		out.len = 0;
+		CHECK(shard_text_to_value(&ts, (const uint8_t *)bad_stamps[i], strlen(bad_stamps[i]), &out, &err) != 0,
+		      "%s accepted", bad_stamps[i]);
+	}
+	/* TIMESTAMP_NTZ: the wall clock as if in UTC whatever the zone; no offset */
+	out.len = 0;
+	rc = shard_text_to_value(&ntz, (const uint8_t *)"2024-03-10T02:30:00", 19, &out, &err);
+	CHECK(rc == 0 && (int64_t)rd64(out.p) == 1710037800000000LL, "ntz: %s", err.msg);
+	CHECK(shard_text_to_value(&ntz, (const uint8_t *)"2024-03-10T02:30:00Z", 20, &out, &err) != 0 &&
+		      strstr(err.msg, "without an offset"),
+	      "ntz took an offset: %s", err.msg);
+	shard_tz_free(tz);
+	shard_buf_free(&b);
+	shard_buf_free(&out);
+}
+
 /* Column lists: backquoted names, shapes and decimal parameters kept in
  * their type; Spark schemas back as such lists, nullability included. */
 static void test_colspec(void)
@@ -794,6 +1164,10 @@ int main(void)
 	test_deal();
 	test_csv_faults();
 	test_url_redact();
+	test_tz_zones();
+	test_tz_rules();
+	test_tz_java_rule();
+	test_tz_tzif();
 	printf("%d checks, %d failed\n", checks, failures);
 	return failures ? 1 : 0;
 }
