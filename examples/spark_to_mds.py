@@ -42,6 +42,7 @@ see. Usage as a script (a small demo on local[*]):
         [--mode error|overwrite] [--fill COL=VALUE] [--override COL=TYPE]
 """
 import json
+import math
 import os
 import re
 import shutil
@@ -223,7 +224,12 @@ def _remove_parts(dest, keep=()):
 
 
 def _fill_text(v):
-    return ('true' if v else 'false') if isinstance(v, bool) else v.isoformat() if hasattr(v, 'isoformat') else str(v)
+    """A --fill value as shard-convert reads it."""
+    if isinstance(v, bool):
+        return 'true' if v else 'false'
+    if isinstance(v, float) and not math.isfinite(v):
+        return 'NaN' if math.isnan(v) else 'Infinity' if v > 0 else '-Infinity'
+    return v.isoformat() if hasattr(v, 'isoformat') else str(v)
 
 
 def to_mds(df, dest, schema=None, *, fills=None, overrides=None, timezone=None, mode='error', bindir=None,

@@ -25,7 +25,7 @@ setup() {
 	run "$SHARDKIT_PYTHON" "$SRC/tests/spark/recipe_test.py" "$BIN" "$BATS_TEST_TMPDIR"
 	[ "$status" -eq 0 ] || { echo "$output" | grep -v WARN | tail -n 30; false; }
 	assert_output --partial "ok: recipe: 360 rows equal, nulls as None, 3 part directories, the failed attempt's removed"
-	assert_output --partial "ok: mode='error' refuses a dataset and a directory with files; mode='overwrite' with overrides replaced it"
+	assert_output --partial "ok: mode='error' refuses a dataset and a directory with files; mode='overwrite' with overrides and fills replaced it"
 	assert_output --regexp "ok: a failing task: ConversionError: partition [0-9]+ \\(attempt 1\\): shard-convert exited with status 1: shard-convert: <stdin>:[0-9]+:[0-9]+: column 'i64': '-?[0-9]+' is not an int8"
 	assert_output --partial "ok: csv: 360 rows written by Spark with the lossless options convert to df.collect()'s values"
 }
