@@ -306,8 +306,9 @@ PY
 	shard-convert -q --header --schema "$(cat "$SRC/examples/spark-export.schema")" \
 		--pack 'features=f00,f01,f02,f03,f04,f05,f06,f07:float32' -o ex "$SRC/examples/spark-export"
 	run "$PY" "$SRC/examples/train_torch.py" ex --reader both --epochs 4 --workers 2 \
-		--check "$SRC/examples/spark-export" --min-accuracy 0.95
+		--check "$SRC/examples/spark-export" --pack features=f00,f01,f02,f03,f04,f05,f06,f07 --min-accuracy 0.95
 	assert_success
+	assert_output --partial "features: active, features (10 inputs); label: label (2 classes)"
 	assert_output --partial "streaming: checked 4000 rows against the export: features and labels equal"
 	assert_output --partial "stream: checked 4000 rows against the export: features and labels equal"
 	assert_output --partial "stream: epoch 3: 4000 samples"

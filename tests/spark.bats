@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # Real Spark from PyPI: examples/spark_to_mds.py runs shard-convert inside
-# RDD.pipe() on local[4,2] and on a standalone master and worker started on
+# every Spark task on local[4,2] and on a standalone master and worker started on
 # loopback (tasks in separate executor processes, as on a cluster), with one
 # task attempt forced to fail; the merged dataset must equal the DataFrame.
 
@@ -14,14 +14,23 @@ setup() {
 	BIN=${SHARDKIT_BUILD:-$SRC/build}
 }
 
-@test "RDD.pipe on local[4,2]: a failed attempt's shards are left out, the rest equals the DataFrame" {
+@test "to_mds on local[4,2]: a failed attempt's shards are left out and removed, the rest equals the DataFrame" {
 	run "$SHARDKIT_PYTHON" "$SRC/tests/spark/pipe_test.py" "$BIN" "$BATS_TEST_TMPDIR" 'local[4,2]'
 	[ "$status" -eq 0 ] || { echo "$output" | grep -v WARN | tail -n 30; false; }
 	assert_output --partial "ok: 2000 rows equal"
-	assert_output --partial "1 left over from the failed attempt"
+	assert_output --partial "the failed attempt's removed"
 }
 
-@test "RDD.pipe on a standalone master and worker on loopback" {
+@test "to_mds without a schema: every type nullable, a retried attempt, modes, overrides, a failing task named; lossless CSV" {
+	run "$SHARDKIT_PYTHON" "$SRC/tests/spark/recipe_test.py" "$BIN" "$BATS_TEST_TMPDIR"
+	[ "$status" -eq 0 ] || { echo "$output" | grep -v WARN | tail -n 30; false; }
+	assert_output --partial "ok: recipe: 360 rows equal, nulls as None, 3 part directories, the failed attempt's removed"
+	assert_output --partial "ok: mode='error' refuses a dataset and a directory with files; mode='overwrite' with overrides and fills replaced it"
+	assert_output --regexp "ok: a failing task: ConversionError: partition [0-9]+ \\(attempt 1\\): shard-convert exited with status 1: shard-convert: <stdin>:[0-9]+:[0-9]+: column 'i64': '-?[0-9]+' is not an int8"
+	assert_output --partial "ok: csv: 360 rows written by Spark with the lossless options convert to df.collect()'s values"
+}
+
+@test "to_mds on a standalone master and worker on loopback" {
 	home=$("$SHARDKIT_PYTHON" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')
 	port=$((20000 + RANDOM % 20000))
 	export SPARK_LOG_DIR=$BATS_TEST_TMPDIR/logs SPARK_WORKER_DIR=$BATS_TEST_TMPDIR/work

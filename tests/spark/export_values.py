@@ -1,5 +1,6 @@
-"""Reads a Spark CSV export with Spark itself (explicit schema, header) and
-prints each row in shard-cat's JSON Lines text form, so that
+"""Reads a Spark CSV export with Spark itself (explicit schema, header, the
+microsecond timestamp format it was written with) and prints each row in
+shard-cat's JSON Lines text form, nulls as null, so that
 `shard-convert ... | shard-cat` can be compared with Spark's own values.
     export_values.py EXPORT_DIR SCHEMA_FILE
 """
@@ -17,6 +18,8 @@ TYPES = {'int64': T.LongType(), 'int32': T.IntegerType(), 'int16': T.ShortType()
 
 
 def text(kind, v):
+    if v is None:
+        return 'null'
     if kind == 'float32':
         f = np.float32(v)
         return 'NaN' if np.isnan(f) else ('Infinity' if f > 0 else '-Infinity') if np.isinf(f) else str(f)
@@ -36,11 +39,15 @@ def text(kind, v):
 
 def main():
     src, schema_file = sys.argv[1:3]
-    cols = [c.split(':', 1) for c in open(schema_file).read().strip().split(',')]
+    cols = [c.rstrip('?').split(':', 1) for c in open(schema_file).read().strip().split(',')]
     spark = (SparkSession.builder.master('local[1]').config('spark.sql.session.timeZone', 'UTC')
              .config('spark.ui.enabled', 'false').getOrCreate())
     schema = T.StructType([T.StructField(n, TYPES[t]) for n, t in cols])
-    df = spark.read.schema(schema).option('header', True).option('multiLine', True).csv(src)
+    # Spark's reader takes a quoted empty field ("") for null too, unless its
+    # nullValue is some other text: then only the unquoted empty field is null
+    df = (spark.read.schema(schema).option('header', True).option('multiLine', True)
+          .option('timestampFormat', "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXXXX").option('nullValue', '\u0001')
+          .csv(src))
     order = sorted(range(len(cols)), key=lambda k: cols[k][0].encode())
     # one partition per file, files in name order: the order shard-convert reads them
     for row in df.toLocalIterator():

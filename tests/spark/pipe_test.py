@@ -1,7 +1,8 @@
-"""Real Spark, real RDD.pipe(): a DataFrame goes through examples/spark_to_mds.py
-(shard-convert in every task), one task attempt is made to fail after writing
-its shards, and the merged dataset, read by Mosaic's StreamingDataset into
-PyTorch tensors, must equal the DataFrame's rows exactly.
+"""Real Spark: a DataFrame goes through examples/spark_to_mds.py (shard-convert
+in every task) with a hand-written schema, one task attempt is made to fail
+after writing its shards (what it left must be removed), and the merged
+dataset, read by Mosaic's StreamingDataset into PyTorch tensors, must equal
+the DataFrame's rows exactly.
 
     pipe_test.py BINDIR WORKDIR MASTER      (MASTER: local[4,2] or spark://...)
 """
@@ -10,18 +11,16 @@ import json
 import math
 import os
 import sys
-import tempfile
-import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', 'examples'))
+sys.path[:0] = [os.path.dirname(__file__), os.path.join(os.path.dirname(__file__), '..', '..', 'examples')]
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from pyspark.sql import SparkSession  # noqa: E402
 from pyspark.sql import types as T  # noqa: E402
-from streaming import StreamingDataset  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
+from open_mds import streaming_dataset  # noqa: E402
 from spark_to_mds import to_mds  # noqa: E402
 
 SCHEMA = ('id:int64,small:int8,mid:int16,x:float64,f:float32,name:str,flag:bool,day:date,'
@@ -73,18 +72,10 @@ def main():
     index = json.load(open(os.path.join(dest, 'index.json')))
     used = {s['raw_data']['basename'].split('/')[0] for s in index['shards']}
     parts = {p for p in os.listdir(dest) if p.startswith('part-')}
-    assert len(parts - used) >= 1, f'expected leftovers of the failed attempt: parts={parts} used={used}'
+    assert parts == used, f'the failed attempt\'s leftovers stayed: parts={parts} used={used}'
     assert index.get('shardkit', {}).get('logical_types') == {'day': 'date', 'flag': 'bool', 'ts': 'timestamp'}
 
-    local = tempfile.mkdtemp()
-    for attempt in range(20):  # shared-memory names race with other processes creating datasets
-        try:
-            ds = StreamingDataset(remote=dest, local=local, shuffle=False, batch_size=100, validate_hash='xxh64')
-            break
-        except FileExistsError:
-            if attempt == 19:
-                raise
-            time.sleep(0.2 + 0.1 * attempt)
+    ds = streaming_dataset(dest, 100)
     assert len(ds) == len(expected), (len(ds), len(expected))
     loader = DataLoader(ds, batch_size=100, num_workers=0)
     got = []
@@ -111,8 +102,8 @@ def main():
         want_us = (ts.replace(tzinfo=dt.timezone.utc) - epoch) // dt.timedelta(microseconds=1)
         if int(g['ts']) != want_us: fail('ts', want_us, g['ts'])
         if g['note'] != (note if note is not None else '<null>'): fail('note', note, g['note'])
-    print(f'ok: {len(got)} rows equal through RDD.pipe, merge and StreamingDataset '
-          f'({len(parts)} part directories, {len(parts - used)} left over from the failed attempt)')
+    print(f'ok: {len(got)} rows equal through the Spark tasks, merge and StreamingDataset '
+          f'({len(parts)} part directories, the failed attempt\'s removed)')
 
 
 if __name__ == '__main__':
