@@ -30,7 +30,7 @@ static const char usage[] =
 	"                     [--delimiter C] [--quote C] [--escape C] [--null STR]\n"
 	"                     [--compression C] [--hashes LIST] [--size-limit SIZE]\n"
 	"                     [--samples-per-shard N] [--on-error fail|skip] [--rejects FILE]\n"
-	"                     [--fill COL=VALUE] [--no-nulls] [--timezone TZ] [--json] [--entries]\n"
+	"                     [--fill COL=VALUE] [--no-nulls] [--timezone TZ] [--json] [--entries] [--overwrite]\n"
 	"                     [-q] [INPUT ...]\n";
 
 static void __attribute__((noreturn)) help(void)
@@ -72,6 +72,8 @@ static void __attribute__((noreturn)) help(void)
 	       "      --entries              for Spark's RDD.pipe(): write under a fresh DEST/part-*/\n"
 	       "                             directory, print each shard's index entry on stdout\n"
 	       "                             and leave index.json to 'shard-index merge -o DEST -'\n"
+	       "      --overwrite            replace a dataset already in DEST (with --entries: its\n"
+	       "                             index.json only, for the merge to write anew)\n"
 	       "  -q, --quiet                no summary\n"
 	       "  -h, --help                 show this help\n"
 	       "  -V, --version              show the version\n\n"
@@ -81,6 +83,7 @@ static void __attribute__((noreturn)) help(void)
 }
 
 enum { OPT_ENTRIES = 300, OPT_SCHEMA_FROM, OPT_PACK, OPT_NO_NULLS, OPT_TYPE, OPT_SELECT, OPT_RENAME, OPT_CASE,
+       OPT_OVERWRITE,
        OPT_TIMEZONE };
 enum { OPT_DELIM = 256, OPT_QUOTE, OPT_ESCAPE, OPT_NULL, OPT_HASHES, OPT_SIZE, OPT_SPS, OPT_ONERR, OPT_REJECTS,
        OPT_FILL, OPT_JSON };
@@ -110,6 +113,7 @@ static const struct option longopts[] = {
 	{"select", required_argument, NULL, OPT_SELECT},
 	{"rename", required_argument, NULL, OPT_RENAME},
 	{"case-sensitive", no_argument, NULL, OPT_CASE},
+	{"overwrite", no_argument, NULL, OPT_OVERWRITE},
 	{"timezone", required_argument, NULL, OPT_TIMEZONE},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
@@ -1569,7 +1573,8 @@ int main(int argc, char **argv)
 	struct shard_error err = {0};
 	char **hl = NULL, **names, **encs;
 	size_t nh = 0, npacks = 0;
-	int c, entries = 0;
+	int c, entries = 0, overwrite = 0;
+	struct cli_overwrite ow = {0};
 	const char *schema_from = NULL, *zone = NULL;
 	char **packs = NULL;
 	struct shard_buf spark_schema = {0};
@@ -1603,6 +1608,7 @@ int main(int argc, char **argv)
 		case OPT_RENAME: push(&renames, &nrenames, optarg); break;
 		case OPT_SELECT: select = optarg; break;
 		case OPT_CASE: g.case_sensitive = 1; break;
+		case OPT_OVERWRITE: overwrite = 1; break;
 		case OPT_JSON: g.json = 1; break;
 		case OPT_ENTRIES: entries = 1; break;
 		case OPT_NO_NULLS: g.no_nulls = 1; break;
@@ -1923,6 +1929,10 @@ int main(int argc, char **argv)
 	}
 	if (rejects && !(g.rejects = fopen(rejects, "w")))
 		cli_die(CLI_FAIL, "%s: %s", rejects, strerror(errno));
+	if (overwrite && strcmp(dest, "-") == 0)
+		cli_usage_error(usage, "--overwrite applies to a dataset directory, not a stream");
+	if (overwrite && !shard_is_url(dest))
+		cli_overwrite_begin(&ow, dest, entries);
 	if (entries) {
 		if (strcmp(dest, "-") == 0)
 			cli_usage_error(usage, "--entries writes shards under DEST: give a directory");
@@ -1994,6 +2004,8 @@ int main(int argc, char **argv)
 		uint64_t shards = shard_sink_shards(sink);
 		if (cli_sink_close(sink, &err))
 			cli_die_err(&err);
+		if (overwrite)
+			cli_overwrite_end(&ow);
 		if (g.rejects && fclose(g.rejects) != 0)
 			cli_die(CLI_FAIL, "%s: %s", rejects, strerror(errno));
 		cli_progress_end(&g.progress);

@@ -431,3 +431,67 @@ void cli_sink_abort(struct shard_sink *s)
 	forget(s);
 	cli_signals_release();
 }
+
+/* ---------------------------------------------------------------- --overwrite */
+
+static int listed(const struct shard_index *ix, const char *name)
+{
+	size_t i;
+	for (i = 0; i < ix->nshards; i++)
+		if (strcmp(ix->shards[i].raw.basename, name) == 0 ||
+		    (ix->shards[i].has_zip && strcmp(ix->shards[i].zip.basename, name) == 0))
+			return 1;
+	return 0;
+}
+
+void cli_overwrite_begin(struct cli_overwrite *o, const char *dir, int part)
+{
+	char path[4096];
+	struct shard_error err;
+	memset(o, 0, sizeof *o);
+	o->dir = dir;
+	o->part = part;
+	snprintf(path, sizeof path, "%s/index.json", dir);
+	if (access(path, F_OK) != 0)
+		return;
+	/* the old dataset's files are known before its index goes */
+	if (!part && shard_index_load(&o->old, path, &err) != 0)
+		cli_warn("%s: not a dataset index (%s): removed, the files it named are left as they are", path, err.msg);
+	if (unlink(path) != 0 && errno != ENOENT)
+		cli_die(CLI_FAIL, "%s: %s", path, strerror(errno));
+}
+
+void cli_overwrite_end(struct cli_overwrite *o)
+{
+	struct shard_index now = {0};
+	struct shard_error err;
+	char path[4096];
+	size_t i;
+	int k;
+	if (!o->old.nshards)
+		return;
+	snprintf(path, sizeof path, "%s/index.json", o->dir);
+	if (shard_index_load(&now, path, &err) != 0) {
+		shard_index_free(&o->old);
+		return;
+	}
+	for (i = 0; i < o->old.nshards; i++) {
+		const struct shard_entry *e = &o->old.shards[i];
+		for (k = 0; k < 1 + e->has_zip; k++) {
+			const char *b = k ? e->zip.basename : e->raw.basename;
+			char *slash;
+			if (listed(&now, b) || strstr(b, "..") || b[0] == '/')
+				continue;
+			snprintf(path, sizeof path, "%s/%s", o->dir, b);
+			unlink(path);
+			/* a merged dataset's part directories, once empty */
+			while ((slash = strrchr(path, '/')) && slash > path + strlen(o->dir)) {
+				*slash = 0;
+				if (rmdir(path) != 0)
+					break;
+			}
+		}
+	}
+	shard_index_free(&now);
+	shard_index_free(&o->old);
+}

@@ -78,4 +78,18 @@ void cli_guard_sink(struct shard_sink *s);
 int cli_sink_close(struct shard_sink *s, struct shard_error *err);
 void cli_sink_abort(struct shard_sink *s);
 
+/* --overwrite: the dataset in DIR gives way to the one being written. Begin
+ * removes DIR/index.json, so that what is there never again looks whole;
+ * with part (shard-convert --entries, whose tasks share DIR) nothing else.
+ * End, after the new index.json is in place, removes the old dataset's files
+ * that the new one does not name. A run that fails leaves them unreferenced,
+ * for shard-index prune. */
+struct cli_overwrite {
+	const char *dir;
+	int part;
+	struct shard_index old;
+};
+void cli_overwrite_begin(struct cli_overwrite *o, const char *dir, int part);
+void cli_overwrite_end(struct cli_overwrite *o);
+
 #endif

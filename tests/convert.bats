@@ -919,3 +919,43 @@ JSON
 	run shard-cat ds
 	assert_output "$(printf '{"a":1,"b":"x"}\n{"a":2,"b":"y"}')"
 }
+
+@test "--overwrite replaces a dataset: the old index goes first, the old shards it alone named after" {
+	seq 1 3000 | sed 's/$/,x/' > big.csv
+	seq 1 10 | sed 's/$/,y/' > small.csv
+	shard-convert -q -s a:int32,b:str --samples-per-shard 100 -o ds big.csv
+	[ "$(ls ds | grep -c '^shard')" -eq 30 ]
+	run shard-convert -q -s a:int32,b:str -o ds small.csv
+	assert_failure 2
+	assert_output --partial "already holds a dataset"
+	run shard-convert -q -s a:int32,b:str --overwrite -o ds small.csv
+	assert_success
+	[ "$(ls ds)" = "$(printf 'index.json\nshard.00000.mds.zstd')" ]
+	run shard-index verify -q --strict ds
+	assert_success
+	[ "$(shard-cat ds | wc -l)" -eq 10 ]
+	# a run that fails has removed the old index: nothing there looks whole
+	shard-convert -q -s a:int32,b:str --samples-per-shard 100 --overwrite -o ds big.csv
+	printf '1,x\nz,y\n' > bad.csv
+	run shard-convert -q -s a:int32,b:str --overwrite -o ds bad.csv
+	assert_failure 1
+	[ ! -e ds/index.json ]
+	run shard-convert -q -s a:int32,b:str --overwrite -o - small.csv
+	assert_failure 2
+}
+
+@test "--entries --overwrite removes only the merged index, for the merge to write anew" {
+	printf '1,x\n2,y\n' > p.csv
+	shard-convert -q -s a:int32,b:str --entries -o ds p.csv > e1
+	shard-index merge -q -o ds - < e1
+	run shard-convert -q -s a:int32,b:str --entries -o ds p.csv
+	assert_failure 2
+	shard-convert -q -s a:int32,b:str --entries --overwrite -o ds p.csv > e2
+	[ ! -e ds/index.json ]
+	[ "$(ls -d ds/part-* | wc -l)" -eq 2 ]
+	shard-index merge -q -o ds - < e2
+	run shard-index prune ds
+	assert_success
+	[ "$(ls -d ds/part-* | wc -l)" -eq 1 ]
+	[ "$(shard-cat ds | wc -l)" -eq 2 ]
+}
