@@ -734,8 +734,10 @@ static void warning(const char *file, const char *msg)
 static void report_json(int status, const char *error)
 {
 	char *s;
+	char shown[4096];
 	json_t *o = json_pack("{s:o, s:b, s:i, s:o, s:I, s:I, s:I, s:I, s:o, s:I, s:o, s:o}", "dataset",
-			      rep.dataset ? jstr(rep.dataset) : json_null(), "ok", status == CLI_OK, "status", status,
+			      /* a URL's user and password stay unsaid */
+			      rep.dataset ? jstr(shard_url_redact(rep.dataset, shown, sizeof shown)) : json_null(), "ok", status == CLI_OK, "status", status,
 			      "error", error ? jstr(error) : json_null(), "shards", (json_int_t)rep.shards, "samples",
 			      (json_int_t)rep.samples, "samples_ok", (json_int_t)rep.ok, "problem_count",
 			      (json_int_t)rep.nproblems, "problems", rep.problems ? rep.problems : json_array(),
