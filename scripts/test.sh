@@ -21,7 +21,10 @@ run_suite() {
 	if ! make -C "$1" -s check -j"$(nproc)"; then
 		status=1
 		for log in "$1"/tests/*.log "$1"/tests/unit/*.log; do
-			[ -f "$log" ] && grep -qE '^(not ok|FAIL)' "$log" && { echo "--- $log"; cat "$log"; }
+			if [ -f "$log" ] && grep -qE '^(not ok|FAIL)' "$log"; then
+				echo "--- $log"
+				cat "$log"
+			fi
 		done
 	fi
 }
