@@ -570,7 +570,8 @@ static void check_claims(const char *path, const struct shard_index *ix)
 			if ((zip = stat(zipp, &st) == 0))
 				name = zipp;
 		}
-		if (!zip && stat(rawp, &st) != 0) {
+		/* what is not there, or is no regular file, the read refuses later */
+		if ((!zip && stat(rawp, &st) != 0) || !S_ISREG(st.st_mode)) {
 			if (shard_entry_check(e, e->has_zip, UINT64_MAX, limit, &err)) {
 				shard_error_prefix(&err, "%s", e->has_zip ? zipp : rawp);
 				die(&err);
@@ -578,8 +579,6 @@ static void check_claims(const char *path, const struct shard_index *ix)
 			missing += e->samples;
 			continue;
 		}
-		if (!S_ISREG(st.st_mode))
-			cli_die(CLI_FAIL, "%s: not a regular file: refusing to read it", name);
 		if (shard_entry_check(e, zip, (uint64_t)st.st_size, limit, &err)) {
 			shard_error_prefix(&err, "%s", name);
 			die(&err);

@@ -354,7 +354,7 @@ static int load_file(struct shard_source *s, const char *path, struct shard_item
 {
 	if (s->flags & SHARD_SRC_MAP) {
 		struct stat st;
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);	/* a FIFO is refused, not waited on */
 		if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
 		    (uint64_t)st.st_size <= max) {
 			void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
@@ -553,7 +553,6 @@ int shard_source_next(struct shard_source *s, struct shard_item *it, struct shar
 					    err)))
 				return -rc;
 		}
-			return -rc;
 		if ((rc = loose_entry(s, it, err)))
 			return -rc;
 		return 1;
