@@ -20,7 +20,6 @@
 #include "cli.h"
 #include "shard.h"
 
-#define RAW_MAX 0xFFFFFFFFull
 
 static const char usage[] =
 	"Usage: shard-index create [-q] [--force] [--hashes ALGO,...] DIR\n"
@@ -799,9 +798,24 @@ static int read_part(struct shard_remote *r, const char *path, const char *basen
 	} else if (stat(path, &st) != 0) {
 		return 0;
 	} else {
-		rc = shard_read_file(path, b, max, err);
+		/* a FIFO or a device is refused, a file over max never read */
+		rc = shard_read_shard(path, b, max, err);
 	}
 	return rc == SHARD_ENOENT ? 0 : rc ? -1 : 1;
+}
+
+/* The largest shard read (SHARDKIT_MAX_SHARD), and the most a file listed as
+ * bytes long is read for: no more than it should hold. */
+static uint64_t read_max(uint64_t bytes, int zip)
+{
+	static uint64_t limit;
+	struct shard_error err;
+	uint64_t max;
+
+	if (!limit && shard_max_shard(&limit, &err))
+		cli_die_err(&err);
+	max = zip ? shard_max_stored(limit) : limit;
+	return bytes < max ? bytes : max;
 }
 
 /* A shard's samples count as sound only when its files are: a shard whose
@@ -834,7 +848,7 @@ static void verify_shard(const char *dir, struct shard_remote *remote, size_t si
 	if (e->has_zip) {
 		struct shard_codec c;
 		snprintf(zipp, sizeof zipp, "%s/%s", dir, e->zip.basename);
-		got_zip = read_part(remote, zipp, e->zip.basename, &zip, RAW_MAX + (1ull << 30), &err);
+		got_zip = read_part(remote, zipp, e->zip.basename, &zip, read_max(e->zip.bytes, 1), &err);
 		if (got_zip) {
 			name = zipp;
 			if (got_zip < 0) {
@@ -843,8 +857,7 @@ static void verify_shard(const char *dir, struct shard_remote *remote, size_t si
 				if (shard_fileinfo_verify(&e->zip, zip.p, zip.len, 1, "compressed file", &err))
 					problem(zipp, (long)si, -1, NULL, "%s", err.msg);
 				if (shard_codec_parse(e->compression, &c, &err) ||
-				    shard_decompress(&c, zip.p, zip.len, e->raw.bytes < RAW_MAX ? e->raw.bytes : RAW_MAX,
-						     &dec, &err)) {
+				    shard_decompress(&c, zip.p, zip.len, read_max(e->raw.bytes, 0), &dec, &err)) {
 					problem(zipp, (long)si, -1, NULL, "%s", err.msg);
 				} else {
 					if (shard_fileinfo_verify(&e->raw, dec.p, dec.len, 1, "decompressed data", &err))
@@ -854,7 +867,7 @@ static void verify_shard(const char *dir, struct shard_remote *remote, size_t si
 			}
 		}
 	}
-	got_raw = read_part(remote, rawp, e->raw.basename, &raw, RAW_MAX, &err);
+	got_raw = read_part(remote, rawp, e->raw.basename, &raw, read_max(e->raw.bytes, 0), &err);
 	if (got_raw) {
 		if (got_raw < 0) {
 			problem(rawp, (long)si, -1, NULL, "%s", unnamed(err.msg, rawp));

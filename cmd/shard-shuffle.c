@@ -171,20 +171,30 @@ static void die(const struct shard_error *err)
 
 /* ---------------------------------------------------------------- the order */
 
+/* This rank's share of the epoch's order perm[0..n), dealt by sample
+ * (position p to rank p mod W) or by whole batches (batch j to rank j mod W),
+ * the remainder dropped or padded, the first --skip left out. Positions are
+ * worked out when wanted, never listed: with --batch and --pad the share may
+ * be far longer than the data, and memory follows the data. */
 struct plan {
-	uint64_t n;		/* samples in the input */
-	uint64_t *order;	/* this rank's positions: global sample indices, in output order */
-	uint64_t norder;
+	const uint64_t *perm;
+	struct shard_dealer d;
+	uint64_t norder;	/* the share's length */
 };
 
-/* Deal the epoch's order to ranks: by sample (position p to rank p mod W), or
- * by whole batches (batch j to rank j mod W), dropping or padding the
- * remainder so every rank gets as many; then leave out the first --skip. */
 static void deal(const uint64_t *perm, uint64_t n, struct plan *pl)
 {
-	pl->order = shard_deal(perm, n, o.rank, o.world, o.batch, o.pad, o.skip, &pl->norder);
-	if (!pl->order)
-		cli_die(CLI_FAIL, "out of memory");
+	pl->perm = perm;
+	if (shard_dealer_init(&pl->d, n, o.rank, o.world, o.batch, o.pad, o.skip))
+		cli_die(CLI_USAGE, "--batch %llu is too large for --world %llu", (unsigned long long)o.batch,
+			(unsigned long long)o.world);
+	pl->norder = pl->d.count;
+}
+
+/* The global sample index at position k of the share. */
+static uint64_t order_at(const struct plan *pl, uint64_t k)
+{
+	return pl->perm[shard_dealer_at(&pl->d, k)];
 }
 
 /* ---------------------------------------------------------------- output */
@@ -297,7 +307,7 @@ static uint64_t *plan_windows(const struct shard_index *ix, const uint64_t *firs
 	while (w0 < pl->norder) {
 		uint64_t w1 = w0, bytes = 0;
 		while (w1 < pl->norder && (w1 == w0 || bytes < o.memory)) {
-			size_t sh = shard_of(first, ix->nshards, pl->order[w1]);
+			size_t sh = shard_of(first, ix->nshards, order_at(pl, w1));
 			bytes += ix->shards[sh].samples ? ix->shards[sh].raw.bytes / ix->shards[sh].samples + 8 : 8;
 			w1++;
 		}
@@ -314,37 +324,28 @@ static uint64_t *plan_windows(const struct shard_index *ix, const uint64_t *firs
 /* External shuffle: one pass over the input scatters every needed sample into
  * the bucket file of its window (a temporary file under --tmpdir), once per
  * position it takes (--pad may repeat one); then each bucket, which fits
- * --memory, is read back and emitted in order. */
-struct gpos {
-	uint64_t g, pos;
-};
-
-static int cmp_gpos(const void *a, const void *b)
-{
-	const struct gpos *x = a, *y = b;
-	return x->g < y->g ? -1 : x->g > y->g ? 1 : x->pos < y->pos ? -1 : x->pos > y->pos;
-}
-
+ * --memory, is read back and emitted in order. Memory: the inverse of the
+ * epoch's order and a mark per sample, whatever the share's length. */
 static void run_buckets(const char *path, const struct shard_index *ix, const struct plan *pl, const uint64_t *first,
 			const uint64_t *bounds, size_t nwin)
 {
-	struct gpos *gp = malloc((pl->norder + 1) * sizeof *gp);
+	uint64_t n = pl->d.n, *inv = malloc((n + 1) * sizeof *inv);
+	uint8_t *needed = calloc(n + 1, 1);
 	FILE **files = calloc(nwin, sizeof *files);
 	char (*names)[PATH_MAX + 80] = calloc(nwin, sizeof *names);
 	struct shard_source *src;
 	struct shard_item it = {0};
 	struct shard_error err;
-	uint64_t i, k = 0;
+	uint64_t i, g;
 	size_t w, s;
 	int r = 1;
 
-	if (!gp || !files || !names)
+	if (!inv || !needed || !files || !names)
 		cli_die(CLI_FAIL, "out of memory");
-	for (i = 0; i < pl->norder; i++) {
-		gp[i].g = pl->order[i];
-		gp[i].pos = i;
-	}
-	qsort(gp, pl->norder, sizeof *gp, cmp_gpos);	/* input order, to merge with the read */
+	for (i = 0; i < n; i++)
+		inv[pl->perm[i]] = i;
+	for (i = 0; i < pl->norder; i++)
+		needed[order_at(pl, i)] = 1;
 	for (w = 0; w < nwin; w++) {
 		int fd;
 		cli_signals_hold();
@@ -358,29 +359,41 @@ static void run_buckets(const char *path, const struct shard_index *ix, const st
 	if (shard_source_open(&src, path, SHARD_SRC_VERIFY_HASHES, &err))
 		die(&err);
 	for (s = 0; s < ix->nshards; s++) {
-		int wanted = k < pl->norder && gp[k].g < first[s + 1];
+		int wanted = 0;
+		for (g = first[s]; g < first[s + 1] && !wanted; g++)
+			wanted = needed[g];
 		if ((r = next_shard(src, &it, wanted, &err)) <= 0)
 			break;
-		for (; wanted && k < pl->norder && gp[k].g < first[s + 1]; k++) {
+		for (g = first[s]; wanted && g < first[s + 1]; g++) {
 			const uint8_t *p;
-			size_t n, lo = 0, hi = nwin;
-			uint64_t rec[2];
-			while (lo + 1 < hi) {	/* the window holding this position */
-				size_t mid = (lo + hi) / 2;
-				if (bounds[mid] <= gp[k].pos)
-					lo = mid;
-				else
-					hi = mid;
+			size_t len;
+			uint64_t pos;
+			if (!needed[g])
+				continue;
+			shard_mds_sample(&it.mds, (uint32_t)(g - first[s]), &p, &len);
+			/* every position of the epoch's order holding g: perm wraps around */
+			for (i = inv[g]; i < pl->d.total; i += n) {
+				size_t lo = 0, hi = nwin;
+				uint64_t rec[2];
+				if (!shard_dealer_find(&pl->d, i, &pos))
+					continue;
+				while (lo + 1 < hi) {	/* the window holding this position */
+					size_t mid = (lo + hi) / 2;
+					if (bounds[mid] <= pos)
+						lo = mid;
+					else
+						hi = mid;
+				}
+				rec[0] = pos;
+				rec[1] = len;
+				if (fwrite(rec, sizeof rec, 1, files[lo]) != 1 || (len && fwrite(p, len, 1, files[lo]) != 1))
+					cli_die(CLI_FAIL, "%s: %s", names[lo], strerror(errno));
 			}
-			shard_mds_sample(&it.mds, (uint32_t)(gp[k].g - first[s]), &p, &n);
-			rec[0] = gp[k].pos;
-			rec[1] = n;
-			if (fwrite(rec, sizeof rec, 1, files[lo]) != 1 || (n && fwrite(p, n, 1, files[lo]) != 1))
-				cli_die(CLI_FAIL, "%s: %s", names[lo], strerror(errno));
 		}
 	}
 	end_pass(src, &it, r, s, ix, path, &err);
-	free(gp);
+	free(inv);
+	free(needed);
 	for (w = 0; w < nwin; w++) {
 		uint64_t w0 = bounds[w], w1 = bounds[w + 1], rec[2];
 		uint64_t *off = malloc((w1 - w0 + 1) * sizeof *off), *len = malloc((w1 - w0 + 1) * sizeof *len);
@@ -414,7 +427,7 @@ static void run_buckets(const char *path, const struct shard_index *ix, const st
  * shards holding none are not read), else through temporary buckets. */
 static void run_order(const char *path, const struct shard_index *ix, const struct plan *pl)
 {
-	uint64_t *first = calloc(ix->nshards + 1, sizeof *first), *where, *bounds, *off, *len, i;
+	uint64_t *first = calloc(ix->nshards + 1, sizeof *first), *where, *bounds, *off, *len, i, nslots = 0;
 	struct shard_buf arena = {0};
 	struct shard_source *src;
 	struct shard_item it = {0};
@@ -434,16 +447,21 @@ static void run_order(const char *path, const struct shard_index *ix, const stru
 		return;
 	}
 	free(bounds);
-	/* where[g]: 1 + the first position of sample g in the order (0: not
-	 * needed); a repeat (--pad) is emitted from the first one's bytes */
+	/* where[g]: 1 + the slot of sample g's bytes (0: not needed); a repeat
+	 * (--pad) is emitted from the same slot, so there are no more slots
+	 * than samples */
 	where = calloc(first[ix->nshards] + 1, sizeof *where);
-	off = malloc((pl->norder + 1) * sizeof *off);
-	len = malloc((pl->norder + 1) * sizeof *len);
-	if (!where || !off || !len)
+	if (!where)
 		cli_die(CLI_FAIL, "out of memory");
-	for (i = 0; i < pl->norder; i++)
-		if (!where[pl->order[i]])
-			where[pl->order[i]] = i + 1;
+	for (i = 0; i < pl->norder; i++) {
+		uint64_t g = order_at(pl, i);
+		if (!where[g])
+			where[g] = ++nslots;
+	}
+	off = malloc((nslots + 1) * sizeof *off);
+	len = malloc((nslots + 1) * sizeof *len);
+	if (!off || !len)
+		cli_die(CLI_FAIL, "out of memory");
 	if (shard_source_open(&src, path, SHARD_SRC_VERIFY_HASHES, &err))
 		die(&err);
 	for (s = 0; s < ix->nshards; s++) {
@@ -467,7 +485,7 @@ static void run_order(const char *path, const struct shard_index *ix, const stru
 	}
 	end_pass(src, &it, r, s, ix, path, &err);
 	for (i = 0; i < pl->norder; i++) {
-		uint64_t k = where[pl->order[i]] - 1;
+		uint64_t k = where[order_at(pl, i)] - 1;
 		emit(arena.p + off[k], len[k]);
 	}
 	shard_buf_free(&arena);
@@ -524,6 +542,76 @@ static char *spool(void)
 	return dir;
 }
 
+/* Before anything is sized from index.json's counts (a full shuffle takes
+ * about 32 bytes per sample): each shard file is looked at, not read, and its
+ * entry's claims checked against its real size and SHARDKIT_MAX_SHARD. A raw
+ * shard's size bounds its count; a compressed one's only loosely, so when the
+ * counts would take more than --memory the compressed shards are read once
+ * first and their counts checked against their bytes. A missing shard (one
+ * --skip passes over need not be there) backs no count: the counts of missing
+ * shards may not take more than --memory. */
+static void check_claims(const char *path, const struct shard_index *ix)
+{
+	struct shard_error err;
+	uint64_t limit, zipped = 0, missing = 0;
+	size_t s;
+
+	if (shard_max_shard(&limit, &err))
+		die(&err);
+	for (s = 0; s < ix->nshards; s++) {
+		const struct shard_entry *e = &ix->shards[s];
+		char rawp[PATH_MAX + 8400], zipp[PATH_MAX + 8400];
+		const char *name = rawp;
+		struct stat st;
+		int zip = 0;
+		snprintf(rawp, sizeof rawp, "%s/%s", path, e->raw.basename);
+		if (e->has_zip) {
+			snprintf(zipp, sizeof zipp, "%s/%s", path, e->zip.basename);
+			if ((zip = stat(zipp, &st) == 0))
+				name = zipp;
+		}
+		/* what is not there, or is no regular file, the read refuses later */
+		if ((!zip && stat(rawp, &st) != 0) || !S_ISREG(st.st_mode)) {
+			if (shard_entry_check(e, e->has_zip, UINT64_MAX, limit, &err)) {
+				shard_error_prefix(&err, "%s", e->has_zip ? zipp : rawp);
+				die(&err);
+			}
+			missing += e->samples;
+			continue;
+		}
+		if (shard_entry_check(e, zip, (uint64_t)st.st_size, limit, &err)) {
+			shard_error_prefix(&err, "%s", name);
+			die(&err);
+		}
+		if (zip)
+			zipped += e->samples;
+	}
+	if (missing > o.memory / 32)
+		cli_die(CLI_FAIL, "%s: index.json lists %llu samples in shards that are missing: "
+			"more than --memory allows to take on trust", path, (unsigned long long)missing);
+	if (zipped + missing > o.memory / 32) {
+		struct shard_source *src;
+		struct shard_item it = {0};
+		int r = 1;
+		if (shard_source_open(&src, path, 0, &err))
+			die(&err);
+		for (s = 0; s < ix->nshards; s++) {
+			const struct shard_entry *e = &ix->shards[s];
+			char zipp[PATH_MAX + 8400];
+			struct stat st;
+			snprintf(zipp, sizeof zipp, "%s/%s", path, e->has_zip ? e->zip.basename : "");
+			r = e->has_zip && stat(zipp, &st) == 0 ? shard_source_next(src, &it, &err)
+							       : shard_source_skip(src, &it, &err);
+			if (r <= 0)
+				break;
+			/* the header's count against the index's, the offsets against the bytes */
+			if (it.stored_is_zip && shard_item_load_raw(&it, 0, &err))
+				die(&err);
+		}
+		end_pass(src, &it, r, s, ix, path, &err);
+	}
+}
+
 static void run_permuted(const char *path, const char *dest, const char *comp, const char *hashes, uint64_t sl)
 {
 	struct shard_index ix;
@@ -543,6 +631,7 @@ static void run_permuted(const char *path, const char *dest, const char *comp, c
 		same_schema(&ix.shards[0], &ix.shards[s], path);
 		n += ix.shards[s].samples;
 	}
+	check_claims(path, &ix);
 	perm = malloc((n + 1) * sizeof *perm);
 	if (!perm)
 		cli_die(CLI_FAIL, "out of memory");
@@ -572,12 +661,11 @@ static void run_permuted(const char *path, const char *dest, const char *comp, c
 		shard_permute(&rng, perm, n);
 	}
 	deal(perm, n, &pl);
-	free(perm);
 	open_writer(dest, &ix.shards[0], comp, hashes, sl);
 	if (ix.extra)
 		shard_sink_set_extra(out_sink, ix.extra);
 	run_order(path, &ix, &pl);
-	free(pl.order);
+	free(perm);
 	shard_index_free(&ix);
 }
 
@@ -592,13 +680,12 @@ static void run_buffer(const char *path, const char *dest, const char *comp, con
 	struct shard_item it = {0};
 	struct shard_error err;
 	struct shard_rng rng;
-	struct shard_buf *slots = calloc(o.buffer, sizeof *slots);
+	/* the slots grow as samples arrive: --buffer sets how many at most */
+	struct shard_buf *slots = NULL;
 	struct shard_entry first = {0};
-	uint64_t fill = 0, pos = 0, kept = 0, i;
+	uint64_t fill = 0, cap = 0, pos = 0, kept = 0, i;
 	int r, have_first = 0;
 
-	if (!slots)
-		cli_die(CLI_FAIL, "out of memory");
 	if (o.batch)
 		cli_usage_error(usage, "--batch needs the epoch's length: use it without --buffer");
 	shard_rng_seed(&rng, o.seed, o.epoch);
@@ -628,7 +715,14 @@ static void run_buffer(const char *path, const char *dest, const char *comp, con
 			size_t n;
 			shard_mds_sample(&it.mds, k, &p, &n);
 			if (fill < o.buffer) {
-				slots[fill].len = 0;
+				if (fill == cap) {
+					cap = cap ? cap * 2 : 1024;
+					if (cap > o.buffer)
+						cap = o.buffer;
+					if (!(slots = realloc(slots, cap * sizeof *slots)))
+						cli_die(CLI_FAIL, "out of memory");
+					memset(slots + fill, 0, (cap - fill) * sizeof *slots);
+				}
 				if (shard_buf_append(&slots[fill++], p, n))
 					cli_die(CLI_FAIL, "out of memory");
 				continue;
@@ -657,7 +751,7 @@ static void run_buffer(const char *path, const char *dest, const char *comp, con
 		free(idx);
 	}
 #undef OUT
-	for (i = 0; i < o.buffer; i++)
+	for (i = 0; i < fill; i++)
 		shard_buf_free(&slots[i]);
 	free(slots);
 	shard_entry_free(&first);

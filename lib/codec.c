@@ -304,8 +304,8 @@ int shard_decompress(const struct shard_codec *c, const void *src, size_t n,
 		    snappy_validate_compressed_buffer(src, n) != SNAPPY_OK)
 			return shard_error_set(err, SHARD_EDATA, "snappy: corrupt data");
 		if (olen > max_out)
-			return shard_error_set(err, SHARD_EDATA, "snappy: data claims %zu bytes, over the limit",
-					       olen);
+			return shard_error_set(err, SHARD_EDATA, "snappy: data claims %zu bytes, over the limit of %llu",
+					       olen, (unsigned long long)max_out);
 		if (shard_buf_reserve(out, olen + 1))
 			return shard_error_set(err, SHARD_ENOMEM, "out of memory");
 		if (snappy_uncompress(src, n, (char *)out->p, &olen) != SNAPPY_OK)

@@ -429,7 +429,8 @@ int shard_index_load(struct shard_index *ix, const char *path, struct shard_erro
 		shard_remote_close(r);
 		return rc;
 	}
-	if (!(rc = shard_read_file(path, &b, INDEX_MAX, err)))
+	/* a FIFO or a device in its place is refused, not waited on or read forever */
+	if (!(rc = shard_read_shard(path, &b, INDEX_MAX, err)))
 		rc = shard_index_parse(ix, (const char *)b.p, b.len, path, err);
 	shard_buf_free(&b);
 	return rc;

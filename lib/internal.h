@@ -38,8 +38,10 @@ int stream_write_header(int fd, struct shard_error *err);
 int stream_write_frame(int fd, const char *tag, const void *meta, size_t mlen, const void *data,
 		       size_t dlen, struct shard_error *err);
 int stream_read_header(int fd, const char *name, int *eof, struct shard_error *err);
-int stream_read_frame(int fd, const char *name, uint64_t frameno, char tag[5], struct shard_buf *meta,
-		      struct shard_buf *data, struct shard_error *err);
+/* A frame whose data_len passes max_data is refused (SHARD_ELIMIT) before its
+ * data is read; buffers grow only as bytes arrive. */
+int stream_read_frame(int fd, const char *name, uint64_t frameno, uint64_t max_data, char tag[5],
+		      struct shard_buf *meta, struct shard_buf *data, struct shard_error *err);
 
 /* Replace an entry's raw file info (takes ownership of f's contents). */
 void shard_entry_set_raw(struct shard_entry *e, struct shard_fileinfo *f);

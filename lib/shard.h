@@ -68,6 +68,21 @@ int shard_create_new(const char *path, int rdwr, struct shard_error *err);
  * through it). */
 int shard_write_file_atomic(const char *path, const void *p, size_t n,
 			    struct shard_error *err);
+/* The largest raw shard a reader takes, from the environment's
+ * SHARDKIT_MAX_SHARD (a size as shard_parse_size reads it, up to 4 GiB - 1;
+ * default SHARD_MAX_SHARD_DEFAULT): no index entry, stream frame or
+ * compressed file makes a reader allocate more than a small multiple of it.
+ * SHARD_EARG for a value that is no such size. */
+#define SHARD_MAX_SHARD_DEFAULT (1ull << 30)
+int shard_max_shard(uint64_t *out, struct shard_error *err);
+/* The largest compressed shard file of a raw shard of at most limit bytes
+ * (any codec's worst expansion of incompressible data, with room to spare). */
+uint64_t shard_max_stored(uint64_t limit);
+/* Read a shard file whole into b after fstat: refuses (SHARD_EDATA) a file
+ * that is not a regular file (a FIFO, a device, also through a symbolic
+ * link) and one over max bytes (SHARD_ELIMIT), before reading a byte; reads
+ * no more than the size fstat gave. Messages name the file. */
+int shard_read_shard(const char *path, struct shard_buf *b, uint64_t max, struct shard_error *err);
 /* Write all bytes to fd; SHARD_EPIPE on a closed pipe. */
 int shard_write_all(int fd, const void *p, size_t n, struct shard_error *err);
 
@@ -232,6 +247,16 @@ int shard_entry_to_json(const struct shard_entry *e, struct shard_buf *out,
 /* The shard's embedded config (entry minus samples/raw_data/zip_data). */
 int shard_entry_config_json(const struct shard_entry *e, struct shard_buf *out,
 			    struct shard_error *err);
+
+/* Check an entry's claims before anything is allocated from them: its raw
+ * shard at most limit bytes and large enough for the offsets of the samples
+ * it claims (8 + 4 samples), its compressed file at most shard_max_stored
+ * (limit) bytes and no more than the codec can inflate to raw_data.bytes.
+ * stored_size is the real size of the file to be read (the compressed one
+ * when stored_is_zip), or UINT64_MAX when not known yet. SHARD_ELIMIT for a
+ * shard over the limit, SHARD_EDATA for a claim the bytes cannot back. */
+int shard_entry_check(const struct shard_entry *e, int stored_is_zip, uint64_t stored_size, uint64_t limit,
+		      struct shard_error *err);
 
 /* Check a file's size, and with hashes set the hashes its info lists; fill an
  * info from bytes. */
@@ -536,6 +561,21 @@ void shard_permute(struct shard_rng *r, uint64_t *a, size_t n);
  * Returns a malloc'd list of *count sample indices, or NULL. */
 uint64_t *shard_deal(const uint64_t *perm, uint64_t n, uint64_t rank, uint64_t world, uint64_t batch, int pad,
 		     uint64_t skip, uint64_t *count);
+/* The same without the list, whose length --batch and --pad set whatever the
+ * data (a share may repeat a few samples a great many times): a deal of n
+ * samples, and its k-th sample (k < count) as a position in perm, in O(1). */
+struct shard_dealer {
+	uint64_t n, rank, world, batch, skip;
+	uint64_t total;		/* positions dealt, to all ranks (n, or whole rounds of batches) */
+	uint64_t count;		/* this rank's, after skip */
+};
+/* SHARD_EARG when batch * world overflows. */
+int shard_dealer_init(struct shard_dealer *d, uint64_t n, uint64_t rank, uint64_t world, uint64_t batch, int pad,
+		      uint64_t skip);
+uint64_t shard_dealer_at(const struct shard_dealer *d, uint64_t k);
+/* The inverse: for a position i < total in the epoch's order (sample perm[i %
+ * n]), whether it is this rank's after skip, and at which k. */
+int shard_dealer_find(const struct shard_dealer *d, uint64_t i, uint64_t *k);
 
 /* ---------------------------------------------------------------- CSV */
 

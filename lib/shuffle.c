@@ -74,27 +74,80 @@ void shard_permute(struct shard_rng *r, uint64_t *a, size_t n)
 	}
 }
 
+int shard_dealer_init(struct shard_dealer *d, uint64_t n, uint64_t rank, uint64_t world, uint64_t batch, int pad,
+		      uint64_t skip)
+{
+	uint64_t all;
+
+	memset(d, 0, sizeof *d);
+	if (!world || rank >= world || (batch && batch > UINT64_MAX / 2 / world))
+		return SHARD_EARG;
+	d->n = n;
+	d->rank = rank;
+	d->world = world;
+	d->batch = batch;
+	d->skip = skip;
+	d->total = n;
+	if (batch) {
+		uint64_t round = batch * world;
+		d->total = n / round * round;
+		if (pad && n % round) {
+			if (d->total > UINT64_MAX - round)
+				return SHARD_EARG;
+			d->total += round;
+		}
+	}
+	all = batch ? d->total / world : n > rank ? (n - rank - 1) / world + 1 : 0;
+	d->count = all > skip ? all - skip : 0;
+	return 0;
+}
+
+uint64_t shard_dealer_at(const struct shard_dealer *d, uint64_t k)
+{
+	uint64_t q = k + d->skip, i;
+
+	if (d->batch)
+		i = ((q / d->batch) * d->world + d->rank) * d->batch + q % d->batch;
+	else
+		i = q * d->world + d->rank;
+	return i % d->n;
+}
+
+int shard_dealer_find(const struct shard_dealer *d, uint64_t i, uint64_t *k)
+{
+	uint64_t q;
+
+	if (i >= d->total)
+		return 0;
+	if (d->batch) {
+		uint64_t j = i / d->batch;
+		if (j % d->world != d->rank)
+			return 0;
+		q = j / d->world * d->batch + i % d->batch;
+	} else {
+		if (i % d->world != d->rank)
+			return 0;
+		q = i / d->world;
+	}
+	if (q < d->skip)
+		return 0;
+	*k = q - d->skip;
+	return 1;
+}
+
 uint64_t *shard_deal(const uint64_t *perm, uint64_t n, uint64_t rank, uint64_t world, uint64_t batch, int pad,
 		     uint64_t skip, uint64_t *count)
 {
-	uint64_t i, k = 0, total = n, *out;
-	if (batch) {
-		uint64_t round = batch * world;
-		total = pad ? (n + round - 1) / round * round : n / round * round;
-		if (n == 0)
-			total = 0;
-	}
-	out = malloc(((total + world - 1) / world + 1) * sizeof *out);
+	struct shard_dealer d;
+	uint64_t k, *out;
+
+	if (shard_dealer_init(&d, n, rank, world, batch, pad, skip))
+		return NULL;
+	out = malloc((d.count + 1) * sizeof *out);
 	if (!out)
 		return NULL;
-	for (i = 0; i < total; i++) {
-		uint64_t owner = batch ? (i / batch) % world : i % world;
-		if (owner == rank)
-			out[k++] = perm[i % n];
-	}
-	if (skip > k)
-		skip = k;
-	memmove(out, out + skip, (k - skip) * sizeof *out);
-	*count = k - skip;
+	for (k = 0; k < d.count; k++)
+		out[k] = perm[shard_dealer_at(&d, k)];
+	*count = d.count;
 	return out;
 }

@@ -23,6 +23,7 @@ struct shard_source {
 	struct shard_index ix;
 	size_t next;
 	int fd, done;
+	uint64_t limit;		/* the largest raw shard taken (SHARDKIT_MAX_SHARD) */
 	uint64_t frameno, samples, shards, bytes;
 	char name[8600];
 	struct shard_buf meta;
@@ -47,6 +48,62 @@ int shard_fileinfo_verify(const struct shard_fileinfo *f, const void *p, size_t 
 		if (strcmp(hex, f->hash_values[i]) != 0)
 			return shard_error_set(err, SHARD_EDATA, "%s: %s mismatch (index %s, data %s)", what,
 					       f->hash_names[i], f->hash_values[i], hex);
+	}
+	return 0;
+}
+
+/* The most raw bytes one compressed byte can stand for, where the format
+ * bounds it: a zstd block of at most 128 KiB takes at least 4 bytes (an RLE
+ * block), deflate at most 258 bytes per 2 bits, a snappy copy at most 64
+ * bytes per 3; bzip2 and brotli have no useful bound (0). */
+static uint64_t codec_ratio(int id)
+{
+	switch (id) {
+	case SHARD_CODEC_ZSTD: return 32768;
+	case SHARD_CODEC_GZ: return 1040;
+	case SHARD_CODEC_SNAPPY: return 32;
+	default: return 0;
+	}
+}
+
+int shard_entry_check(const struct shard_entry *e, int stored_is_zip, uint64_t stored_size, uint64_t limit,
+		      struct shard_error *err)
+{
+	if (e->raw.bytes > limit)
+		return shard_error_set(err, SHARD_ELIMIT,
+				       "shard of %llu bytes (raw_data) is over the limit of %llu bytes (SHARDKIT_MAX_SHARD)",
+				       (unsigned long long)e->raw.bytes, (unsigned long long)limit);
+	if (e->raw.bytes < 8 || e->samples > (e->raw.bytes - 8) / 4)
+		return shard_error_set(err, SHARD_EDATA,
+				       "index says %llu samples, more than a raw shard of %llu bytes can hold",
+				       (unsigned long long)e->samples, (unsigned long long)e->raw.bytes);
+	if (!stored_is_zip) {
+		if (stored_size != UINT64_MAX && stored_size != e->raw.bytes)
+			return shard_error_set(err, SHARD_EDATA, "%llu bytes, index says %llu",
+					       (unsigned long long)stored_size, (unsigned long long)e->raw.bytes);
+		return 0;
+	}
+	if (!e->has_zip)
+		return shard_error_set(err, SHARD_EDATA, "compressed shard without zip_data");
+	if (e->zip.bytes > shard_max_stored(limit))
+		return shard_error_set(err, SHARD_ELIMIT,
+				       "compressed shard of %llu bytes is over the limit of %llu bytes (SHARDKIT_MAX_SHARD)",
+				       (unsigned long long)e->zip.bytes, (unsigned long long)shard_max_stored(limit));
+	if (stored_size != UINT64_MAX && stored_size != e->zip.bytes)
+		return shard_error_set(err, SHARD_EDATA, "%llu bytes, index says %llu",
+				       (unsigned long long)stored_size, (unsigned long long)e->zip.bytes);
+	{
+		struct shard_codec c;
+		uint64_t ratio;
+		if (shard_codec_parse(e->compression, &c, err)) {
+			err->status = SHARD_EDATA;
+			return SHARD_EDATA;
+		}
+		ratio = codec_ratio(c.id);
+		if (ratio && e->zip.bytes < UINT64_MAX / ratio && e->raw.bytes > e->zip.bytes * ratio + 64)
+			return shard_error_set(err, SHARD_EDATA,
+					       "index says %llu raw bytes, more than %llu compressed bytes of %s can hold",
+					       (unsigned long long)e->raw.bytes, (unsigned long long)e->zip.bytes, c.ext);
 	}
 	return 0;
 }
@@ -114,7 +171,7 @@ static int loose_entry(struct shard_source *s, struct shard_item *it, struct sha
 		if ((rc = shard_codec_parse(dot + 5, &c, err)))
 			return shard_error_prefix(err, "%s", s->path);
 		it->stored_is_zip = 1;
-		if ((rc = shard_decompress(&c, it->stored.p, it->stored.len, SHARD_RAW_MAX, &it->raw, err)))
+		if ((rc = shard_decompress(&c, it->stored.p, it->stored.len, s->limit, &it->raw, err)))
 			return shard_error_prefix(err, "%s", s->path);
 	} else if (dot[4] != 0) {
 		return shard_error_set(err, SHARD_EARG, "%s: not an MDS shard file name (*.mds[.EXT])", s->path);
@@ -180,6 +237,8 @@ int shard_source_open(struct shard_source **out, const char *path, int flags, st
 	}
 	s->flags = flags;
 	s->fd = -1;
+	if ((rc = shard_max_shard(&s->limit, err)))
+		goto fail;
 	if (strcmp(path, "-") == 0) {
 		int eof;
 		s->kind = SRC_STREAM;
@@ -277,10 +336,15 @@ static void item_reset(struct shard_item *it)
 	memset(&it->mds, 0, sizeof it->mds);
 }
 
-static int exists(const char *p)
+/* Whether something is at p (a shard file or, to be refused when read, not a
+ * regular file), and its size. */
+static int exists(const char *p, uint64_t *size)
 {
 	struct stat st;
-	return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+	if (stat(p, &st) != 0)
+		return 0;
+	*size = S_ISREG(st.st_mode) ? (uint64_t)st.st_size : UINT64_MAX;
+	return 1;
 }
 
 /* A shard file's bytes into it->stored: mapped with SHARD_SRC_MAP (empty
@@ -290,7 +354,7 @@ static int load_file(struct shard_source *s, const char *path, struct shard_item
 {
 	if (s->flags & SHARD_SRC_MAP) {
 		struct stat st;
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);	/* a FIFO is refused, not waited on */
 		if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
 		    (uint64_t)st.st_size <= max) {
 			void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
@@ -305,7 +369,7 @@ static int load_file(struct shard_source *s, const char *path, struct shard_item
 		if (fd >= 0)
 			close(fd);
 	}
-	return shard_read_file(path, &it->stored, max, err);
+	return shard_read_shard(path, &it->stored, max, err);
 }
 
 /* A remote shard: the compressed file, or the raw one when the server has no
@@ -342,6 +406,7 @@ static int next_dir(struct shard_source *s, struct shard_item *it, struct shard_
 {
 	const struct shard_entry *e;
 	char rawp[8400], zipp[8400];
+	uint64_t size;
 	int rc;
 
 	if (s->next >= s->ix.nshards)
@@ -349,19 +414,30 @@ static int next_dir(struct shard_source *s, struct shard_item *it, struct shard_
 	e = &s->ix.shards[s->next++];
 	if (shard_entry_copy(&it->entry, e))
 		return -shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	it->name = s->name;
 	snprintf(rawp, sizeof rawp, "%s/%s", s->path, e->raw.basename);
 	if (e->has_zip)
 		snprintf(zipp, sizeof zipp, "%s/%s", s->path, e->zip.basename);
 	/* Prefer the compressed file: smaller to move; the raw one if that is all there is. */
 	if (s->remote) {
+		snprintf(s->name, sizeof s->name, "%s", e->has_zip ? zipp : rawp);
+		/* the claims that size buffers, before a byte is fetched */
+		if ((rc = shard_entry_check(e, e->has_zip, UINT64_MAX, s->limit, err)))
+			return -shard_error_prefix(err, "%s", s->name);
 		rc = fetch_remote(s, e, rawp, zipp, it, err);
-	} else if (e->has_zip && exists(zipp)) {
+	} else if (e->has_zip && exists(zipp, &size)) {
 		snprintf(s->name, sizeof s->name, "%s", zipp);
 		it->stored_is_zip = 1;
-		rc = load_file(s, zipp, it, SHARD_RAW_MAX + (1ull << 30), err);
-	} else if (exists(rawp)) {
+		/* sizes compared before a byte is read: a file larger than its entry
+		 * (or no regular file at all) is refused, not read whole */
+		if (size != UINT64_MAX && (rc = shard_entry_check(e, 1, size, s->limit, err)))
+			return -shard_error_prefix(err, "%s", s->name);
+		rc = load_file(s, zipp, it, e->zip.bytes, err);
+	} else if (exists(rawp, &size)) {
 		snprintf(s->name, sizeof s->name, "%s", rawp);
-		rc = load_file(s, rawp, it, SHARD_RAW_MAX, err);
+		if (size != UINT64_MAX && (rc = shard_entry_check(e, 0, size, s->limit, err)))
+			return -shard_error_prefix(err, "%s", s->name);
+		rc = load_file(s, rawp, it, e->raw.bytes, err);
 	} else {
 		snprintf(s->name, sizeof s->name, "%s", e->has_zip ? zipp : rawp);
 		return -shard_error_set(err, SHARD_EDATA, "%s: shard %zu is missing (index.json lists it)",
@@ -389,7 +465,8 @@ static int next_stream(struct shard_source *s, struct shard_item *it, struct sha
 	for (;;) {
 		snprintf(s->name, sizeof s->name, "<stdin>: frame %llu", (unsigned long long)s->frameno);
 		it->name = s->name;
-		if ((rc = stream_read_frame(s->fd, "<stdin>", s->frameno, tag, &s->meta, &it->stored, err)))
+		if ((rc = stream_read_frame(s->fd, "<stdin>", s->frameno, shard_max_stored(s->limit), tag, &s->meta,
+					    &it->stored, err)))
 			return -rc;
 		s->frameno++;
 		if (strcmp(tag, "END.") == 0) {
@@ -439,8 +516,8 @@ static int next_stream(struct shard_source *s, struct shard_item *it, struct sha
 	free(txt);
 	if (rc)
 		return -shard_error_prefix(err, "%s", s->name);
-	if (it->stored_is_zip && !it->entry.has_zip)
-		return -shard_error_set(err, SHARD_EDATA, "%s: compressed shard without zip_data", s->name);
+	if ((rc = shard_entry_check(&it->entry, it->stored_is_zip, it->stored.len, s->limit, err)))
+		return -shard_error_prefix(err, "%s", s->name);
 	if ((rc = shard_fileinfo_verify(it->stored_is_zip ? &it->entry.zip : &it->entry.raw, it->stored.p,
 					it->stored.len, s->flags & SHARD_SRC_VERIFY_HASHES, s->name, err)))
 		return -rc;
@@ -468,8 +545,14 @@ int shard_source_next(struct shard_source *s, struct shard_item *it, struct shar
 		s->done = 1;
 		snprintf(s->name, sizeof s->name, "%s", s->path);
 		it->name = s->name;
-		if ((rc = load_file(s, s->path, it, SHARD_RAW_MAX + (1ull << 30), err)))
-			return -rc;
+		{
+			const char *base = strrchr(s->path, '/');
+			base = base ? base + 1 : s->path;
+			/* a loose .mds file is the raw shard itself */
+			if ((rc = load_file(s, s->path, it, strstr(base, ".mds.") ? shard_max_stored(s->limit) : s->limit,
+					    err)))
+				return -rc;
+		}
 		if ((rc = loose_entry(s, it, err)))
 			return -rc;
 		return 1;
@@ -494,11 +577,15 @@ int shard_item_load_raw(struct shard_item *it, int verify, struct shard_error *e
 	if (!it->raw_loaded) {
 		if (it->stored_is_zip) {
 			struct shard_codec c;
-			uint64_t max = it->entry.raw.bytes ? it->entry.raw.bytes : SHARD_RAW_MAX;
+			uint64_t limit, max = it->entry.raw.bytes;
+			/* never past what the entry says nor past the user's limit: a
+			 * bomb is refused at its first byte too many */
+			if ((rc = shard_max_shard(&limit, err)))
+				return rc;
 			if ((rc = shard_codec_parse(it->entry.compression, &c, err)))
 				return shard_error_prefix(err, "%s", it->name);
-			if (max > SHARD_RAW_MAX)
-				max = SHARD_RAW_MAX;
+			if (max > limit)
+				max = limit;
 			if ((rc = shard_decompress(&c, it->stored.p, it->stored.len, max, &it->raw, err)))
 				return shard_error_prefix(err, "%s", it->name);
 			if (it->raw.len != it->entry.raw.bytes)

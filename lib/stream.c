@@ -86,8 +86,32 @@ int stream_read_header(int fd, const char *name, int *eof, struct shard_error *e
 	return 0;
 }
 
-int stream_read_frame(int fd, const char *name, uint64_t frameno, char tag[5], struct shard_buf *meta,
-		      struct shard_buf *data, struct shard_error *err)
+/* Read n bytes into b (emptied first), growing it only as bytes arrive: from
+ * 64 KiB, at most doubling what is there, so a length that lies costs no more
+ * than twice the bytes really sent. Returns the bytes read (< n only at end of
+ * input) or -1. */
+static ssize_t read_grow(int fd, struct shard_buf *b, uint64_t n)
+{
+	b->len = 0;
+	while (b->len < n) {
+		uint64_t want = n - b->len, step = b->len < (64u << 10) ? (64u << 10) : b->len;
+		ssize_t got;
+		if (want > step)
+			want = step;
+		if (shard_buf_reserve(b, (size_t)want + 1))
+			return -2;
+		got = read_full(fd, b->p + b->len, (size_t)want);
+		if (got < 0)
+			return -1;
+		b->len += (size_t)got;
+		if ((uint64_t)got < want)
+			break;
+	}
+	return (ssize_t)b->len;
+}
+
+int stream_read_frame(int fd, const char *name, uint64_t frameno, uint64_t max_data, char tag[5],
+		      struct shard_buf *meta, struct shard_buf *data, struct shard_error *err)
 {
 	uint8_t h[16], sum[8];
 	uint32_t mlen;
@@ -113,35 +137,28 @@ int stream_read_frame(int fd, const char *name, uint64_t frameno, char tag[5], s
 	if (mlen > META_MAX || dlen > DATA_MAX)
 		return shard_error_set(err, SHARD_EDATA, "%s: frame %llu: implausible lengths (corrupt stream)",
 				       name, (unsigned long long)frameno);
-	meta->len = 0;
-	data->len = 0;
+	if (dlen > max_data)
+		return shard_error_set(err, SHARD_ELIMIT,
+				       "%s: frame %llu: a shard of %llu bytes is over the limit of %llu bytes (SHARDKIT_MAX_SHARD)",
+				       name, (unsigned long long)frameno, (unsigned long long)dlen,
+				       (unsigned long long)max_data);
 	/* Grow with the bytes that actually arrive: a corrupt length must not
 	 * make us allocate gigabytes before the input runs out. */
-	if (shard_buf_reserve(meta, mlen + 1))
+	data->len = 0;
+	r = read_grow(fd, meta, mlen);
+	if (r == (ssize_t)mlen)
+		r = read_grow(fd, data, dlen);
+	if (r >= 0)
+		r = meta->len == mlen && data->len == dlen ? read_full(fd, sum, 8) : 0;
+	if (r == -2)
 		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
-	r = read_full(fd, meta->p, mlen);
-	while (r >= 0 && (size_t)r == mlen && data->len < dlen) {
-		size_t want = dlen - data->len > (64u << 20) ? (64u << 20) : (size_t)(dlen - data->len);
-		ssize_t got;
-		if (shard_buf_reserve(data, want + 1))
-			return shard_error_set(err, SHARD_ENOMEM, "out of memory");
-		got = read_full(fd, data->p + data->len, want);
-		if (got < 0) {
-			r = -1;
-			break;
-		}
-		data->len += (size_t)got;
-		if ((size_t)got < want)
-			break;
-	}
-	if (r >= 0 && (size_t)r == mlen)
-		r = data->len == dlen ? read_full(fd, sum, 8) : -2;
 	if (r == -1)
 		return shard_error_set(err, SHARD_EIO, "%s: %s", name, strerror(errno));
 	if (r != 8)
 		return shard_error_set(err, SHARD_EDATA, "%s: truncated stream: frame %llu is cut short", name,
 				       (unsigned long long)frameno);
-	meta->len = mlen;
+	if (shard_buf_reserve(meta, 1))
+		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
 	meta->p[mlen] = 0;
 	st = XXH64_createState();
 	if (!st)

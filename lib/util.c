@@ -256,3 +256,70 @@ int shard_parse_size(const char *s, uint64_t *out)
 	}
 	return -1;
 }
+
+int shard_max_shard(uint64_t *out, struct shard_error *err)
+{
+	const char *v = getenv("SHARDKIT_MAX_SHARD");
+
+	*out = SHARD_MAX_SHARD_DEFAULT;
+	if (!v || !*v)
+		return 0;
+	if (shard_parse_size(v, out) || *out < 8 || *out > 0xFFFFFFFFull)
+		return shard_error_set(err, SHARD_EARG,
+				       "SHARDKIT_MAX_SHARD=%s: expected a size from 8 bytes to 4GiB less one byte "
+				       "(such as 64MiB or 2GiB)", v);
+	return 0;
+}
+
+uint64_t shard_max_stored(uint64_t limit)
+{
+	/* snappy's worst case, n + n/6 + 32, is the largest of the codecs' */
+	return limit + limit / 4 + (1u << 20);
+}
+
+int shard_read_shard(const char *path, struct shard_buf *b, uint64_t max, struct shard_error *err)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	size_t size;
+
+	b->len = 0;
+	if (fd < 0)
+		return shard_error_set(err, SHARD_EIO, "%s: %s", path, strerror(errno));
+	if (fstat(fd, &st) != 0) {
+		int e = errno;
+		close(fd);
+		return shard_error_set(err, SHARD_EIO, "%s: %s", path, strerror(e));
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return shard_error_set(err, SHARD_EDATA, "%s: not a regular file (a %s): refusing to read it",
+				       path, S_ISDIR(st.st_mode) ? "directory" : S_ISFIFO(st.st_mode) ? "FIFO"
+					   : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "device" : "socket or other special file");
+	}
+	if ((uint64_t)st.st_size > max) {
+		close(fd);
+		return shard_error_set(err, SHARD_ELIMIT, "%s: file of %lld bytes is over the limit of %llu", path,
+				       (long long)st.st_size, (unsigned long long)max);
+	}
+	size = (size_t)st.st_size;
+	if (shard_buf_reserve(b, size + 1)) {
+		close(fd);
+		return shard_error_set(err, SHARD_ENOMEM, "%s: out of memory", path);
+	}
+	while (b->len < size) {
+		ssize_t r = read(fd, b->p + b->len, size - b->len > (1u << 30) ? (1u << 30) : size - b->len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			int e = errno;
+			close(fd);
+			return r < 0 ? shard_error_set(err, SHARD_EIO, "%s: %s", path, strerror(e))
+				     : shard_error_set(err, SHARD_EDATA, "%s: file shrank while read (%zu of %zu bytes)",
+						       path, b->len, size);
+		}
+		b->len += (size_t)r;
+	}
+	close(fd);
+	return 0;
+}
