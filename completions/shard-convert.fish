@@ -74,6 +74,7 @@ complete -c shard-convert -l case-sensitive -d 'Header names and JSON keys match
 complete -c shard-convert -l timezone -x -a '(__shard_convert_timezones)' -d 'Zone of timestamps without an offset (default UTC)'
 complete -c shard-convert -l json -d 'Summary as JSON'
 complete -c shard-convert -l entries -d 'For RDD.pipe(): part directory, index entries on stdout'
+complete -c shard-convert -l no-sync -d 'Do not flush the shards and index.json to disk (scratch data)'
 complete -c shard-convert -s q -l quiet -d 'No summary'
 complete -c shard-convert -s h -l help -d 'Show help'
 complete -c shard-convert -s V -l version -d 'Show the version'
