@@ -210,7 +210,8 @@ int shard_create_new(const char *path, int rdwr, struct shard_error *err)
 
 int shard_fsync_path(const char *path, int is_dir, struct shard_error *err)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | (is_dir ? O_DIRECTORY : O_NOFOLLOW)), rc = 0;
+	/* a link is followed (what it names holds the bytes); a FIFO does not block */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | (is_dir ? O_DIRECTORY : O_NONBLOCK)), rc = 0;
 
 	if (fd < 0)
 		return shard_error_set(err, errno == ENOENT ? SHARD_ENOENT : SHARD_EIO, "%s: %s", path, strerror(errno));
