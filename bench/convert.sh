@@ -11,7 +11,9 @@
 #
 # BENCH_ROWS (default 10000000, ~2 GB), BENCH_PY_ROWS (rows MDSWriter converts before
 # its rate is taken, default 200000), BENCH_SPARK_FILES (part files dataframe_to_mds
-# converts, default 1 of 16), SHARDKIT_BENCH_DIR (cache, default /tmp/shardkit-bench).
+# converts, default 1 of 16), SHARDKIT_BENCH_DIR (cache, default /tmp/shardkit-bench),
+# BENCH_SYNC_RUNS (runs with and without --no-sync, default 3), BENCH_SYNC_ONLY=1 (time
+# only those, then stop: no Python needed).
 set -euo pipefail
 
 py_rows=${BENCH_PY_ROWS:-200000}
@@ -29,6 +31,26 @@ echo "input: $rows rows, $bytes bytes of CSV in 16 part files; machine: $(nproc)
 time_cmd "$build/shard-convert" -q --header -s "$schema" -o "$work/ours" "$csv"
 ours_s=$secs ours_rss=$rss
 "$build/shard-index" verify -q "$work/ours"
+rm -rf "$work/ours"
+# what durability costs: the conversion with its default flush (the shards, their
+# directory, then index.json, fsynced before and after index.json's rename) against
+# --no-sync, alternated BENCH_SYNC_RUNS times (default 3), the best of each kept
+sync_best= nosync_best=
+for i in $(seq "${BENCH_SYNC_RUNS:-3}"); do
+	time_cmd "$build/shard-convert" -q --header -s "$schema" -o "$work/sync" "$csv"
+	sync_best=$(printf '%s\n' $sync_best $secs | sort -g | head -n 1)
+	time_cmd "$build/shard-convert" -q --header -s "$schema" --no-sync -o "$work/nosync" "$csv"
+	nosync_best=$(printf '%s\n' $nosync_best $secs | sort -g | head -n 1)
+	rm -rf "$work/sync" "$work/nosync"
+done
+sync_line=$(awk -v a="$sync_best" -v b="$nosync_best" -v r="$rows" -v n="${BENCH_SYNC_RUNS:-3}" 'BEGIN {
+	pct = b > 0 ? 100 * (a - b) / b : 0
+	printf "durability: %.2f s with the flush, %.2f s with --no-sync (best of %d): the flush costs %.2f s, %.1f %%; %.0f against %.0f rows/s\n",
+		a, b, n, a - b, pct, r / a, r / b }')
+if [ -n "${BENCH_SYNC_ONLY:-}" ]; then
+	echo "$sync_line"
+	exit 0
+fi
 time_cmd "$build/shard-convert" -q --header -s "$schema" -o "$work/ours-small" "$small"
 small_s=$secs small_rss=$rss
 # a quarter of the export (4 of its 16 part files): past the first shards, where
@@ -82,3 +104,4 @@ print(f"shard-convert peak RSS: {small_rss / 1024:.0f} MiB on {sbytes / 1e6:.0f}
 print(f"  with --size-limit 16MiB: {small16_rss / 1024:.0f} MiB on {sbytes / 1e6:.0f} MB, "
       f"{full16_rss / 1024:.0f} MiB on {nbytes / 1e6:.0f} MB")
 PY
+echo "$sync_line"

@@ -30,8 +30,8 @@ static const char usage[] =
 	"                     [--delimiter C] [--quote C] [--escape C] [--null STR]\n"
 	"                     [--compression C] [--hashes LIST] [--size-limit SIZE]\n"
 	"                     [--samples-per-shard N] [--on-error fail|skip] [--rejects FILE]\n"
-	"                     [--fill COL=VALUE] [--no-nulls] [--timezone TZ] [--json] [--entries] [--overwrite]\n"
-	"                     [-q] [INPUT ...]\n";
+	"                     [--fill COL=VALUE] [--no-nulls] [--timezone TZ] [--json] [--entries]\n"
+	"                     [--overwrite] [--no-sync] [-q] [INPUT ...]\n";
 
 static void __attribute__((noreturn)) help(void)
 {
@@ -74,6 +74,8 @@ static void __attribute__((noreturn)) help(void)
 	       "                             and leave index.json to 'shard-index merge -o DEST -'\n"
 	       "      --overwrite            replace a dataset already in DEST (with --entries: its\n"
 	       "                             index.json only, for the merge to write anew)\n"
+	       "      --no-sync              do not flush the shards and index.json to disk (for\n"
+	       "                             scratch data: faster, not safe from a power loss)\n"
 	       "  -q, --quiet                no summary\n"
 	       "  -h, --help                 show this help\n"
 	       "  -V, --version              show the version\n\n"
@@ -84,7 +86,7 @@ static void __attribute__((noreturn)) help(void)
 
 enum { OPT_ENTRIES = 300, OPT_SCHEMA_FROM, OPT_PACK, OPT_NO_NULLS, OPT_TYPE, OPT_SELECT, OPT_RENAME, OPT_CASE,
        OPT_OVERWRITE,
-       OPT_TIMEZONE };
+       OPT_TIMEZONE, OPT_NO_SYNC };
 enum { OPT_DELIM = 256, OPT_QUOTE, OPT_ESCAPE, OPT_NULL, OPT_HASHES, OPT_SIZE, OPT_SPS, OPT_ONERR, OPT_REJECTS,
        OPT_FILL, OPT_JSON };
 
@@ -106,6 +108,7 @@ static const struct option longopts[] = {
 	{"fill", required_argument, NULL, OPT_FILL},
 	{"json", no_argument, NULL, OPT_JSON},
 	{"entries", no_argument, NULL, OPT_ENTRIES},
+	{"no-sync", no_argument, NULL, OPT_NO_SYNC},
 	{"schema-from", required_argument, NULL, OPT_SCHEMA_FROM},
 	{"pack", required_argument, NULL, OPT_PACK},
 	{"no-nulls", no_argument, NULL, OPT_NO_NULLS},
@@ -147,7 +150,7 @@ static struct {
 	size_t nin;
 	struct column *cols;
 	size_t ncols;
-	int header, skip, json, quiet, jsonl;
+	int header, skip, json, quiet, jsonl, no_sync;
 	FILE *rejects;
 	uint64_t rows, written, rejected;
 	size_t *filecols;	/* the columns the files hold, in file order (indices into cols) */
@@ -361,6 +364,8 @@ struct jline {
 	size_t ncsv;
 	struct shard_csv_field *jf;
 	size_t *stroff;		/* decoded string offsets in strs, or SIZE_MAX */
+	size_t *keyat;		/* 1 + the byte of the key that gave the member, 0 for none yet */
+	size_t at;		/* the 1-based byte an error is about, or 0 */
 	struct shard_buf strs;
 	struct shard_error *err;
 };
@@ -389,7 +394,7 @@ static size_t match_name(const uint8_t *p, size_t len, size_t n, int *twice)
 	return *twice ? n : found;
 }
 
-static int jline_member(void *ctx, const char *key, const uint8_t *val, size_t vlen)
+static int jline_member(void *ctx, const char *key, size_t key_at, const uint8_t *val, size_t vlen)
 {
 	struct jline *j = ctx;
 	int twice;
@@ -399,6 +404,14 @@ static int jline_member(void *ctx, const char *key, const uint8_t *val, size_t v
 					"name it exactly, or use --case-sensitive", key);
 	if (k == j->ncsv)
 		return shard_error_set(j->err, SHARD_EDATA, "key \"%s\" is not in the schema", key);
+	/* two keys that differ in case only name one column: which would win is no answer */
+	if (j->keyat[k]) {
+		j->at = key_at + 1;
+		return shard_error_set(j->err, SHARD_EDATA, "key \"%s\" names column '%s', as the key at byte %zu does "
+					"(use --case-sensitive to tell them apart)", key, g.cols[g.filecols[k]].name,
+					j->keyat[k]);
+	}
+	j->keyat[k] = key_at + 1;
 	j->jf[k].null = vlen == 4 && memcmp(val, "null", 4) == 0 && g.cols[g.filecols[k]].type.enc.kind != SHARD_ENC_JSON;
 	j->jf[k].quoted = 0;
 	j->stroff[k] = SIZE_MAX;
@@ -415,18 +428,23 @@ static int jline_member(void *ctx, const char *key, const uint8_t *val, size_t v
 
 static int jline_parse(struct jline *j, const struct shard_csv_record *line, struct shard_csv_record *rec)
 {
-	size_t k;
+	size_t k, at;
 	for (k = 0; k < j->ncsv; k++) {
 		j->jf[k].null = 1;
 		j->jf[k].p = (const uint8_t *)"";
 		j->jf[k].len = 0;
 		j->stroff[k] = SIZE_MAX;
+		j->keyat[k] = 0;
 	}
 	j->strs.len = 0;
+	j->at = 0;
 	if (line->nfields != 1)
 		return shard_error_set(j->err, SHARD_EDATA, "not one JSON object per line");
-	if (shard_json_object_scan(line->fields[0].p, line->fields[0].len, jline_member, j, j->err))
+	if (shard_json_object_scan(line->fields[0].p, line->fields[0].len, jline_member, j, &at, j->err)) {
+		if (at)
+			j->at = at;
 		return j->err->status;
+	}
 	for (k = 0; k < j->ncsv; k++)
 		if (j->stroff[k] != SIZE_MAX)
 			j->jf[k].p = j->strs.p + j->stroff[k];
@@ -566,7 +584,7 @@ static int convert_record(struct chunk *ch, struct scratch *sc, const struct sha
 
 	ch->rows++;
 	if (g.jsonl && jline_parse(&sc->jl, in, &rec))
-		return chunk_bad(ch, in, 0, err->msg);
+		return chunk_bad(ch, in, sc->jl.at, err->msg);
 	if (!g.jsonl)
 		rec = *in;
 	if (rec.nfields != fc->ncsv) {
@@ -847,10 +865,11 @@ static void *worker_main(void *arg)
 	sc.f = calloc(g.nschema + 1, sizeof *sc.f);
 	sc.jl.jf = calloc(g.ncols + 1, sizeof *sc.jl.jf);
 	sc.jl.stroff = calloc(g.ncols + 1, sizeof *sc.jl.stroff);
+	sc.jl.keyat = calloc(g.ncols + 1, sizeof *sc.jl.keyat);
 	sc.fr.dtype = calloc(g.ncols + 1, sizeof *sc.fr.dtype);
 	sc.fr.off = calloc(g.ncols + 1, sizeof *sc.fr.off);
 	sc.fr.valid_off = calloc(g.nvalid + 1, sizeof *sc.fr.valid_off);
-	if (!sc.offs || !sc.f || !sc.jl.jf || !sc.jl.stroff || !sc.fr.dtype || !sc.fr.off || !sc.fr.valid_off)
+	if (!sc.offs || !sc.f || !sc.jl.jf || !sc.jl.stroff || !sc.jl.keyat || !sc.fr.dtype || !sc.fr.off || !sc.fr.valid_off)
 		cli_die(CLI_FAIL, "out of memory");
 	pthread_mutex_lock(&P.mu);
 	for (;;) {
@@ -874,6 +893,7 @@ static void *worker_main(void *arg)
 	free(sc.f);
 	free(sc.jl.jf);
 	free(sc.jl.stroff);
+	free(sc.jl.keyat);
 	free(sc.fr.dtype);
 	free(sc.fr.off);
 	free(sc.fr.valid_off);
@@ -1400,10 +1420,11 @@ static int infer_type(const struct infer_col *c)
 	return c->cand == T_ALL ? T_STR : t;
 }
 
-static int infer_member(void *ctx, const char *key, const uint8_t *val, size_t vlen)
+static int infer_member(void *ctx, const char *key, size_t key_at, const uint8_t *val, size_t vlen)
 {
 	struct infer_col *c = icol(key, strlen(key));
 	(void)ctx;
+	(void)key_at;
 	if (vlen == 4 && memcmp(val, "null", 4) == 0)
 		return 0;
 	c->seen++;
@@ -1452,8 +1473,12 @@ static void infer_schema(const char *path, const struct shard_csv_opts *co, stru
 		cli_die_err(&err);
 	while (rows < INFER_ROWS && (rc = shard_csv_next(csv, &rec, &err)) > 0) {
 		if (g.jsonl) {
-			if (shard_json_object_scan(rec.fields[0].p, rec.fields[0].len, infer_member, NULL, &err))
+			size_t at;
+			if (shard_json_object_scan(rec.fields[0].p, rec.fields[0].len, infer_member, NULL, &at, &err)) {
+				if (at)
+					cli_die(CLI_FAIL, "%s:%llu:%zu: %s", path, (unsigned long long)rec.line, at, err.msg);
 				cli_die(CLI_FAIL, "%s:%llu: %s", path, (unsigned long long)rec.line, err.msg);
+			}
 			rows++;
 			continue;
 		}
@@ -1611,6 +1636,7 @@ int main(int argc, char **argv)
 		case OPT_OVERWRITE: overwrite = 1; break;
 		case OPT_JSON: g.json = 1; break;
 		case OPT_ENTRIES: entries = 1; break;
+		case OPT_NO_SYNC: g.no_sync = 1; break;
 		case OPT_NO_NULLS: g.no_nulls = 1; break;
 		case OPT_SCHEMA_FROM: schema_from = optarg; break;
 		case OPT_TIMEZONE: zone = optarg; break;
@@ -1947,6 +1973,7 @@ int main(int argc, char **argv)
 	} else if (shard_sink_open_dir(&sink, dest, &err)) {
 		cli_die_err(&err);
 	}
+	shard_sink_set_sync(sink, !g.no_sync);
 	cli_guard_sink(sink);	/* a signal removes the shards written */
 	if (shard_writer_new(&w, sink, &s, &wo, &err)) {
 		cli_sink_abort(sink);

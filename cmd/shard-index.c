@@ -22,9 +22,9 @@
 
 
 static const char usage[] =
-	"Usage: shard-index create [-q] [--force] [--hashes ALGO,...] DIR\n"
-	"       shard-index merge [-o OUT] DIR\n"
-	"       shard-index merge -o DIR -\n"
+	"Usage: shard-index create [-q] [--force] [--no-sync] [--hashes ALGO,...] DIR\n"
+	"       shard-index merge [--no-sync] [-o OUT] DIR\n"
+	"       shard-index merge [--no-sync] -o DIR -\n"
 	"       shard-index verify [--json] [-q] [--strict] [--expect-schema LIST]\n"
 	"                          [--expect-samples N] [--max-problems N] DIR\n"
 	"       shard-index info [--json] DIR\n"
@@ -41,6 +41,8 @@ static void __attribute__((noreturn)) help(void)
 	       "  -o, --output DIR       where merge writes index.json (default: DIR)\n"
 	       "      --hashes LIST      hashes for create (default: those each shard's config lists)\n"
 	       "      --force            create: replace an existing index.json\n"
+	       "      --no-sync          create, merge: do not flush the shards and index.json\n"
+	       "                         to disk (for scratch data: faster, not power-safe)\n"
 	       "      --json             machine-readable output (verify, info)\n"
 	       "      --max-problems N   verify: stop after N problems (default 100)\n"
 	       "      --strict           verify: files index.json does not reference are problems,\n"
@@ -58,12 +60,13 @@ static void __attribute__((noreturn)) help(void)
 	exit(0);
 }
 
-enum { OPT_JSON = 256, OPT_HASHES, OPT_FORCE, OPT_MAXP, OPT_STRICT, OPT_EXPECT_SCHEMA, OPT_EXPECT_SAMPLES };
+enum { OPT_JSON = 256, OPT_HASHES, OPT_FORCE, OPT_MAXP, OPT_STRICT, OPT_EXPECT_SCHEMA, OPT_EXPECT_SAMPLES, OPT_NO_SYNC };
 
 static const struct option longopts[] = {
 	{"output", required_argument, NULL, 'o'},
 	{"hashes", required_argument, NULL, OPT_HASHES},
 	{"force", no_argument, NULL, OPT_FORCE},
+	{"no-sync", no_argument, NULL, OPT_NO_SYNC},
 	{"json", no_argument, NULL, OPT_JSON},
 	{"max-problems", required_argument, NULL, OPT_MAXP},
 	{"strict", no_argument, NULL, OPT_STRICT},
@@ -85,11 +88,17 @@ struct expected {
 
 static struct {
 	const char *out, *hashes;
-	int json, quiet, force, strict, dry_run, expect_samples_set;
+	int json, quiet, force, strict, dry_run, expect_samples_set, no_sync;
 	uint64_t max_problems, expect_samples;
 	struct expected *expect;	/* --expect-schema */
 	size_t nexpect;
 } opt = {.max_problems = 100};
+
+/* A file that entries on standard input, or the parts merged, name twice. */
+static void repeat_refused(void *dir, const char *name, size_t first, size_t again)
+{
+	cli_warn("%s/%s: named by shard %zu and again by shard %zu", (const char *)dir, name, first, again);
+}
 
 static void write_index(const char *dir, const struct shard_index *ix)
 {
@@ -98,7 +107,14 @@ static void write_index(const char *dir, const struct shard_index *ix)
 	char path[PATH_MAX];
 
 	snprintf(path, sizeof path, "%s/index.json", dir);
-	if (shard_index_to_json(ix, &b, &err) || shard_write_file_atomic(path, b.p, b.len, &err))
+	switch (shard_index_repeats(ix, repeat_refused, (void *)dir)) {
+	case 0: break;
+	case -1: cli_die(CLI_FAIL, "out of memory");
+	default: cli_die(CLI_FAIL, "%s: not written: a dataset lists each shard file once", path);
+	}
+	/* the shards it names reach the disk before it does (see --no-sync) */
+	if ((!opt.no_sync && shard_index_sync(dir, ix, &err)) || shard_index_to_json(ix, &b, &err) ||
+	    shard_write_file_atomic(path, b.p, b.len, !opt.no_sync, &err))
 		cli_die_err(&err);
 	shard_buf_free(&b);
 }
@@ -891,6 +907,13 @@ static void verify_shard(const char *dir, struct shard_remote *remote, size_t si
 	if (m.nsamples != e->samples)
 		problem(name, (long)si, -1, NULL, "shard holds %u samples, index says %llu", m.nsamples,
 			(unsigned long long)e->samples);
+	{
+		const uint8_t *cp;
+		size_t cn;
+		shard_mds_config(&m, &cp, &cn);
+		if (shard_entry_config_check(e, cp, cn, &err))
+			problem(name, (long)si, -1, NULL, "%s", err.msg);
+	}
 	files_bad = rep.nproblems != before;
 	f = calloc(e->schema.ncols, sizeof *f);
 	if (!f)
@@ -1081,6 +1104,15 @@ static void unreferenced_check(const char *dir, const struct shard_index *ix)
 	scan_free(&s);
 }
 
+/* A file the index names twice: the second entry is the problem. */
+static void repeat_problem(void *dir, const char *name, size_t first, size_t again)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/%s", (const char *)dir, name);
+	problem(path, (long)again, -1, NULL, "index.json lists this file twice: shard %zu names it, and shard %zu already does",
+		again, first);
+}
+
 static int cmd_verify(const char *dir)
 {
 	struct shard_index ix;
@@ -1117,6 +1149,8 @@ static int cmd_verify(const char *dir)
 		rep.shards = ix.nshards;
 		rep.samples = total_samples(&ix);
 		expect_check(path, &ix);
+		if (shard_index_repeats(&ix, repeat_problem, (void *)dir) < 0)
+			verify_fail(CLI_FAIL, "out of memory");
 		for (i = 0; i < ix.nshards && rep.nproblems <= opt.max_problems; i++)
 			verify_shard(dir, remote, i, &ix.shards[i], &rep.ok);
 		if (!remote)
@@ -1500,6 +1534,7 @@ int main(int argc, char **argv)
 		case OPT_JSON: opt.json = 1; break;
 		case OPT_HASHES: opt.hashes = optarg; break;
 		case OPT_FORCE: opt.force = 1; break;
+		case OPT_NO_SYNC: opt.no_sync = 1; break;
 		case OPT_STRICT: opt.strict = 1; break;
 		case OPT_MAXP:
 			if (cli_parse_u64(optarg, &opt.max_problems) || opt.max_problems == 0)
@@ -1533,6 +1568,8 @@ int main(int argc, char **argv)
 	only_for(sub, "--expect-schema", expect != NULL, "verify");
 	only_for(sub, "--expect-samples", opt.expect_samples_set, "verify");
 	only_for(sub, "--dry-run", opt.dry_run, "prune");
+	if (opt.no_sync && strcmp(sub, "create") && strcmp(sub, "merge"))
+		bad_usage("--no-sync applies to create and merge only");
 	if ((strcmp(sub, "create") == 0 || strcmp(sub, "merge") == 0) && optind == argc - 1 &&
 	    (shard_is_url(argv[optind]) || (opt.out && shard_is_url(opt.out))))
 		bad_usage("%s writes a local index.json: give it a directory, not a URL", sub);

@@ -20,7 +20,7 @@ static const char usage[] =
 	"Usage: shard-shuffle -o DEST [--seed S] [--epoch E] [--rank R --world W]\n"
 	"                     [--batch B [--pad]] [--skip N] [--block | --buffer N]\n"
 	"                     [--memory SIZE] [--tmpdir DIR] [--compression C] [--hashes LIST]\n"
-	"                     [--size-limit SIZE] [-q] DIR|-\n";
+	"                     [--size-limit SIZE] [--no-sync] [-q] DIR|-\n";
 
 static void __attribute__((noreturn)) help(void)
 {
@@ -43,6 +43,8 @@ static void __attribute__((noreturn)) help(void)
 	       "  -c, --compression C    output compression (default: the input's)\n"
 	       "      --hashes LIST      output hashes (default: the input's)\n"
 	       "      --size-limit SIZE  output shard size (default: the input's)\n"
+	       "      --no-sync          do not flush the shards and index.json to disk (for\n"
+	       "                         scratch data: faster, not safe from a power loss)\n"
 	       "  -q, --quiet            no summary\n"
 	       "  -h, --help             show this help\n"
 	       "  -V, --version          show the version\n\n"
@@ -52,7 +54,7 @@ static void __attribute__((noreturn)) help(void)
 }
 
 enum { OPT_SEED = 256, OPT_EPOCH, OPT_RANK, OPT_WORLD, OPT_BATCH, OPT_PAD, OPT_SKIP, OPT_BLOCK, OPT_BUFFER,
-       OPT_MEMORY, OPT_TMPDIR, OPT_HASHES, OPT_SIZE };
+       OPT_MEMORY, OPT_TMPDIR, OPT_HASHES, OPT_SIZE, OPT_NO_SYNC };
 
 static const struct option longopts[] = {
 	{"output", required_argument, NULL, 'o'},
@@ -70,6 +72,7 @@ static const struct option longopts[] = {
 	{"compression", required_argument, NULL, 'c'},
 	{"hashes", required_argument, NULL, OPT_HASHES},
 	{"size-limit", required_argument, NULL, OPT_SIZE},
+	{"no-sync", no_argument, NULL, OPT_NO_SYNC},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
@@ -78,9 +81,9 @@ static const struct option longopts[] = {
 
 static struct {
 	uint64_t seed, epoch, rank, world, batch, skip, buffer, memory;
-	int pad, block, quiet;
+	int pad, block, quiet, no_sync;
 	const char *tmpbase;
-} o = {0, 0, 0, 1, 0, 0, 0, 1ull << 30, 0, 0, 0, NULL};
+} o = {0, 0, 0, 1, 0, 0, 0, 1ull << 30, 0, 0, 0, 0, NULL};
 
 /* ---------------------------------------------------------------- temporary files */
 
@@ -223,6 +226,7 @@ static void open_writer(const char *dest, const struct shard_entry *e, const cha
 	} else if (shard_sink_open_dir(&out_sink, dest, &err)) {
 		die(&err);
 	}
+	shard_sink_set_sync(out_sink, !o.no_sync);
 	cli_guard_sink(out_sink);
 	if (shard_writer_new(&writer, out_sink, &e->schema, &wo, &err))
 		die(&err);
@@ -359,7 +363,8 @@ static void run_buckets(const char *path, const struct shard_index *ix, const st
 	if (shard_source_open(&src, path, SHARD_SRC_VERIFY_HASHES, &err))
 		die(&err);
 	for (s = 0; s < ix->nshards; s++) {
-		int wanted = 0;
+		/* a shard said to hold no samples is in nobody's share: read and checked all the same */
+		int wanted = first[s] == first[s + 1];
 		for (g = first[s]; g < first[s + 1] && !wanted; g++)
 			wanted = needed[g];
 		if ((r = next_shard(src, &it, wanted, &err)) <= 0)
@@ -466,7 +471,7 @@ static void run_order(const char *path, const struct shard_index *ix, const stru
 		die(&err);
 	for (s = 0; s < ix->nshards; s++) {
 		uint64_t j;
-		int wanted = 0;
+		int wanted = first[s] == first[s + 1];	/* no samples: nobody's share, checked all the same */
 		for (j = first[s]; j < first[s + 1] && !wanted; j++)
 			wanted = where[j] != 0;
 		if ((r = next_shard(src, &it, wanted, &err)) <= 0)
@@ -510,6 +515,7 @@ static char *spool(void)
 	if (shard_source_open(&src, "-", SHARD_SRC_VERIFY_HASHES, &err) || shard_sink_open_dir(&sk, dir, &err))
 		die(&err);
 	cli_signals_release();
+	shard_sink_set_sync(sk, 0);	/* a spool, removed at exit: nothing to keep across a power loss */
 	cli_guard_sink(sk);
 	while ((r = shard_source_next(src, &it, &err)) > 0) {
 		struct shard_codec cd = {0};
@@ -780,6 +786,7 @@ int main(int argc, char **argv)
 		case 'o': dest = optarg; break;
 		case 'c': comp = optarg; break;
 		case 'q': o.quiet = 1; break;
+		case OPT_NO_SYNC: o.no_sync = 1; break;
 		case OPT_SEED: o.seed = num("--seed", optarg); break;
 		case OPT_EPOCH: o.epoch = num("--epoch", optarg); break;
 		case OPT_RANK: o.rank = num("--rank", optarg); break;

@@ -73,7 +73,7 @@ _shard_cat()
 	fi
 
 	if [[ $cur == -?* ]]; then
-		COMPREPLY=($(compgen -W $'-o\n--output\n-f\n--format\n-c\n--columns\n-r\n--range\n--no-header\n--rfc4180\n--raw\n--no-verify\n--force\n-q\n--quiet\n-h\n--help\n-V\n--version' -- "$cur"))
+		COMPREPLY=($(compgen -W $'-o\n--output\n-f\n--format\n-c\n--columns\n-r\n--range\n--no-header\n--rfc4180\n--raw\n--no-verify\n--force\n--no-sync\n-q\n--quiet\n-h\n--help\n-V\n--version' -- "$cur"))
 		return 0
 	fi
 

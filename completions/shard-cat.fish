@@ -26,6 +26,7 @@ complete -c shard-cat -l raw -d 'Stored columns: logical types as numbers, valid
 complete -c shard-cat -l rfc4180 -d 'CSV with doubled quotes, not backslash escapes'
 complete -c shard-cat -l no-verify -d 'Do not check shard hashes'
 complete -c shard-cat -l force -d 'Write a binary stream even to a terminal'
+complete -c shard-cat -l no-sync -d 'Do not flush the shards and index.json to disk (scratch data)'
 complete -c shard-cat -s q -l quiet -d 'Print nothing on stderr but errors'
 complete -c shard-cat -s h -l help -d 'Show help'
 complete -c shard-cat -s V -l version -d 'Show the version'

@@ -130,7 +130,7 @@ _shard_convert()
 	if [[ -n $opt ]]; then
 		[[ -n $pre ]] && COMPREPLY=("${COMPREPLY[@]/#/$pre}")
 	elif [[ $cur == -?* ]]; then
-		COMPREPLY=($(compgen -W $'-o\n--output\n-s\n--schema\n--schema-from\n--pack\n-H\n--header\n-f\n--format\n--delimiter\n--quote\n--escape\n--null\n-c\n--compression\n--hashes\n--size-limit\n--samples-per-shard\n--on-error\n--rejects\n--fill\n--no-nulls\n--type\n--select\n--rename\n--case-sensitive\n--overwrite\n--timezone\n--json\n--entries\n-q\n--quiet\n-h\n--help\n-V\n--version' -- "$cur"))
+		COMPREPLY=($(compgen -W $'-o\n--output\n-s\n--schema\n--schema-from\n--pack\n-H\n--header\n-f\n--format\n--delimiter\n--quote\n--escape\n--null\n-c\n--compression\n--hashes\n--size-limit\n--samples-per-shard\n--on-error\n--rejects\n--fill\n--no-nulls\n--type\n--select\n--rename\n--case-sensitive\n--overwrite\n--timezone\n--json\n--entries\n--no-sync\n-q\n--quiet\n-h\n--help\n-V\n--version' -- "$cur"))
 	else
 		# INPUT: a file, a Spark export directory, or - (stdin)
 		[[ - == "$cur"* ]] && COMPREPLY=(-)

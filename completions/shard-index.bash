@@ -43,8 +43,8 @@ _shard_index()
 
 	local sub=${COMP_WORDS[1]} opts
 	case $sub in
-	create) opts='-q --quiet --force --hashes --help' ;;
-	merge) opts='-o --output -q --quiet --help' ;;
+	create) opts='-q --quiet --force --no-sync --hashes --help' ;;
+	merge) opts='-o --output --no-sync -q --quiet --help' ;;
 	verify) opts='--json -q --quiet --strict --expect-schema --expect-samples --max-problems --help' ;;
 	info) opts='--json --help' ;;
 	prune) opts='-n --dry-run -q --quiet --help' ;;

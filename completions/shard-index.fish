@@ -27,6 +27,7 @@ complete -c shard-index -s h -l help -d 'Show help'
 
 complete -c shard-index -n "__fish_seen_subcommand_from create merge verify prune" -s q -l quiet -d 'Print nothing on success'
 complete -c shard-index -n "__fish_seen_subcommand_from create" -l force -d 'Replace an existing index.json'
+complete -c shard-index -n "__fish_seen_subcommand_from create merge" -l no-sync -d 'Do not flush the shards and index.json to disk (scratch data)'
 complete -c shard-index -n "__fish_seen_subcommand_from create" -l hashes -x -a '(__shard_index_hashes)' -d 'Hashes to record (ALGO,...)'
 complete -c shard-index -n "__fish_seen_subcommand_from merge" -s o -l output -x -a '(__fish_complete_directories)' -d 'Directory to write index.json in'
 complete -c shard-index -n "__fish_seen_subcommand_from verify info" -l json -d 'Print JSON'

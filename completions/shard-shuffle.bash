@@ -21,7 +21,7 @@ _shard_shuffle()
 	esac
 	if [[ $cur == -* ]]; then
 		COMPREPLY=($(compgen -W '-o --output --seed --epoch --rank --world --batch --pad --skip --block
-			--buffer --memory --tmpdir -c --compression --hashes --size-limit -q --quiet -h --help
+			--buffer --memory --tmpdir -c --compression --hashes --size-limit --no-sync -q --quiet -h --help
 			-V --version' -- "$cur"))
 		return
 	fi

@@ -15,6 +15,7 @@ complete -c shard-shuffle -l tmpdir -x -a '(__fish_complete_directories)' -d 'Wh
 complete -c shard-shuffle -s c -l compression -x -a 'zstd gz bz2 br snappy none' -d 'Output compression'
 complete -c shard-shuffle -l hashes -x -a 'xxh64 xxh3_64 xxh128 xxh32 md5 sha1 sha256 sha512 blake2b blake2s none' -d 'Output hashes'
 complete -c shard-shuffle -l size-limit -x -d 'Output shard size'
+complete -c shard-shuffle -l no-sync -d 'Do not flush the shards and index.json to disk (scratch data)'
 complete -c shard-shuffle -s q -l quiet -d 'No summary'
 complete -c shard-shuffle -s h -l help -d 'Show help'
 complete -c shard-shuffle -s V -l version -d 'Show the version'

@@ -193,8 +193,11 @@ static int entry_parse(struct shard_entry *e, json_t *o, const char *what, struc
 	comp = json_object_get(o, "compression");
 	if (json_is_string(comp)) {
 		struct shard_codec c;
-		if (json_string_length(comp) && (rc = shard_codec_parse(json_string_value(comp), &c, err)))
+		/* what the index names is data: an unknown codec is bad data, not a bad option */
+		if (json_string_length(comp) && shard_codec_parse(json_string_value(comp), &c, err)) {
+			err->status = SHARD_EDATA;
 			return shard_error_prefix(err, "%s", what);
+		}
 		if (json_string_length(comp) && !(e->compression = strdup(json_string_value(comp))))
 			return shard_error_set(err, SHARD_ENOMEM, "out of memory");
 	} else if (!json_is_null(comp)) {
@@ -315,6 +318,104 @@ int shard_entry_config_json(const struct shard_entry *e, struct shard_buf *out, 
 {
 	json_t *o = entry_json(e, 1);
 	return o ? dump(o, out, err) : shard_error_set(err, SHARD_ENOMEM, "out of memory");
+}
+
+/* A JSON value in a message: compact, cut short when long. */
+static void shown(json_t *v, char *buf, size_t n)
+{
+	char *s = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_ENSURE_ASCII) : NULL;
+	if (!s)
+		snprintf(buf, n, "nothing");
+	else if (strlen(s) < n)
+		snprintf(buf, n, "%s", s);
+	else
+		snprintf(buf, n, "%.*s...", (int)(n - 4), s);
+	free(s);
+}
+
+int shard_entry_config_check(const struct shard_entry *e, const uint8_t *cfg, size_t n, struct shard_error *err)
+{
+	static const char *const keys[] = {"column_encodings", "column_names", "column_sizes", "compression",
+					   "format", "hashes", "size_limit", "version", NULL};
+	json_error_t je;
+	json_t *have = json_loadb((const char *)cfg, n, JSON_REJECT_DUPLICATES, &je), *want;
+	char a[120], b[120];
+	size_t i;
+	int rc = 0;
+
+	if (!have)
+		return shard_error_set(err, SHARD_EDATA, "embedded config is not valid JSON (%s)", je.text);
+	if (!json_is_object(have)) {
+		json_decref(have);
+		return shard_error_set(err, SHARD_EDATA, "embedded config is not a JSON object");
+	}
+	if ((rc = keys_exact(have, keys, "embedded config", err))) {
+		json_decref(have);
+		return rc;
+	}
+	if (!(want = entry_json(e, 1))) {
+		json_decref(have);
+		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	}
+	/* hashes may differ: shard-index create --hashes records others than
+	 * the writer chose, and the files' digests are checked on their own */
+	for (i = 0; keys[i] && !rc; i++) {
+		json_t *x = json_object_get(have, keys[i]), *y = json_object_get(want, keys[i]);
+		if (strcmp(keys[i], "hashes") == 0 || json_equal(x, y))
+			continue;
+		shown(x, a, sizeof a);
+		shown(y, b, sizeof b);
+		rc = shard_error_set(err, SHARD_EDATA, "embedded config disagrees with the index entry: %s is %s in the shard, %s in index.json",
+				     keys[i], a, b);
+	}
+	json_decref(have);
+	json_decref(want);
+	return rc;
+}
+
+/* The files of an index, each with the entry naming it, in name order. */
+struct named {
+	const char *name;
+	size_t entry;
+};
+
+static int by_name(const void *a, const void *b)
+{
+	const struct named *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+	return c ? c : x->entry < y->entry ? -1 : x->entry > y->entry;
+}
+
+int shard_index_repeats(const struct shard_index *ix, void (*fn)(void *ctx, const char *name, size_t first, size_t again),
+			void *ctx)
+{
+	struct named *v = malloc((2 * ix->nshards + 1) * sizeof *v);
+	size_t i, n = 0, found = 0;
+
+	if (!v)
+		return -1;
+	for (i = 0; i < ix->nshards; i++) {
+		v[n].name = ix->shards[i].raw.basename;
+		v[n++].entry = i;
+		if (ix->shards[i].has_zip) {
+			v[n].name = ix->shards[i].zip.basename;
+			v[n++].entry = i;
+		}
+	}
+	qsort(v, n, sizeof *v, by_name);
+	for (i = 1; i < n; i++) {
+		size_t first = i - 1;
+		if (strcmp(v[first].name, v[i].name) != 0)
+			continue;
+		/* one report per repeat, against the first entry naming the file */
+		while (first && strcmp(v[first - 1].name, v[i].name) == 0)
+			first--;
+		found++;
+		if (fn)
+			fn(ctx, v[i].name, v[first].entry, v[i].entry);
+	}
+	free(v);
+	return (int)(found > INT32_MAX ? INT32_MAX : found);
 }
 
 int shard_entry_copy(struct shard_entry *dst, const struct shard_entry *src)

@@ -3,6 +3,7 @@
  * decoding, for json columns and JSON Lines input. */
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "shard.h"
@@ -44,7 +45,60 @@ int js_word(const uint8_t *p, size_t n, size_t *i, const char *w)
 	return 0;
 }
 
-int js_string(const uint8_t *p, size_t n, size_t *i)
+/* Strict reading, for JSON Lines input, where a value must mean one thing:
+ * an escaped surrogate must be half of a pair, and an object must not hold a
+ * key twice. The keys of the objects open are kept, decoded, for the check;
+ * at is the 0-based byte of what is wrong. */
+struct js_key {
+	size_t off, len;	/* the decoded key in keys */
+	size_t at;		/* its opening quote in the text */
+	size_t vs, vlen;	/* its value's span in the text */
+	const uint8_t *p;	/* keys.p + off, while sorted */
+};
+
+struct js_strict {
+	struct shard_buf keys;
+	struct js_key *v;
+	size_t n, cap;
+	size_t at;		/* what is wrong: */
+	const char *why;	/* a lone surrogate, */
+	int repeat, oom;	/* a key repeated, or no memory to tell */
+};
+
+static int strict_fail(struct js_strict *st, size_t at, const char *why)
+{
+	st->at = at;
+	st->why = why;
+	return -1;
+}
+
+static int strict_oom(struct js_strict *st, size_t at)
+{
+	st->oom = 1;
+	return strict_fail(st, at, "out of memory");
+}
+
+/* An escape \uXXXX at p[*i] (the 'u'), under the strict rule when st is set. */
+static int unicode_escape(const uint8_t *p, size_t n, size_t *i, struct js_strict *st)
+{
+	uint32_t v, lo;
+	size_t at = *i - 1;
+
+	if (n - *i < 5 || hex4(p + *i + 1, &v))
+		return -1;
+	*i += 4;
+	if (!st || v < 0xD800 || v >= 0xE000)
+		return 0;
+	if (v >= 0xDC00)
+		return strict_fail(st, at, "a low surrogate without its high one");
+	if (n - *i < 7 || p[*i + 1] != '\\' || p[*i + 2] != 'u' || hex4(p + *i + 3, &lo) || lo < 0xDC00 ||
+	    lo >= 0xE000)
+		return strict_fail(st, at, "a high surrogate without its low one");
+	*i += 6;
+	return 0;
+}
+
+static int string_in(const uint8_t *p, size_t n, size_t *i, struct js_strict *st)
 {
 	for ((*i)++; *i < n; (*i)++) {
 		uint8_t c = p[*i];
@@ -59,16 +113,19 @@ int js_string(const uint8_t *p, size_t n, size_t *i)
 			if (*i >= n)
 				return -1;
 			if (p[*i] == 'u') {
-				uint32_t v;
-				if (n - *i < 5 || hex4(p + *i + 1, &v))
+				if (unicode_escape(p, n, i, st))
 					return -1;
-				*i += 4;
 			} else if (!strchr("\"\\/bfnrt", p[*i]) || !p[*i]) {
 				return -1;
 			}
 		}
 	}
 	return -1;
+}
+
+int js_string(const uint8_t *p, size_t n, size_t *i)
+{
+	return string_in(p, n, i, NULL);
 }
 
 int js_number(const uint8_t *p, size_t n, size_t *i)
@@ -109,14 +166,72 @@ int js_number(const uint8_t *p, size_t n, size_t *i)
 	return 0;
 }
 
-int js_value(const uint8_t *p, size_t n, size_t *i, int depth)
+static int by_key(const void *a, const void *b)
+{
+	const struct js_key *x = a, *y = b;
+	int c = memcmp(x->p, y->p, x->len < y->len ? x->len : y->len);
+	if (!c)
+		c = x->len < y->len ? -1 : x->len > y->len;
+	return c ? c : x->at < y->at ? -1 : x->at > y->at;
+}
+
+/* A key of the object open, its value starting at vs: kept for the check. */
+static int key_add(struct js_strict *st, const uint8_t *p, size_t ks, size_t ke)
+{
+	struct js_key *k;
+	if (st->n == st->cap) {
+		size_t cap = st->cap ? st->cap * 2 : 32;
+		struct js_key *v = realloc(st->v, cap * sizeof *v);
+		if (!v)
+			return strict_oom(st, ks);
+		st->v = v;
+		st->cap = cap;
+	}
+	k = &st->v[st->n++];
+	k->off = st->keys.len;
+	k->at = ks;
+	if (js_unescape(p + ks + 1, ke - ks - 2, &st->keys) || shard_buf_putc(&st->keys, 0))
+		return strict_oom(st, ks);
+	k->len = st->keys.len - 1 - k->off;
+	return 0;
+}
+
+/* The keys of the object whose first is v[first]: none twice. Leaves them,
+ * in text order, for the caller to drop or use. */
+static int keys_once(struct js_strict *st, size_t first)
+{
+	size_t i, n = st->n - first, bad = SIZE_MAX;
+	struct js_key *v = st->v + first, *sorted;
+
+	if (n < 2)
+		return 0;
+	if (!(sorted = malloc(n * sizeof *sorted)))
+		return strict_oom(st, v[0].at);
+	for (i = 0; i < n; i++) {
+		sorted[i] = v[i];
+		sorted[i].p = st->keys.p + v[i].off;
+	}
+	qsort(sorted, n, sizeof *sorted, by_key);
+	/* the first repeat in the text is the one reported */
+	for (i = 1; i < n; i++)
+		if (sorted[i].len == sorted[i - 1].len && memcmp(sorted[i].p, sorted[i - 1].p, sorted[i].len) == 0 &&
+		    sorted[i].at < bad)
+			bad = sorted[i].at;
+	free(sorted);
+	if (bad == SIZE_MAX)
+		return 0;
+	st->repeat = 1;
+	return strict_fail(st, bad, "a key repeated");
+}
+
+static int value_in(const uint8_t *p, size_t n, size_t *i, int depth, struct js_strict *st)
 {
 	js_ws(p, n, i);
 	if (*i >= n || depth > JSON_DEPTH_MAX)
 		return -1;
 	switch (p[*i]) {
 	case '"':
-		return js_string(p, n, i);
+		return string_in(p, n, i, st);
 	case 't':
 		return js_word(p, n, i, "true");
 	case 'f':
@@ -128,6 +243,8 @@ int js_value(const uint8_t *p, size_t n, size_t *i, int depth)
 	case '[': case '{': {
 		uint8_t close = p[*i] == '[' ? ']' : '}';
 		int obj = close == '}';
+		size_t first = st ? st->n : 0, keys0 = st ? st->keys.len : 0;
+		int rc = -1;
 		(*i)++;
 		js_ws(p, n, i);
 		if (*i < n && p[*i] == close) {
@@ -136,16 +253,20 @@ int js_value(const uint8_t *p, size_t n, size_t *i, int depth)
 		}
 		for (;;) {
 			if (obj) {
+				size_t ks;
 				js_ws(p, n, i);
-				if (*i >= n || p[*i] != '"' || js_string(p, n, i))
-					return -1;
+				ks = *i;
+				if (*i >= n || p[*i] != '"' || string_in(p, n, i, st))
+					break;
+				if (st && key_add(st, p, ks, *i))
+					break;
 				js_ws(p, n, i);
 				if (*i >= n || p[*i] != ':')
-					return -1;
+					break;
 				(*i)++;
 			}
-			if (js_value(p, n, i, depth + 1))
-				return -1;
+			if (value_in(p, n, i, depth + 1, st))
+				break;
 			js_ws(p, n, i);
 			if (*i < n && p[*i] == ',') {
 				(*i)++;
@@ -153,14 +274,24 @@ int js_value(const uint8_t *p, size_t n, size_t *i, int depth)
 			}
 			if (*i < n && p[*i] == close) {
 				(*i)++;
-				return 0;
+				rc = obj && st ? keys_once(st, first) : 0;
 			}
-			return -1;
+			break;
 		}
+		if (st) {
+			st->n = first;
+			st->keys.len = keys0;
+		}
+		return rc;
 	}
 	default:
 		return js_number(p, n, i);
 	}
+}
+
+int js_value(const uint8_t *p, size_t n, size_t *i, int depth)
+{
+	return value_in(p, n, i, depth, NULL);
 }
 
 int put_utf8(uint32_t cp, struct shard_buf *out)
@@ -226,13 +357,14 @@ int js_unescape(const uint8_t *p, size_t n, struct shard_buf *out)
 }
 
 int shard_json_object_scan(const uint8_t *p, size_t n,
-			   int (*fn)(void *ctx, const char *key, const uint8_t *val, size_t vlen), void *ctx,
-			   struct shard_error *err)
+			   int (*fn)(void *ctx, const char *key, size_t key_at, const uint8_t *val, size_t vlen), void *ctx,
+			   size_t *at, struct shard_error *err)
 {
-	struct shard_buf key = {0};
-	size_t i = 0;
+	struct js_strict st = {0};
+	size_t i = 0, k;
 	int rc = 0;
 
+	*at = 0;
 	js_ws(p, n, &i);
 	if (i >= n || p[i] != '{')
 		return shard_error_set(err, SHARD_EDATA, "not a JSON object (byte %zu)", i + 1);
@@ -242,34 +374,36 @@ int shard_json_object_scan(const uint8_t *p, size_t n,
 		i++;
 		goto tail;
 	}
+	/* every member first, checked; then each to fn, in text order */
 	for (;;) {
 		size_t ks, vs;
 		js_ws(p, n, &i);
 		ks = i;
-		if (i >= n || p[i] != '"' || js_string(p, n, &i)) {
+		if (i >= n || p[i] != '"' || string_in(p, n, &i, &st)) {
+			if (st.why)
+				goto strict;
 			rc = shard_error_set(err, SHARD_EDATA, "invalid JSON: expected a key at byte %zu", ks + 1);
-			break;
+			goto out;
 		}
-		key.len = 0;
-		if (js_unescape(p + ks + 1, i - ks - 2, &key) || shard_buf_putc(&key, 0)) {
-			rc = shard_error_set(err, SHARD_ENOMEM, "out of memory");
-			break;
-		}
+		if (key_add(&st, p, ks, i))
+			goto strict;
 		js_ws(p, n, &i);
 		if (i >= n || p[i] != ':') {
 			rc = shard_error_set(err, SHARD_EDATA, "invalid JSON: expected ':' at byte %zu", i + 1);
-			break;
+			goto out;
 		}
 		i++;
 		js_ws(p, n, &i);
 		vs = i;
-		if (js_value(p, n, &i, 0)) {
+		if (value_in(p, n, &i, 0, &st)) {
+			if (st.why)
+				goto strict;
 			rc = shard_error_set(err, SHARD_EDATA, "invalid JSON value for key \"%s\" at byte %zu",
-					     (const char *)key.p, i + 1);
-			break;
+					     (const char *)st.keys.p + st.v[st.n - 1].off, i + 1);
+			goto out;
 		}
-		if ((rc = fn(ctx, (const char *)key.p, p + vs, i - vs)))
-			break;
+		st.v[st.n - 1].vs = vs;
+		st.v[st.n - 1].vlen = i - vs;
 		js_ws(p, n, &i);
 		if (i < n && p[i] == ',') {
 			i++;
@@ -277,19 +411,38 @@ int shard_json_object_scan(const uint8_t *p, size_t n,
 		}
 		if (i < n && p[i] == '}') {
 			i++;
-			goto tail;
+			break;
 		}
 		rc = shard_error_set(err, SHARD_EDATA, "invalid JSON: expected ',' or '}' at byte %zu", i + 1);
-		break;
+		goto out;
 	}
-	shard_buf_free(&key);
-	return rc;
+	if (keys_once(&st, 0))
+		goto strict;
+	for (k = 0; k < st.n && !rc; k++)
+		rc = fn(ctx, (const char *)st.keys.p + st.v[k].off, st.v[k].at, p + st.v[k].vs, st.v[k].vlen);
+	if (rc)
+		goto out;
 tail:
-	shard_buf_free(&key);
 	js_ws(p, n, &i);
 	if (i != n)
-		return shard_error_set(err, SHARD_EDATA, "invalid JSON: text after the object at byte %zu", i + 1);
-	return 0;
+		rc = shard_error_set(err, SHARD_EDATA, "invalid JSON: text after the object at byte %zu", i + 1);
+	goto out;
+strict:
+	*at = st.at + 1;
+	if (st.oom) {
+		rc = shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	} else if (st.repeat) {
+		size_t e = st.at;
+		string_in(p, n, &e, NULL);
+		rc = shard_error_set(err, SHARD_EDATA, "key %.*s is in this object already", (int)(e - st.at),
+				     (const char *)p + st.at);
+	} else {
+		rc = shard_error_set(err, SHARD_EDATA, "lone surrogate escape %.6s (%s)", (const char *)p + st.at, st.why);
+	}
+out:
+	shard_buf_free(&st.keys);
+	free(st.v);
+	return rc;
 }
 
 int shard_json_string_value(const uint8_t *p, size_t n, struct shard_buf *out)

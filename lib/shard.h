@@ -63,10 +63,12 @@ int shard_read_file(const char *path, struct shard_buf *b, uint64_t max,
  * of this user and no other link, the stray of an earlier run killed under
  * the same process id, is replaced. */
 int shard_create_new(const char *path, int rdwr, struct shard_error *err);
-/* Write a file atomically: PATH.tmp.PID created by shard_create_new,
- * fsync-free write, rename over PATH (which replaces a link, never writes
- * through it). */
-int shard_write_file_atomic(const char *path, const void *p, size_t n,
+/* Write a file atomically: PATH.tmp.PID created by shard_create_new, the
+ * bytes written, rename over PATH (which replaces a link, never writes
+ * through it). With sync, the file is flushed to stable storage before the
+ * rename (fsync) and its directory after, so that PATH holds these bytes
+ * across a power loss once this returns. */
+int shard_write_file_atomic(const char *path, const void *p, size_t n, int sync,
 			    struct shard_error *err);
 /* The largest raw shard a reader takes, from the environment's
  * SHARDKIT_MAX_SHARD (a size as shard_parse_size reads it, up to 4 GiB - 1;
@@ -83,6 +85,9 @@ uint64_t shard_max_stored(uint64_t limit);
  * link) and one over max bytes (SHARD_ELIMIT), before reading a byte; reads
  * no more than the size fstat gave. Messages name the file. */
 int shard_read_shard(const char *path, struct shard_buf *b, uint64_t max, struct shard_error *err);
+/* Flush a file, or a directory (its entries), to stable storage. A missing
+ * file is SHARD_ENOENT; a file system that cannot flush (EINVAL) is no error. */
+int shard_fsync_path(const char *path, int is_dir, struct shard_error *err);
 /* Write all bytes to fd; SHARD_EPIPE on a closed pipe. */
 int shard_write_all(int fd, const void *p, size_t n, struct shard_error *err);
 
@@ -257,6 +262,10 @@ int shard_entry_config_json(const struct shard_entry *e, struct shard_buf *out,
  * shard over the limit, SHARD_EDATA for a claim the bytes cannot back. */
 int shard_entry_check(const struct shard_entry *e, int stored_is_zip, uint64_t stored_size, uint64_t limit,
 		      struct shard_error *err);
+/* Whether a shard's embedded config (N bytes at CFG) is a JSON object with
+ * the keys and values of its entry (hashes aside: create --hashes records
+ * others); SHARD_EDATA with the first difference otherwise. */
+int shard_entry_config_check(const struct shard_entry *e, const uint8_t *cfg, size_t n, struct shard_error *err);
 
 /* Check a file's size, and with hashes set the hashes its info lists; fill an
  * info from bytes. */
@@ -274,6 +283,11 @@ struct shard_index {
 /* Load DIR/index.json (or a path to an index file, or a dataset's URL). Strict:
  * the key sets the Python reader demands. */
 int shard_index_load(struct shard_index *ix, const char *path, struct shard_error *err);
+/* Files an index names more than once (a raw or compressed basename of two
+ * entries, or both of one): FN, when given, gets each repeat with the entry
+ * that named the file first. Returns the number of repeats, -1 out of memory. */
+int shard_index_repeats(const struct shard_index *ix, void (*fn)(void *ctx, const char *name, size_t first, size_t again),
+			void *ctx);
 int shard_index_parse(struct shard_index *ix, const char *text, size_t n,
 		      const char *name, struct shard_error *err);
 int shard_index_to_json(const struct shard_index *ix, struct shard_buf *out,
@@ -394,6 +408,13 @@ uint64_t shard_sink_samples(const struct shard_sink *s);
 uint64_t shard_sink_shards(const struct shard_sink *s);
 /* With a prefix, basenames are PREFIX/shard.NNNNN... (for per-task subdirectories). */
 int shard_sink_set_prefix(struct shard_sink *s, const char *prefix);
+/* Whether close flushes the shards and their directories to stable storage
+ * before it writes index.json, and index.json after (the default, 1); 0 for
+ * scratch data, which a power loss may leave with an index over lost bytes. */
+void shard_sink_set_sync(struct shard_sink *s, int on);
+/* Flush to stable storage the files of ix found below dir (a missing one is
+ * passed over) and every directory from dir down to them. */
+int shard_index_sync(const char *dir, const struct shard_index *ix, struct shard_error *err);
 /* Called with each shard's final entry after it is written (may be NULL). */
 void shard_sink_on_shard(struct shard_sink *s,
 			 void (*fn)(void *ctx, const struct shard_entry *e), void *ctx);
@@ -534,11 +555,15 @@ int shard_schema_from_spark(const char *text, struct shard_buf *out, struct shar
 /* ---------------------------------------------------------------- JSON Lines */
 
 /* Call fn for each member of one JSON object (Python's dialect: NaN, Infinity,
- * big numbers), with the key decoded and the value as its raw text. fn's
- * non-zero return stops the scan and is returned. */
+ * big numbers), with the key decoded, the 0-based byte of its opening quote,
+ * and the value as its raw text. fn's non-zero return stops the scan and is
+ * returned. Strict where a value would be ambiguous: a lone surrogate escape
+ * (\ud800 without its pair, a lone low surrogate) or a key twice in one
+ * object, at any depth, is an error before fn is called, with *at the 1-based
+ * byte of the escape or the repeated key; *at is 0 for other errors. */
 int shard_json_object_scan(const uint8_t *p, size_t n,
-			   int (*fn)(void *ctx, const char *key, const uint8_t *val, size_t vlen), void *ctx,
-			   struct shard_error *err);
+			   int (*fn)(void *ctx, const char *key, size_t key_at, const uint8_t *val, size_t vlen),
+			   void *ctx, size_t *at, struct shard_error *err);
 /* Decode a JSON string literal (with its quotes) to UTF-8. */
 int shard_json_string_value(const uint8_t *p, size_t n, struct shard_buf *out);
 

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -25,6 +26,7 @@ struct shard_sink {
 	void (*on_shard)(void *ctx, const struct shard_entry *e);
 	void *ctx;
 	int closed;
+	int sync;		/* flush shards, then index.json, to stable storage at close */
 	pthread_mutex_t lock;	/* held while a shard's file is written; by shard_sink_kill for good */
 };
 
@@ -40,6 +42,7 @@ static struct shard_sink *sink_alloc(void)
 		return NULL;
 	}
 	s->fd = -1;
+	s->sync = 1;
 	return s;
 }
 
@@ -188,6 +191,79 @@ int shard_sink_set_extra(struct shard_sink *s, const char *json)
 	return 0;
 }
 
+void shard_sink_set_sync(struct shard_sink *s, int on)
+{
+	s->sync = on;
+}
+
+static int cmp_path(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* DIR, or DIR/ and the first len bytes of base, into v. */
+static int push_dir(char ***v, size_t *n, size_t *cap, const char *dir, const char *base, size_t len)
+{
+	char *d;
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 16;
+		char **nv = realloc(*v, c * sizeof *nv);
+		if (!nv)
+			return -1;
+		*v = nv;
+		*cap = c;
+	}
+	if (asprintf(&d, "%s%s%.*s", dir, len ? "/" : "", (int)len, base) < 0)
+		return -1;
+	(*v)[(*n)++] = d;
+	return 0;
+}
+
+/* Every directory from DIR down to the one holding basename, into v. */
+static int add_dirs(char ***v, size_t *n, size_t *cap, const char *dir, const char *basename)
+{
+	const char *q;
+	if (push_dir(v, n, cap, dir, basename, 0))
+		return -1;
+	for (q = strchr(basename, '/'); q; q = strchr(q + 1, '/'))
+		if (push_dir(v, n, cap, dir, basename, (size_t)(q - basename)))
+			return -1;
+	return 0;
+}
+
+int shard_index_sync(const char *dir, const struct shard_index *ix, struct shard_error *err)
+{
+	char **dirs = NULL, path[8192];
+	size_t ndirs = 0, cap = 0, i, k;
+	int rc = 0;
+
+	for (i = 0; i < ix->nshards && !rc; i++) {
+		const struct shard_entry *e = &ix->shards[i];
+		for (k = 0; k < 2 && !rc; k++) {
+			const char *base = k ? (e->has_zip ? e->zip.basename : NULL) : e->raw.basename;
+			if (!base)
+				continue;
+			snprintf(path, sizeof path, "%s/%s", dir, base);
+			/* a compressed dataset holds no raw files */
+			if ((rc = shard_fsync_path(path, 0, err)) == SHARD_ENOENT)
+				rc = 0;
+			if (!rc && add_dirs(&dirs, &ndirs, &cap, dir, base))
+				rc = shard_error_set(err, SHARD_ENOMEM, "out of memory");
+		}
+	}
+	if (!rc && !ix->nshards && add_dirs(&dirs, &ndirs, &cap, dir, ""))
+		rc = shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	if (ndirs)
+		qsort(dirs, ndirs, sizeof *dirs, cmp_path);
+	for (i = 0; i < ndirs && !rc; i++)
+		if (i == 0 || strcmp(dirs[i], dirs[i - 1]))
+			rc = shard_fsync_path(dirs[i], 1, err);
+	for (i = 0; i < ndirs; i++)
+		free(dirs[i]);
+	free(dirs);
+	return rc;
+}
+
 void shard_sink_on_shard(struct shard_sink *s, void (*fn)(void *, const struct shard_entry *), void *ctx)
 {
 	s->on_shard = fn;
@@ -257,7 +333,7 @@ int shard_sink_put(struct shard_sink *s, const struct shard_entry *in, const voi
 			rc = mkdirs(path, err);
 			*slash = '/';
 			if (!rc)
-				rc = shard_write_file_atomic(path, stored, n, err);
+				rc = shard_write_file_atomic(path, stored, n, 0, err);	/* flushed at close */
 			if (rc)
 				free(nw[s->nwritten]);
 			else
@@ -310,7 +386,14 @@ int shard_sink_close(struct shard_sink *s, struct shard_error *err)
 {
 	int rc;
 
-	if (s->is_dir && s->no_index) {
+	/* the shards and their directories reach the disk before an index names
+	 * them: a task's part before the driver's merge, a dataset's before its
+	 * index.json */
+	rc = s->is_dir && s->sync ? shard_index_sync(s->dir, &s->ix, err) : 0;
+	if (rc) {
+		shard_sink_abort(s);
+		return rc;
+	} else if (s->is_dir && s->no_index) {
 		rc = 0;
 	} else if (s->is_dir) {
 		struct shard_buf b = {0};
@@ -318,7 +401,7 @@ int shard_sink_close(struct shard_sink *s, struct shard_error *err)
 		snprintf(path, sizeof path, "%s/index.json", s->dir);
 		rc = shard_index_to_json(&s->ix, &b, err);
 		if (!rc)
-			rc = shard_write_file_atomic(path, b.p, b.len, err);
+			rc = shard_write_file_atomic(path, b.p, b.len, s->sync, err);
 		shard_buf_free(&b);
 		if (rc) {
 			shard_sink_abort(s);

@@ -208,9 +208,34 @@ int shard_create_new(const char *path, int rdwr, struct shard_error *err)
 	return -1;
 }
 
-int shard_write_file_atomic(const char *path, const void *p, size_t n, struct shard_error *err)
+int shard_fsync_path(const char *path, int is_dir, struct shard_error *err)
 {
-	char tmp[4096];
+	/* a link is followed (what it names holds the bytes); a FIFO does not block */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | (is_dir ? O_DIRECTORY : O_NONBLOCK)), rc = 0;
+
+	if (fd < 0)
+		return shard_error_set(err, errno == ENOENT ? SHARD_ENOENT : SHARD_EIO, "%s: %s", path, strerror(errno));
+	if (fsync(fd) != 0 && errno != EINVAL)
+		rc = shard_error_set(err, SHARD_EIO, "%s: fsync: %s", path, strerror(errno));
+	close(fd);
+	return rc;
+}
+
+/* The directory holding path: "." for a bare name. */
+static void parent_of(const char *path, char *dir, size_t n)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		snprintf(dir, n, ".");
+	else if (slash == path)
+		snprintf(dir, n, "/");
+	else
+		snprintf(dir, n, "%.*s", (int)(slash - path), path);
+}
+
+int shard_write_file_atomic(const char *path, const void *p, size_t n, int sync, struct shard_error *err)
+{
+	char tmp[4096], dir[4096];
 	int fd, rc;
 
 	if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
@@ -218,6 +243,8 @@ int shard_write_file_atomic(const char *path, const void *p, size_t n, struct sh
 	if ((fd = shard_create_new(tmp, 0, err)) < 0)
 		return err ? err->status : SHARD_EIO;
 	rc = shard_write_all(fd, p, n, err);
+	if (!rc && sync && fsync(fd) != 0 && errno != EINVAL)
+		rc = shard_error_set(err, SHARD_EIO, "%s: fsync: %s", tmp, strerror(errno));
 	if (close(fd) != 0 && !rc)
 		rc = shard_error_set(err, SHARD_EIO, "%s: %s", tmp, strerror(errno));
 	/* rename replaces whatever has the final name, a link too, never writing through it */
@@ -226,8 +253,10 @@ int shard_write_file_atomic(const char *path, const void *p, size_t n, struct sh
 	if (rc) {
 		unlink(tmp);
 		shard_error_prefix(err, "%s", path);
+		return rc;
 	}
-	return rc;
+	parent_of(path, dir, sizeof dir);
+	return sync ? shard_fsync_path(dir, 1, err) : 0;
 }
 
 int shard_parse_size(const char *s, uint64_t *out)

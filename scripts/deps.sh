@@ -5,7 +5,7 @@ set -eu
 pkgs="build-essential autoconf automake libtool pkg-config
 libzstd-dev libarchive-dev libcurl4-openssl-dev libjansson-dev libssl-dev libxxhash-dev
 zlib1g-dev libbz2-dev libbrotli-dev libsnappy-dev
-bats bats-assert bats-support mandoc zsh fish zstd xz-utils lz4 time python3-venv clang libclang-rt-14-dev nginx tzdata"
+bats bats-assert bats-support mandoc zsh fish zstd xz-utils lz4 time python3-venv clang libclang-rt-14-dev nginx tzdata strace"
 missing=
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"

@@ -177,3 +177,36 @@ load helpers
 	assert_failure 1
 	assert_output --partial "no column 'nosuch'"
 }
+
+@test "text: a malformed shard whose entry says 0 samples is refused, named (exit 1)" {
+	cd "$BATS_TEST_TMPDIR"
+	zero_claim z
+	run shard-cat z
+	assert_failure 1
+	assert_line "shard-cat: z/shard.00001.mds: sample 0: offset 209 is past the end of the shard (206 bytes)"
+	# past the range asked for: even so
+	run shard-cat -f csv -r 5:6 z
+	assert_failure 1
+	assert_output --partial "z/shard.00001.mds: sample 0: offset 209 is past the end"
+}
+
+@test "an unknown compression in index.json is bad data (exit 1), not a usage error" {
+	cd "$BATS_TEST_TMPDIR"
+	unknown_codec ds
+	run shard-cat ds
+	assert_failure 1
+	assert_output "shard-cat: ds/index.json: shard 0: unknown compression 'lz9' (expected zstd, gz, bz2, br or snappy, with :LEVEL)"
+	run shard-cat -o copy ds
+	assert_failure 1
+}
+
+@test "-o DIR flushes the shards and directory before index.json, and index.json after; --no-sync skips it" {
+	cd "$BATS_TEST_TMPDIR"
+	traced s.log shard-cat -q -o copy "$REF"
+	run synced s.log copy
+	assert_success
+	traced n.log shard-cat -q --no-sync -o copy2 "$REF"
+	run unsynced n.log
+	assert_success
+	diff copy/index.json copy2/index.json
+}

@@ -552,6 +552,45 @@ PY
 	assert_line --index 1 '{"id":2,"zz":2}'
 }
 
+# jsonl_refused FILE MESSAGE: shard-convert -f jsonl under schema $s refuses FILE with FILE:MESSAGE, status 1
+jsonl_refused() {
+	run shard-convert -q -f jsonl ${s:+-s "$s"} -o ds "$1"
+	assert_failure 1
+	assert_output "shard-convert: $1:$2"
+}
+
+@test "JSON Lines: a lone surrogate escape or a key twice in one object is refused at its byte" {
+	cd "$BATS_TEST_TMPDIR"
+	s='id:int32,name:str,meta:json'
+	# FILE:LINE:COLUMN, the column the byte of the escape or of the repeated key's quote
+	printf '%s\n' '{"id":1,"name":"ok \ud83d\ude00"}' '{"id":2,"name":"a\ud800"}' > hi.jsonl
+	jsonl_refused hi.jsonl '2:18: lone surrogate escape \ud800 (a high surrogate without its low one)'
+	printf '%s\n' '{"id":1,"name":"\udc00\ud800"}' > lo.jsonl
+	jsonl_refused lo.jsonl '1:17: lone surrogate escape \udc00 (a low surrogate without its high one)'
+	# in a key, and deep in a json column's value, too
+	printf '%s\n' '{"id":1,"meta":{"a":["\ud800x"]}}' > deep.jsonl
+	jsonl_refused deep.jsonl '1:23: lone surrogate escape \ud800 (a high surrogate without its low one)'
+	printf '%s\n' '{"id":1,"name":"a","id":2}' > dup.jsonl
+	jsonl_refused dup.jsonl '1:20: key "id" is in this object already'
+	# the same key however escaped, and in a nested object
+	printf '%s\n' '{"id":1,"\u0069d":2}' > esc.jsonl
+	jsonl_refused esc.jsonl '1:9: key "\u0069d" is in this object already'
+	printf '%s\n' '{"id":1,"meta":{"k":1,"j":[{"k":1}],"k":2}}' > nested.jsonl
+	jsonl_refused nested.jsonl '1:37: key "k" is in this object already'
+	# two keys that name one column, matched without case
+	printf '%s\n' '{"id":1,"ID":2}' > case.jsonl
+	jsonl_refused case.jsonl "1:9: key \"ID\" names column 'id', as the key at byte 2 does (use --case-sensitive to tell them apart)"
+	# schema inference reads the same way
+	s='' jsonl_refused dup.jsonl '1:20: key "id" is in this object already'
+	# skipped rows go to the rejects file with their reason
+	run shard-convert -q -f jsonl -s "$s" --on-error skip --rejects r.txt -o ds hi.jsonl dup.jsonl
+	assert_success
+	run cat r.txt
+	assert_line '# hi.jsonl:2:18: lone surrogate escape \ud800 (a high surrogate without its low one)'
+	assert_line '# dup.jsonl:1:20: key "id" is in this object already'
+	[ "$(shard-index info --json ds | python3 -c 'import json,sys; print(json.load(sys.stdin)["samples"])')" -eq 1 ]
+}
+
 @test "--entries: each writer gets its own part directory; merge builds index.json from the entries" {
 	seq 1 3000 | sed 's/$/;true/' |
 		shard-convert -q -s n:int32,b:bool --delimiter ';' --samples-per-shard 1000 --entries -o pd > e1.jsonl
@@ -958,4 +997,31 @@ JSON
 	assert_success
 	[ "$(ls -d ds/part-* | wc -l)" -eq 1 ]
 	[ "$(shard-cat ds | wc -l)" -eq 2 ]
+}
+
+@test "the shards and their directory reach the disk before index.json is renamed in, index.json after; --no-sync skips it" {
+	cd "$BATS_TEST_TMPDIR"
+	seq 1 30 | sed 's/$/,x/' > in.csv
+	traced s.log shard-convert -q -s a:int32,b:str --samples-per-shard 10 -o ds in.csv
+	run synced s.log ds
+	assert_success
+	[ "$(grep -c 'fsync(' s.log)" -eq 6 ]	# 3 shards, the directory, index.json, the directory again
+	traced n.log shard-convert -q --no-sync -s a:int32,b:str --samples-per-shard 10 -o ds2 in.csv
+	run unsynced n.log
+	assert_success
+	grep -q 'index.json"' n.log
+	shard-index verify -q ds2
+	# a task's part: its shards and directories flushed before it ends, and the driver's merge flushes index.json
+	traced e.log shard-convert -q -s a:int32,b:str --samples-per-shard 10 --entries -o pd in.csv > e.jsonl
+	part=$(cd pd && ls -d part-*)
+	for f in "$part"/* "$part" ""; do
+		grep -qE "fsync\([0-9]+<$(realpath "pd/$f")>\)" e.log
+	done
+	traced m.log shard-index merge -q -o pd - < e.jsonl
+	run synced m.log pd
+	assert_success
+	# stdout: a stream, never flushed
+	traced o.log shard-convert -q -s a:int32,b:str -o - in.csv > s.bin
+	run unsynced o.log
+	assert_success
 }

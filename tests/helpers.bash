@@ -106,3 +106,72 @@ signalled() {
 	[ "$status" -eq $((128 + $(kill -l "$sig"))) ]
 	[ -z "$(find "$dir" -name 'shard.*' -o -name '*.tmp.*' -o -name index.json)" ]
 }
+
+# zero_claim DIR: a dataset of two raw shards whose second is cut short (its
+# last sample's bytes gone) while its entry says 0 samples, with the size it
+# has now and no hashes: only reading the shard itself shows it is malformed
+zero_claim() {
+	mkdir -p "$1"
+	craft "$1/shard.00000.mds" n,s int,str "$(le32 1)010000000000000061" "$(le32 2)02000000000000006263"
+	craft "$1/shard.00001.mds" n,s int,str "$(le32 1)030000000000000061"
+	shard-index create -q "$1"
+	python3 - "$1" <<'PY'
+import json, sys
+d = sys.argv[1]
+b = open(d + '/shard.00001.mds', 'rb').read()[:-3]
+open(d + '/shard.00001.mds', 'wb').write(b)
+ix = json.load(open(d + '/index.json'))
+e = ix['shards'][1]
+e['samples'], e['hashes'], e['raw_data']['bytes'], e['raw_data']['hashes'] = 0, [], len(b), {}
+json.dump(ix, open(d + '/index.json', 'w'), sort_keys=True)
+PY
+}
+
+# unknown_codec DIR: a copy of the golden dataset whose index.json names a compression no program knows
+unknown_codec() {
+	cp -r "$REF" "$1" && chmod -R u+w "$1"
+	sed -i 's/"compression": "zstd"/"compression": "lz9"/' "$1/index.json"
+}
+
+# traced LOG CMD ARG...: CMD under strace, its fsync, fdatasync and rename
+# calls (with the paths of descriptors) in LOG; a sanitized build's leak
+# check, which cannot run under ptrace, is left to the untraced runs
+traced() {
+	local log=$1
+	shift
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" strace -f -y -qq -e trace=fsync,fdatasync,rename,renameat,renameat2 -e signal=none -o "$log" "$@"
+}
+
+# synced LOG DIR: in strace LOG, every shard file of DIR's index.json that is
+# there, and every directory holding one, was flushed before index.json was
+# renamed into place, and index.json before and DIR after that rename
+synced() {
+	python3 - "$@" <<'PY'
+import json, os, re, sys
+log, d = sys.argv[1], os.path.realpath(sys.argv[2])
+lines = open(log).read().splitlines()
+flushed = lambda ls: {m.group(1) for l in ls for m in [re.search(r'f(?:data)?sync\(\d+<([^>]*)>\)\s*= 0', l)] if m}
+renamed = [(i, re.search(r'"([^"]*index\.json)"\)\s*= 0', l)) for i, l in enumerate(lines)
+           if re.search(r'rename\w*\(.*"[^"]*index\.json\.tmp\.\d+", .*"[^"]*index\.json"\)\s*= 0', l)]
+at = [i for i, m in renamed if os.path.realpath(m.group(1)) == os.path.join(d, 'index.json')]
+if len(at) != 1:
+    sys.exit('index.json renamed %d times' % len(at))
+before, after = flushed(lines[:at[0]]), flushed(lines[at[0] + 1:])
+want = {d}
+for e in json.load(open(os.path.join(d, 'index.json')))['shards']:
+    for f in (e['raw_data'], e['zip_data']):
+        p = f and os.path.join(d, f['basename'])
+        if p and os.path.exists(p):
+            want |= {p, os.path.dirname(p)}
+missing = sorted(want - before)
+if not any(re.match(re.escape(d) + r'/index\.json\.tmp\.\d+$', p) for p in before):
+    missing.append('index.json.tmp')
+if d not in after:
+    missing.append(d + ' after the rename')
+if missing:
+    sys.exit('not flushed: ' + ', '.join(missing))
+PY
+}
+
+# unsynced LOG: no fsync or fdatasync at all in strace LOG
+unsynced() { ! grep -E 'f(data)?sync\(' "$1"; }

@@ -564,3 +564,114 @@ shard-index: ds: NOT SOUND: 1 shards, 2 samples, 6 problems"
 	assert_success
 	assert_output --regexp '^shard-index \(shardkit\) [0-9]'
 }
+
+@test "verify: a shard file listed twice; merge will not write such an index" {
+	cd "$BATS_TEST_TMPDIR"
+	ds=$(ref_copy)
+	python3 - "$ds/index.json" <<'PY'
+import json, sys
+ix = json.load(open(sys.argv[1]))
+ix['shards'].append(ix['shards'][0])
+json.dump(ix, open(sys.argv[1], 'w'), sort_keys=True)
+PY
+	run shard-index verify "$ds"
+	assert_failure 3
+	assert_line "$ds/shard.00000.mds.zstd: index.json lists this file twice: shard 3 names it, and shard 0 already does"
+	assert_line "shard-index: $ds: NOT SOUND: 4 shards, 73 samples, 2 problems"
+	# the same entry twice on standard input: no index.json
+	rm "$ds/index.json"
+	python3 -c 'import json, sys; e = json.load(open(sys.argv[1]))["shards"][1]; print(json.dumps(e)); print(json.dumps(e))' \
+		"$REF/index.json" > twice.jsonl
+	run shard-index merge -q -o "$ds" - < twice.jsonl
+	assert_failure 1
+	assert_line "shard-index: $ds/shard.00001.mds.zstd: named by shard 0 and again by shard 1"
+	assert_line "shard-index: $ds/index.json: not written: a dataset lists each shard file once"
+	[ ! -e "$ds/index.json" ]
+}
+
+@test "verify: an embedded config that disagrees with its entry, or is not JSON" {
+	cd "$BATS_TEST_TMPDIR"
+	ds=$(ref_copy)
+	sed -i 's/"size_limit": 2000/"size_limit": 3000/' "$ds/index.json"
+	run shard-index verify "$ds"
+	assert_failure 3
+	assert_line "$ds/shard.00000.mds.zstd: embedded config disagrees with the index entry: size_limit is 2000 in the shard, 3000 in index.json"
+	assert_line "shard-index: $ds: NOT SOUND: 3 shards, 50 samples, 1 problem"
+	# hashes may differ: create --hashes records others than the shard's config lists
+	mkdir raw
+	craft raw/shard.00000.mds n,s int,str "$(le32 1)010000000000000061"
+	shard-index create -q --hashes sha1 raw
+	run shard-index verify raw
+	assert_success
+	# a config that does not parse (its first byte broken), with the entry's size and hashes made to match
+	python3 - raw <<'PY'
+import hashlib, json, struct, sys
+d = sys.argv[1]
+b = bytearray(open(d + '/shard.00000.mds', 'rb').read())
+b[12] = ord('x')
+open(d + '/shard.00000.mds', 'wb').write(b)
+ix = json.load(open(d + '/index.json'))
+ix['shards'][0]['raw_data']['hashes']['sha1'] = hashlib.sha1(b).hexdigest()
+json.dump(ix, open(d + '/index.json', 'w'), sort_keys=True)
+PY
+	run shard-index verify raw
+	assert_failure 3
+	assert_line --regexp "^raw/shard.00000.mds: embedded config is not valid JSON \(.*\)$"
+	assert_line "shard-index: raw: NOT SOUND: 1 shards, 1 samples, 1 problem"
+}
+
+@test "verify: a malformed shard whose entry says 0 samples" {
+	cd "$BATS_TEST_TMPDIR"
+	zero_claim z
+	run shard-index verify z
+	assert_failure 3
+	assert_line "z/shard.00001.mds: sample 0: offset 209 is past the end of the shard (206 bytes)"
+}
+
+@test "an unknown compression in index.json is bad data: verify 3, the other subcommands 1" {
+	cd "$BATS_TEST_TMPDIR"
+	unknown_codec ds
+	run shard-index verify ds
+	assert_failure 3
+	assert_line "ds/index.json: shard 0: unknown compression 'lz9' (expected zstd, gz, bz2, br or snappy, with :LEVEL)"
+	run shard-index verify --json ds
+	assert_failure 3
+	run shard-index info ds
+	assert_failure 1
+	assert_output --partial "unknown compression 'lz9'"
+	mkdir out && mv ds out/part
+	run shard-index merge out
+	assert_failure 1
+	assert_output --partial "unknown compression 'lz9'"
+	python3 -c 'import json; print(json.dumps(json.load(open("out/part/index.json"))["shards"][0]))' > e.jsonl
+	run shard-index merge -q -o out/part - < e.jsonl
+	assert_failure 1
+	assert_output --partial "unknown compression 'lz9'"
+}
+
+@test "create and merge flush the shards and directories before index.json, and index.json after; --no-sync skips it" {
+	cd "$BATS_TEST_TMPDIR"
+	seq 1 30 | shard-convert -q -s n:int32 --samples-per-shard 10 -o ds/a/p1
+	seq 1 30 | shard-convert -q -s n:int32 --samples-per-shard 10 -o ds/b/p2
+	traced m.log shard-index merge -q ds
+	run synced m.log ds
+	assert_success
+	for d in a a/p1 b b/p2; do
+		grep -qE "fsync\([0-9]+<$(realpath ds/$d)>\)" m.log
+	done
+	traced n.log shard-index merge -q --no-sync ds
+	run unsynced n.log
+	assert_success
+	shard-index verify -q ds
+	mkdir raw
+	craft raw/shard.00000.mds n,s int,str "$(le32 1)010000000000000061"
+	traced c.log shard-index create -q raw
+	run synced c.log raw
+	assert_success
+	traced c2.log shard-index create -q --force --no-sync raw
+	run unsynced c2.log
+	assert_success
+	run shard-index verify --no-sync raw
+	assert_failure 2
+	assert_output --partial "--no-sync applies to create and merge only"
+}

@@ -194,3 +194,38 @@ ids() { shard-cat -c id "$1" | tr -dc '0-9\n'; }
 	run shard-shuffle -o x /nonexistent
 	assert_failure 1
 }
+
+@test "a malformed shard whose entry says 0 samples is refused, named, in every mode (exit 1)" {
+	zero_claim z
+	for mode in "" --block "--memory 1" "--rank 1 --world 2"; do
+		# shellcheck disable=SC2086
+		run shard-shuffle -q --seed 3 $mode -o "out$RANDOM" z
+		assert_failure 1
+		assert_output "shard-shuffle: z/shard.00001.mds: sample 0: offset 209 is past the end of the shard (206 bytes)"
+	done
+}
+
+@test "an unknown compression in index.json is bad data (exit 1), not a usage error" {
+	unknown_codec bad
+	run shard-shuffle -q --seed 1 -o out bad
+	assert_failure 1
+	assert_output --partial "unknown compression 'lz9'"
+	run shard-shuffle -q --seed 1 --buffer 10 -o out2 bad
+	assert_failure 1
+}
+
+@test "-o DIR flushes the shards and directory before index.json, and index.json after; --no-sync skips it" {
+	traced s.log shard-shuffle -q --seed 1 -o out ds
+	run synced s.log out
+	assert_success
+	traced n.log shard-shuffle -q --seed 1 --no-sync -o out2 ds
+	run unsynced n.log
+	assert_success
+	cmp out/index.json out2/index.json
+	# a stream's spool is scratch: only the output is flushed
+	shard-cat -o - ds > s.bin
+	traced p.log shard-shuffle -q --seed 1 -o out3 - < s.bin
+	run synced p.log out3
+	assert_success
+	! grep -E 'fsync\([0-9]+<[^>]*spool' p.log
+}

@@ -111,9 +111,10 @@ static ssize_t mem_read(void *ctx, void *buf, size_t n, struct shard_error *err)
 	return (ssize_t)k;
 }
 
-static int count_member(void *ctx, const char *key, const uint8_t *val, size_t vlen)
+static int count_member(void *ctx, const char *key, size_t key_at, const uint8_t *val, size_t vlen)
 {
 	(void)key;
+	(void)key_at;
 	(void)val;
 	*(size_t *)ctx += vlen;
 	return 0;
@@ -147,8 +148,8 @@ int fuzz_csv(const uint8_t *data, size_t size)
 		return 0;
 	while (shard_csv_next(c, &rec, &err) > 0) {
 		for (i = 0; i < rec.nfields; i++) {
-			size_t total = 0;
-			shard_json_object_scan(rec.fields[i].p, rec.fields[i].len, count_member, &total, &err);
+			size_t total = 0, at;
+			shard_json_object_scan(rec.fields[i].p, rec.fields[i].len, count_member, &total, &at, &err);
 			out.len = 0;
 			shard_text_to_value(&t[i % (sizeof types / sizeof types[0])], rec.fields[i].p, rec.fields[i].len,
 					    &out, &err);
