@@ -77,24 +77,36 @@ void shard_permute(struct shard_rng *r, uint64_t *a, size_t n)
 uint64_t *shard_deal(const uint64_t *perm, uint64_t n, uint64_t rank, uint64_t world, uint64_t batch, int pad,
 		     uint64_t skip, uint64_t *count)
 {
-	uint64_t i, k = 0, total = n, *out;
-	if (batch) {
-		uint64_t round = batch * world;
-		total = pad ? (n + round - 1) / round * round : n / round * round;
-		if (n == 0)
-			total = 0;
+	uint64_t len, k, *out;
+
+	/* This rank's share, position by position: p = rank + kW by sample; by
+	 * batch, its k/B-th batch (batch rank + (k/B)W of the epoch) at k mod B.
+	 * Only the share is walked, and no product may wrap: a batch times the
+	 * world past 2^64 holds no whole round (padded, one round covers all). */
+	if (!batch) {
+		len = n / world + (rank < n % world);
+	} else {
+		uint64_t rounds;
+		if (batch > UINT64_MAX / world)
+			rounds = pad && n;
+		else
+			rounds = n / (batch * world) + (pad && n % (batch * world));
+		if (rounds > UINT64_MAX / batch)
+			return NULL;
+		len = rounds * batch;
 	}
-	out = malloc(((total + world - 1) / world + 1) * sizeof *out);
+	if (skip > len)
+		skip = len;
+	if (len - skip >= SIZE_MAX / sizeof *out)
+		return NULL;
+	out = malloc((size_t)(len - skip + 1) * sizeof *out);
 	if (!out)
 		return NULL;
-	for (i = 0; i < total; i++) {
-		uint64_t owner = batch ? (i / batch) % world : i % world;
-		if (owner == rank)
-			out[k++] = perm[i % n];
+	for (k = skip; k < len; k++) {
+		unsigned __int128 p = batch ? ((unsigned __int128)(k / batch) * world + rank) * batch + k % batch
+					    : (unsigned __int128)k * world + rank;
+		out[k - skip] = perm[(uint64_t)(p % n)];
 	}
-	if (skip > k)
-		skip = k;
-	memmove(out, out + skip, (k - skip) * sizeof *out);
-	*count = k - skip;
+	*count = len - skip;
 	return out;
 }

@@ -29,6 +29,6 @@ for t in $targets; do
 	[ -d "$seeds" ] || seeds=tests/fuzz/corpus/${t%_*}
 	mkdir -p "$out/corpus-$t"
 	echo "== fuzz_$t for ${secs}s"
-	"$out/fuzz-$t" -max_total_time="$secs" -artifact_prefix="$out/crashes/$t-" -max_len=65536 \
+	"$out/fuzz-$t" -max_total_time="$secs" -artifact_prefix="$out/crashes/$t-" -max_len=65536 -timeout=10 \
 		"$out/corpus-$t" "$seeds" 2>&1 | tail -n 3
 done
