@@ -138,7 +138,7 @@ int shard_compress(const struct shard_codec *c, const void *src, size_t n,
 
 static int grow(struct shard_buf *out, uint64_t max_out, struct shard_error *err, const char *what)
 {
-	if (out->len >= max_out)
+	if (out->len > max_out)
 		return shard_error_set(err, SHARD_EDATA, "%s: decompressed data exceeds %llu bytes",
 				       what, (unsigned long long)max_out);
 	if (out->cap - out->len < 65536 && shard_buf_reserve(out, out->cap ? out->cap : 1 << 20))

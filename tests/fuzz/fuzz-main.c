@@ -9,20 +9,30 @@
 #include "shard.h"
 #include "fuzz.h"
 
+static const struct {
+	const char *name;
+	int (*fn)(const uint8_t *, size_t);
+} targets[] = {
+	{"mds", fuzz_mds}, {"index", fuzz_index}, {"stream", fuzz_stream}, {"stream_raw", fuzz_stream_raw},
+	{"csv", fuzz_csv}, {"tz", fuzz_tz}, {"codec", fuzz_codec}, {"codec_rt", fuzz_codec_rt},
+	{"writer", fuzz_writer}, {"shuffle", fuzz_shuffle}, {"remote", fuzz_remote},
+};
+
 int main(int argc, char **argv)
 {
-	int (*fn)(const uint8_t *, size_t);
+	int (*fn)(const uint8_t *, size_t) = NULL;
+	size_t t;
 	int i;
 
-	if (argc < 3) {
-		fprintf(stderr, "usage: fuzz-run mds|index|stream|csv|tz FILE...\n");
-		return 2;
-	}
-	fn = strcmp(argv[1], "mds") == 0 ? fuzz_mds : strcmp(argv[1], "index") == 0 ? fuzz_index
-		: strcmp(argv[1], "stream") == 0 ? fuzz_stream : strcmp(argv[1], "csv") == 0 ? fuzz_csv
-		: strcmp(argv[1], "tz") == 0 ? fuzz_tz : NULL;
-	if (!fn) {
-		fprintf(stderr, "fuzz-run: unknown target '%s'\n", argv[1]);
+	if (argc >= 2)
+		for (t = 0; t < sizeof targets / sizeof targets[0]; t++)
+			if (strcmp(argv[1], targets[t].name) == 0)
+				fn = targets[t].fn;
+	if (argc < 3 || !fn) {
+		fprintf(stderr, "usage: fuzz-run TARGET FILE...; TARGET is one of");
+		for (t = 0; t < sizeof targets / sizeof targets[0]; t++)
+			fprintf(stderr, " %s", targets[t].name);
+		fprintf(stderr, "\n");
 		return 2;
 	}
 	for (i = 2; i < argc; i++) {

@@ -1,8 +1,11 @@
 /* Fuzz targets for every decoder of untrusted bytes: MDS shards (with their
- * samples and fields), index.json, the shard stream, CSV and time-zone files. Built for libFuzzer
+ * samples and fields), index.json, the shard stream (as it comes, and with its
+ * checksums made right), CSV and time-zone files. Codecs, the writer, the
+ * shuffle planner and remote fetches have files of their own. Built for libFuzzer
  * with --enable-fuzzing, and as a corpus replayer (fuzz-main.c) for make check. */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -60,8 +63,106 @@ int fuzz_index(const uint8_t *data, size_t size)
 	return 0;
 }
 
-/* The stream reader reads a file descriptor: feed it through a pipe-less temp file. */
-int fuzz_stream(const uint8_t *data, size_t size)
+/* The number after "samples" in a shard frame's meta (its entry's count), or 0. */
+static uint64_t meta_samples(const uint8_t *p, size_t n)
+{
+	const uint8_t *q = memmem(p, n, "\"samples\"", 9), *end = p + n;
+	uint64_t v = 0;
+	if (!q)
+		return 0;
+	for (q += 9; q < end && (*q == ' ' || *q == ':'); q++)
+		;
+	for (; q < end && *q >= '0' && *q <= '9'; q++)
+		v = v * 10 + (uint64_t)(*q - '0');
+	return v;
+}
+
+/* Append a frame (shard-stream(5): tag, meta_len, data_len, meta, data, then
+ * XXH64 of all of it) with its checksum made right. */
+static void put_frame(struct shard_buf *out, const uint8_t *tag, const uint8_t *meta, uint32_t mlen,
+		      const uint8_t *data, uint64_t dlen)
+{
+	struct shard_error err;
+	char hex[160];
+	uint8_t h[8];
+	size_t start = out->len;
+	uint64_t sum;
+	int k;
+
+	shard_buf_append(out, tag, 4);
+	for (k = 0; k < 4; k++)
+		h[k] = (uint8_t)(mlen >> (8 * k));
+	shard_buf_append(out, h, 4);
+	for (k = 0; k < 8; k++)
+		h[k] = (uint8_t)(dlen >> (8 * k));
+	shard_buf_append(out, h, 8);
+	shard_buf_append(out, meta, mlen);
+	shard_buf_append(out, data, (size_t)dlen);
+	if (shard_hash_hex("xxh64", out->p + start, out->len - start, hex, &err))
+		abort();
+	sum = strtoull(hex, NULL, 16);
+	for (k = 0; k < 8; k++)
+		h[k] = (uint8_t)(sum >> (8 * k));
+	shard_buf_append(out, h, 8);
+}
+
+/* The input with every whole frame's checksum recomputed and, unless told
+ * not to, each end frame's totals made to agree with the shard frames before
+ * it, so that mutations reach what the frames carry. Bytes that are no whole
+ * frame are kept as they are. */
+static void stream_fix(const uint8_t *p, size_t n, int fix_totals, struct shard_buf *out)
+{
+	size_t pos = 0;
+	uint64_t shards = 0, samples = 0, bytes = 0;
+	int header = 1;
+
+	while (pos < n) {
+		const uint8_t *f = p + pos;
+		size_t left = n - pos;
+		uint32_t mlen;
+		uint64_t dlen;
+		if (header) {
+			size_t k = left < 16 ? left : 16;
+			shard_buf_append(out, f, k);
+			pos += k;
+			header = 0;
+			shards = samples = bytes = 0;
+			continue;
+		}
+		if (left < 24) {
+			shard_buf_append(out, f, left);
+			break;
+		}
+		mlen = rd32(f + 4);
+		dlen = rd64(f + 8);
+		if (mlen > left - 24 || dlen > left - 24 - mlen) {
+			shard_buf_append(out, f, left);
+			break;
+		}
+		if (memcmp(f, "END.", 4) == 0) {
+			header = 1;
+			if (fix_totals) {
+				char meta[128];
+				int ml = snprintf(meta, sizeof meta, "{\"bytes\": %llu, \"samples\": %llu, \"shards\": %llu}",
+						  (unsigned long long)bytes, (unsigned long long)samples,
+						  (unsigned long long)shards);
+				put_frame(out, f, (const uint8_t *)meta, (uint32_t)ml, f + 16 + mlen, dlen);
+				pos += 24 + mlen + (size_t)dlen;
+				continue;
+			}
+		} else if (memcmp(f, "SHRD", 4) == 0) {
+			shards++;
+			bytes += dlen;
+			samples += meta_samples(f + 16, mlen);
+		}
+		put_frame(out, f, f + 16, mlen, f + 16 + mlen, dlen);
+		pos += 24 + mlen + (size_t)dlen;
+	}
+}
+
+/* The stream reader reads a file descriptor: feed it through a pipe-less temp
+ * file. verify: check the entries' hashes of the shards. */
+static void read_stream(const uint8_t *data, size_t size, int verify)
 {
 	char path[] = "/tmp/fuzz-stream-XXXXXX";
 	int fd = mkstemp(path), saved;
@@ -70,23 +171,49 @@ int fuzz_stream(const uint8_t *data, size_t size)
 	struct shard_error err;
 
 	if (fd < 0)
-		return 0;
+		return;
 	unlink(path);
 	if (write(fd, data, size) != (ssize_t)size || lseek(fd, 0, SEEK_SET) != 0) {
 		close(fd);
-		return 0;
+		return;
 	}
 	saved = dup(0);
 	dup2(fd, 0);
 	close(fd);
-	if (shard_source_open(&src, "-", SHARD_SRC_VERIFY_HASHES, &err) == 0) {
+	if (shard_source_open(&src, "-", verify ? SHARD_SRC_VERIFY_HASHES : 0, &err) == 0) {
 		while (shard_source_next(src, &it, &err) > 0)
-			shard_item_load_raw(&it, 1, &err);
+			shard_item_load_raw(&it, verify, &err);
 		shard_source_close(src);
 	}
 	shard_item_free(&it);
 	dup2(saved, 0);
 	close(saved);
+}
+
+/* The stream as it comes, checksums and all. */
+int fuzz_stream_raw(const uint8_t *data, size_t size)
+{
+	read_stream(data, size, 1);
+	return 0;
+}
+
+/* The stream with its frames' checksums (and end frames' totals) recomputed
+ * first, so the fuzzer gets past them to the frames' contents. The first
+ * header's flags word, which readers ignore, steers the target: bit 0 leaves
+ * the checksums as they are, bit 1 skips the entries' hashes, bit 2 keeps the
+ * end frames' totals. */
+int fuzz_stream(const uint8_t *data, size_t size)
+{
+	struct shard_buf fixed = {0};
+	uint8_t flags = size > 12 ? data[12] : 0;
+
+	if (flags & 1) {
+		read_stream(data, size, !(flags & 2));
+		return 0;
+	}
+	stream_fix(data, size, !(flags & 4), &fixed);
+	read_stream(fixed.p ? fixed.p : data, fixed.len, !(flags & 2));
+	shard_buf_free(&fixed);
 	return 0;
 }
 
