@@ -16,9 +16,8 @@ not reference (what such attempts left) are then removed.
 What the recipe takes care of:
   * The schema is Spark's own: df.schema.json() goes to shard-convert's
     --schema-from, so every field Spark marks nullable keeps its nulls (a
-    NAME.valid column, see shard-mds(5)). With `overrides`, the recipe writes
-    the --schema list itself from df.schema (the same mapping, '?' for
-    nullable fields) with the overridden columns' types replaced.
+    NAME.valid column, see shard-mds(5)); `overrides` become --type COL=TYPE,
+    which keeps a field's nullability.
   * Dates and timestamps are written by the recipe, not by toJSON(), which
     writes timestamps to the millisecond in the session time zone (losing the
     seconds of old zone offsets) and shifts dates in the 1582 Julian/Gregorian
@@ -46,20 +45,14 @@ import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
+import time
 
 MODES = ('error', 'errorifexists', 'overwrite')
 
-# Spark type names (DataType.typeName()) -> shard-convert types, as
-# shard-convert --schema-from maps them (shard-convert(1)).
-_TYPES = {'long': 'int64', 'integer': 'int32', 'short': 'int16', 'byte': 'int8',
-          'float': 'float32', 'double': 'float64', 'string': 'str', 'varchar': 'str', 'char': 'str',
-          'boolean': 'bool', 'date': 'date', 'timestamp': 'timestamp', 'timestamp_ntz': 'timestamp',
-          'binary': 'bytes', 'decimal': 'str_decimal'}
-_ELEMENTS = {'float': 'float32', 'double': 'float64', 'integer': 'int32', 'long': 'int64',
-             'short': 'int16', 'byte': 'int8'}
 _MARK, _END = 'shardkit task failed: ', ' :end of shardkit task failure'
 _DAY_US = 86_400_000_000
 
@@ -81,37 +74,12 @@ def find_program(name, hint=None):
     return os.path.abspath(path)
 
 
-def shard_type(data_type):
-    """The shard-convert type of a Spark DataType (no '?')."""
-    name = data_type.typeName()
-    if name == 'array':
-        return 'ndarray:' + _ELEMENTS[data_type.elementType.typeName()] \
-            if data_type.elementType.typeName() in _ELEMENTS else 'json'
-    if name in ('map', 'struct'):
-        return 'json'
-    if name not in _TYPES:
-        raise ValueError(f'Spark type {data_type.simpleString()} has no MDS encoding')
-    return _TYPES[name]
-
-
-def schema_list(schema, overrides=None):
-    """A --schema list ('name:type?,...') for a Spark StructType: Spark's
-    nullable fields get '?'; overrides maps a column to the type to write it
-    as instead (shard-convert(1) Types; a '?' there is kept, else the field's
-    nullability is added)."""
-    overrides = dict(overrides or {})
-    unknown = set(overrides) - set(schema.fieldNames())
-    if unknown:
-        raise ValueError(f'overrides name columns the DataFrame does not have: {", ".join(sorted(unknown))}')
-    cols = []
-    for f in schema.fields:
-        if re.search('[,:=]', f.name):
-            raise ValueError(f"column name {f.name!r} cannot be used (',', ':' and '=' are reserved)")
-        t = overrides.get(f.name) or shard_type(f.dataType)
-        if f.nullable and not t.endswith('?'):
-            t += '?'
-        cols.append(f'{f.name}:{t}')
-    return ','.join(cols)
+def column_name(name):
+    """A column as shard-convert's options name it: in backquotes (a backquote
+    doubled) when it holds ',', ':', '=' or a backquote (shard-convert(1))."""
+    if re.search('[,:=`]', name) or name.startswith(' '):
+        return '`' + name.replace('`', '``') + '`'
+    return name
 
 
 def _exact_text(df):
@@ -152,8 +120,18 @@ def _convert_partitions(cmd, env):
         from pyspark import TaskContext
         ctx = TaskContext.get()
         attempt = ctx.attemptNumber() if ctx else 0
+        def die_with_parent():
+            # in the child: SIGTERM when the task's Python worker dies (Linux),
+            # so a killed or cancelled task's shard-convert removes its shards
+            # rather than finish a partial part at the end of its input
+            try:
+                import ctypes
+                ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+            except (OSError, AttributeError):
+                pass
+
         proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
+                                stderr=subprocess.PIPE, preexec_fn=die_with_parent)
         errors, fed = [], []
 
         def feed():
@@ -164,6 +142,9 @@ def _convert_partitions(cmd, env):
                 pass  # shard-convert stopped early: its status and message say why
             except BaseException as e:  # noqa: B902 - the partition's own rows failed
                 fed.append(e)
+                # not an end of input: the shards of a partial partition go
+                # (shard-convert removes them on SIGTERM)
+                proc.terminate()
             finally:
                 try:
                     proc.stdin.close()
@@ -199,6 +180,21 @@ def _task_failure(exc):
     start = text.rfind(_MARK)
     end = text.find(_END, start)
     return text[start + len(_MARK):end] if start >= 0 and end > start else None
+
+
+def _wait_for_tasks(sc, group, timeout=60.0):
+    """Wait (at most timeout seconds) until no task of the job group runs."""
+    tracker = sc.statusTracker()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stages = []
+        for job in tracker.getJobIdsForGroup(group):
+            info = tracker.getJobInfo(job)
+            stages += list(info.stageIds) if info else []
+        active = sum(getattr(tracker.getStageInfo(st), 'numActiveTasks', 0) or 0 for st in stages)
+        if not active:
+            return
+        time.sleep(0.2)
 
 
 def _prepare(dest, mode):
@@ -241,11 +237,11 @@ def to_mds(df, dest, schema=None, *, fills=None, overrides=None, timezone=None, 
                string (shard-convert(1)) types it by hand, as before.
     fills      {column: value}: written where the column is null (--fill);
                other nullable fields keep their nulls.
-    overrides  {column: shard-convert type}, e.g. {'price': 'float64'}: the
-               recipe then passes an explicit --schema built from df.schema.
-    timezone   the session's spark.sql.session.timeZone by default; passed
-               as --timezone when this shard-convert has it. Timestamps are
-               written as exact UTC instants either way.
+    overrides  {column: shard-convert type}, e.g. {'price': 'float64'}:
+               passed as --type (with a schema string too).
+    timezone   the session's spark.sql.session.timeZone by default, passed
+               as --timezone (for text without an offset); timestamps are
+               written as exact UTC instants.
     mode       'error' (also 'errorifexists'): refuse a dest that holds a
                dataset or any file; 'overwrite': remove dest first.
     bindir     where shard-convert and shard-index are (else PATH).
@@ -256,37 +252,47 @@ def to_mds(df, dest, schema=None, *, fills=None, overrides=None, timezone=None, 
     partition and shard-convert's message; the part-* directories of this
     run are then removed, and dest holds no index.json.
     """
-    if schema is not None and overrides:
-        raise ValueError('overrides apply to the schema taken from df.schema, not to an explicit schema')
     convert = find_program('shard-convert', bindir)
     index = find_program('shard-index', bindir)
     dest = os.path.abspath(dest)
-    if schema is not None:
-        typing = ['--schema', schema]
-    elif overrides:
-        typing = ['--schema', schema_list(df.schema, overrides)]
-    else:
-        typing = ['--schema-from', df.schema.json()]
+    typing = ['--schema', schema] if schema is not None else ['--schema-from', df.schema.json()]
+    unknown = set(overrides or {}) - set(df.schema.fieldNames())
+    if unknown:
+        raise ValueError(f'overrides name columns the DataFrame does not have: {", ".join(sorted(unknown))}')
+    for col, t in (overrides or {}).items():
+        typing += ['--type', f'{column_name(col)}={t}']
     for col, value in (fills or {}).items():
-        typing += ['--fill', f'{col}={_fill_text(value)}']
+        typing += ['--fill', f'{column_name(col)}={_fill_text(value)}']
     if timezone is None:
         timezone = df.sparkSession.conf.get('spark.sql.session.timeZone')
-    helptext = subprocess.run([convert, '--help'], capture_output=True, text=True).stdout
-    if timezone and '--timezone' in helptext:
+    if timezone:
         typing += ['--timezone', timezone]
     cmd = list(command_prefix) + [convert, '-f', 'jsonl', *typing, '--entries', '-q', '-o', dest,
                                   *extra_args]
     env = {'PATH': os.environ.get('PATH', '/usr/bin:/bin'),
            'LD_LIBRARY_PATH': os.environ.get('LD_LIBRARY_PATH', '')}
     _prepare(dest, mode)
+    sc = df.sparkSession.sparkContext
+    group = f'shardkit-to-mds-{os.getpid()}-{id(df)}-{time.monotonic_ns()}'
+    props = ('spark.jobGroup.id', 'spark.job.description', 'spark.job.interruptOnCancel')
+    saved = {k: sc.getLocalProperty(k) for k in props}
+    sc.setJobGroup(group, f'to_mds {dest}', interruptOnCancel=True)
     try:
         entries = _exact_text(df).toJSON().mapPartitionsWithIndex(_convert_partitions(cmd, env)).collect()
     except Exception as e:
+        for k, v in saved.items():
+            sc.setLocalProperty(k, v)
+        # the job failed: its other tasks may still be writing parts; cancel
+        # them and wait until none runs before removing what they wrote
+        sc.cancelJobGroup(group)
+        _wait_for_tasks(sc, group)
         _remove_parts(dest)
         said = _task_failure(e)
         if said is None:
             raise
         raise ConversionError(said) from e
+    for k, v in saved.items():
+        sc.setLocalProperty(k, v)
     merged = subprocess.run([index, 'merge', '-q', '-o', dest, '-'], input=''.join(e + '\n' for e in entries),
                             text=True, capture_output=True)
     if merged.returncode:
