@@ -622,10 +622,9 @@ static void run_permuted(const char *path, const char *dest, const char *comp, c
 {
 	struct shard_index ix;
 	struct shard_error err;
-	struct shard_rng rng;
 	struct plan pl = {0};
 	char ipath[PATH_MAX + 16];
-	uint64_t n = 0, *perm, i;
+	uint64_t n = 0, *perm;
 	size_t s;
 
 	snprintf(ipath, sizeof ipath, "%s/index.json", path);
@@ -641,30 +640,16 @@ static void run_permuted(const char *path, const char *dest, const char *comp, c
 	perm = malloc((n + 1) * sizeof *perm);
 	if (!perm)
 		cli_die(CLI_FAIL, "out of memory");
-	shard_rng_seed(&rng, o.seed, o.epoch);
-	if (o.block) {
-		/* shard order shuffled, then samples within each shard */
-		uint64_t *so = malloc((ix.nshards + 1) * sizeof *so), *first = calloc(ix.nshards + 1, sizeof *first), k = 0;
-		if (!so || !first)
+	{
+		/* the epoch's order: over the whole dataset, or shard by shard */
+		uint64_t *first = calloc(ix.nshards + 1, sizeof *first);
+		if (!first)
 			cli_die(CLI_FAIL, "out of memory");
-		for (s = 0; s < ix.nshards; s++) {
-			so[s] = s;
+		for (s = 0; s < ix.nshards; s++)
 			first[s + 1] = first[s] + ix.shards[s].samples;
-		}
-		shard_permute(&rng, so, ix.nshards);
-		for (s = 0; s < ix.nshards; s++) {
-			uint64_t a = first[so[s]], b = first[so[s] + 1];
-			for (i = a; i < b; i++)
-				perm[k + i - a] = i;
-			shard_permute(&rng, perm + k, b - a);
-			k += b - a;
-		}
-		free(so);
+		if (shard_epoch_order(o.seed, o.epoch, o.block, first, ix.nshards, perm))
+			cli_die(CLI_FAIL, "out of memory");
 		free(first);
-	} else {
-		for (i = 0; i < n; i++)
-			perm[i] = i;
-		shard_permute(&rng, perm, n);
 	}
 	deal(perm, n, &pl);
 	open_writer(dest, &ix.shards[0], comp, hashes, sl);

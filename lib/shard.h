@@ -580,6 +580,12 @@ uint64_t shard_rng_next(struct shard_rng *r);
 uint64_t shard_rng_below(struct shard_rng *r, uint64_t n);
 /* Fisher-Yates: a uniformly random permutation of a[0..n). */
 void shard_permute(struct shard_rng *r, uint64_t *a, size_t n);
+/* An epoch's order of the first[nshards] samples into perm (shard-shuffle(1)):
+ * a permutation of them all from (seed, epoch), or with block the shards'
+ * order shuffled, then the samples within each shard; shard s holds samples
+ * first[s] to first[s+1]. SHARD_ENOMEM, or 0. */
+int shard_epoch_order(uint64_t seed, uint64_t epoch, int block, const uint64_t *first, size_t nshards,
+		      uint64_t *perm);
 /* One rank's share of an epoch's order perm[0..n): position p to rank p mod
  * world, or with batch > 0 batch j to rank j mod world, the remainder dropped
  * (or, with pad, filled by wrapping around); then the first skip left out.

@@ -74,6 +74,36 @@ void shard_permute(struct shard_rng *r, uint64_t *a, size_t n)
 	}
 }
 
+int shard_epoch_order(uint64_t seed, uint64_t epoch, int block, const uint64_t *first, size_t nshards,
+		      uint64_t *perm)
+{
+	struct shard_rng rng;
+	uint64_t n = first[nshards], i, k = 0, *so;
+	size_t s;
+
+	shard_rng_seed(&rng, seed, epoch);
+	if (!block) {
+		for (i = 0; i < n; i++)
+			perm[i] = i;
+		shard_permute(&rng, perm, n);
+		return 0;
+	}
+	if (!(so = malloc((nshards + 1) * sizeof *so)))
+		return SHARD_ENOMEM;
+	for (s = 0; s < nshards; s++)
+		so[s] = s;
+	shard_permute(&rng, so, nshards);
+	for (s = 0; s < nshards; s++) {
+		uint64_t a = first[so[s]], b = first[so[s] + 1];
+		for (i = a; i < b; i++)
+			perm[k + i - a] = i;
+		shard_permute(&rng, perm + k, b - a);
+		k += b - a;
+	}
+	free(so);
+	return 0;
+}
+
 int shard_dealer_init(struct shard_dealer *d, uint64_t n, uint64_t rank, uint64_t world, uint64_t batch, int pad,
 		      uint64_t skip)
 {

@@ -14,35 +14,11 @@
 
 #define FAIL(...) FUZZ_FAIL("shuffle: " __VA_ARGS__)
 
-/* The epoch's order as shard-shuffle builds it (cmd/shard-shuffle.c, which
- * composes the library's permutations the same way). */
+/* The epoch's order, as shard-shuffle builds it. */
 static void plan(uint64_t seed, uint64_t epoch, int block, const uint64_t *first, size_t nshards, uint64_t *perm)
 {
-	struct shard_rng rng;
-	uint64_t n = first[nshards], i, k = 0, *so;
-	size_t s;
-
-	shard_rng_seed(&rng, seed, epoch);
-	if (!block) {
-		for (i = 0; i < n; i++)
-			perm[i] = i;
-		shard_permute(&rng, perm, n);
-		return;
-	}
-	so = malloc((nshards + 1) * sizeof *so);
-	if (!so)
+	if (shard_epoch_order(seed, epoch, block, first, nshards, perm))
 		abort();
-	for (s = 0; s < nshards; s++)
-		so[s] = s;
-	shard_permute(&rng, so, nshards);
-	for (s = 0; s < nshards; s++) {
-		uint64_t a = first[so[s]], b = first[so[s] + 1];
-		for (i = a; i < b; i++)
-			perm[k + i - a] = i;
-		shard_permute(&rng, perm + k, b - a);
-		k += b - a;
-	}
-	free(so);
 }
 
 /* What one rank gets before the skip, as the manual words it: position p to
