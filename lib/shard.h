@@ -94,6 +94,41 @@ int shard_write_all(int fd, const void *p, size_t n, struct shard_error *err);
 /* Parse a size with optional K/M/G/KB/MB/GB/KiB/MiB/GiB suffix (1024-based). */
 int shard_parse_size(const char *s, uint64_t *out);
 
+/* ---------------------------------------------------------------- threads */
+
+/* The CPUs this process may use: its affinity mask, capped by the CPU quota
+ * of its cgroup (v2 cpu.max or v1 cfs_quota_us/cfs_period_us, the tightest
+ * from its own cgroup up, rounded up to whole CPUs); at least 1. A Spark
+ * executor given one core gets 1, whatever the machine has. */
+unsigned shard_cpu_budget(void);
+
+/* One pool of worker threads serves every engine in a process: the writer's
+ * compression, the converter's parsing, the batcher's gathers. Work goes in
+ * as tasks the caller owns (embed one in its own struct): no allocation, so
+ * submitting cannot fail. Tasks run in the order given, on any worker; a
+ * task must not wait for a task submitted after it. Waiting for a task that
+ * has not started runs it on the waiting thread, so a caller never idles
+ * behind a queue. Every call is thread-safe. A NULL pool runs each task at
+ * once, on the thread that submits it. */
+#define SHARD_POOL_MAX 1024
+struct shard_task {
+	void (*fn)(struct shard_task *t);	/* set by the caller before submitting */
+	/* the pool's own */
+	struct shard_task *next_;
+	int state_;
+};
+struct shard_pool;
+/* threads 0: shard_cpu_budget(). */
+int shard_pool_new(struct shard_pool **p, unsigned threads, struct shard_error *err);
+unsigned shard_pool_threads(const struct shard_pool *p);
+void shard_pool_submit(struct shard_pool *p, struct shard_task *t);
+/* Until t has run (returns at once for a task never submitted). */
+void shard_pool_wait(struct shard_pool *p, struct shard_task *t);
+/* Whether t has run, without waiting. */
+int shard_task_done(struct shard_pool *p, struct shard_task *t);
+/* Runs what is queued, then stops the threads. */
+void shard_pool_free(struct shard_pool *p);
+
 /* ---------------------------------------------------------------- codecs */
 
 /* Compression as MDS names it: "zstd", "zstd:7", "gz:9", "bz2", "br:11", "snappy". */
@@ -651,6 +686,20 @@ int shard_csv_new_mem(struct shard_csv **c, const struct shard_csv_opts *o, cons
  * and rec->line say where; a read error keeps the read callback's message. */
 int shard_csv_next(struct shard_csv *c, struct shard_csv_record *rec, struct shard_error *err);
 void shard_csv_free(struct shard_csv *c);
+
+/* ================================================================ engines
+ * Each engine is a handle: an options struct (zeroed, then the fields that
+ * matter set; fields are only ever added at the end), shard_X_new, the calls
+ * that do the work, shard_X_free. None prints, exits or keeps process-wide
+ * state; two run side by side in one process. */
+
+/* ---------------------------------------------------------------- engine: converter */
+
+/* ---------------------------------------------------------------- engine: shuffler */
+
+/* ---------------------------------------------------------------- engine: batcher */
+
+/* ---------------------------------------------------------------- engine: verifier */
 
 #ifdef __cplusplus
 }

@@ -16,7 +16,7 @@ flags="-g -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -Ibui
 libs=$(pkg-config --libs libzstd libarchive jansson libcrypto libxxhash zlib libbrotlienc libbrotlidec snappy libcurl)
 # the library and the targets once, instrumented for coverage; then one binary per target
 objs=
-for src in $(ls lib/*.c tests/fuzz/fuzz-*.c | grep -v -e lib/cli.c -e tests/fuzz/fuzz-main.c); do
+for src in $(ls lib/*/*.c tests/fuzz/fuzz-*.c | grep -v -e tests/fuzz/fuzz-main.c); do
 	obj=$out/obj/$(echo "$src" | tr / _ | sed 's/\.c$/.o/')
 	clang $flags -fsanitize=fuzzer-no-link -c -o "$obj" "$src"
 	objs="$objs $obj"
