@@ -12,18 +12,7 @@
 #include "shard.h"
 #include "internal.h"
 
-static int failures, checks;
-
-#define CHECK(cond, ...)                                                    \
-	do {                                                                \
-		checks++;                                                   \
-		if (!(cond)) {                                              \
-			failures++;                                         \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-			fprintf(stderr, __VA_ARGS__);                       \
-			fputc('\n', stderr);                                \
-		}                                                           \
-	} while (0)
+#include "tap.h"
 
 static void test_codecs(void)
 {
@@ -1146,28 +1135,94 @@ static void test_url_redact(void)
 	CHECK(strcmp(shard_url_redact("https://u:p@host/ds", buf, 9), "https://") == 0, "cut short: %s", buf);
 }
 
+/* ---------------------------------------------------------------- the thread pool */
+
+struct pool_job {
+	struct shard_task t;
+	unsigned i;
+	uint64_t out;
+};
+
+static void pool_job_run(struct shard_task *t)
+{
+	struct pool_job *j = (struct pool_job *)t;
+	uint64_t s = j->i;
+	for (int k = 0; k < 2000; k++)
+		s = s * 6364136223846793005ull + 1442695040888963407ull;
+	j->out = s;
+}
+
+static uint64_t pool_job_want(unsigned i)
+{
+	uint64_t s = i;
+	for (int k = 0; k < 2000; k++)
+		s = s * 6364136223846793005ull + 1442695040888963407ull;
+	return s;
+}
+
+static void test_pool(void)
+{
+	static struct pool_job j[500];
+	struct shard_error err = {0};
+	unsigned budget = shard_cpu_budget();
+	CHECK(budget >= 1, "CPU budget %u", budget);
+	/* NULL pool: runs at once; then pools of 1..3 threads (and the budget),
+	 * waited for in reverse, so that waits run queued tasks themselves */
+	for (unsigned th = 0; th <= 4; th++) {
+		struct shard_pool *p = NULL;
+		if (th) {
+			CHECK(shard_pool_new(&p, th == 4 ? 0 : th, &err) == 0, "pool of %u: %s", th, err.msg);
+			CHECK(shard_pool_threads(p) == (th == 4 ? budget : th), "pool of %u has %u", th,
+			      shard_pool_threads(p));
+		}
+		for (unsigned round = 0; round < 4; round++) {
+			for (unsigned i = 0; i < 500; i++) {
+				j[i] = (struct pool_job){.t.fn = pool_job_run, .i = i + round};
+				shard_pool_submit(p, &j[i].t);
+			}
+			for (unsigned i = 500; i-- > 0;)
+				shard_pool_wait(p, &j[i].t);
+			for (unsigned i = 0; i < 500; i++)
+				CHECK(j[i].out == pool_job_want(i + round) && shard_task_done(p, &j[i].t),
+				      "pool of %u, round %u: task %u", th, round, i);
+		}
+		/* freeing runs what is still queued */
+		for (unsigned i = 0; i < 100; i++) {
+			j[i] = (struct pool_job){.t.fn = pool_job_run, .i = i};
+			shard_pool_submit(p, &j[i].t);
+		}
+		shard_pool_free(p);
+		for (unsigned i = 0; i < 100; i++)
+			CHECK(j[i].out == pool_job_want(i), "pool of %u: task %u not run before free", th, i);
+	}
+	CHECK(shard_pool_new(&(struct shard_pool *){0}, SHARD_POOL_MAX + 1, &err) == SHARD_EARG, "too many threads");
+}
+
 int main(void)
 {
-	test_colspec();
-	test_decimal();
-	test_codecs();
-	test_hashes();
-	test_hash_pieces();
-	test_floats();
-	test_encodings();
-	test_mds_example();
-	test_split();
-	test_sizes();
-	test_parse_floats();
-	test_number_field();
-	test_shuffle();
-	test_deal();
-	test_csv_faults();
-	test_url_redact();
-	test_tz_zones();
-	test_tz_rules();
-	test_tz_java_rule();
-	test_tz_tzif();
-	printf("%d checks, %d failed\n", checks, failures);
-	return failures ? 1 : 0;
+	static const struct tap_case cases[] = {
+		TAP(test_colspec),
+		TAP(test_decimal),
+		TAP(test_codecs),
+		TAP(test_hashes),
+		TAP(test_hash_pieces),
+		TAP(test_floats),
+		TAP(test_encodings),
+		TAP(test_mds_example),
+		TAP(test_split),
+		TAP(test_sizes),
+		TAP(test_parse_floats),
+		TAP(test_number_field),
+		TAP(test_shuffle),
+		TAP(test_deal),
+		TAP(test_csv_faults),
+		TAP(test_url_redact),
+		TAP(test_tz_zones),
+		TAP(test_tz_rules),
+		TAP(test_tz_java_rule),
+		TAP(test_tz_tzif),
+		TAP(test_pool),
+		{0},
+	};
+	return tap_run(cases);
 }
