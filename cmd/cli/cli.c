@@ -81,19 +81,31 @@ void cli_warn(const char *fmt, ...)
 	va_end(ap);
 }
 
+static void abort_outputs(void);
+
+/* The one way out on failure: the outputs still open (cli_on_signal's
+ * cleanups, the same a signal runs) are abandoned, so that nothing half
+ * written is left to look whole, then the process exits. */
+static void __attribute__((noreturn)) die_now(int status)
+{
+	abort_outputs();
+	exit(status);
+}
+
 void cli_die(int status, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
 	vmsg(fmt, ap);
 	va_end(ap);
-	exit(status);
+	die_now(status);
 }
 
 void cli_die_err(const struct shard_error *err)
 {
 	if (err->status == SHARD_EPIPE) {
 		progress_clear();
+		abort_outputs();
 		_exit(0);
 	}
 	if (err->status == SHARD_EARG)
@@ -109,7 +121,7 @@ void cli_usage_error(const char *usage, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "%s", usage);
 	fprintf(stderr, "Try '%s --help' for more information.\n", cli_prog);
-	exit(CLI_USAGE);
+	die_now(CLI_USAGE);
 }
 
 void cli_version(void)
@@ -343,6 +355,22 @@ static void *signal_thread(void *arg)
 	_exit(128 + c);
 }
 
+/* For an exit on failure: the cleanups, newest first, under the guard kept
+ * for good (a signal now finds the work done). Nothing to do when none was
+ * ever registered. */
+static int guard_ready;
+
+static void abort_outputs(void)
+{
+	int i;
+	if (!guard_ready)
+		return;
+	pthread_mutex_lock(&guard);	/* never given back: the process ends */
+	for (i = ncleanups - 1; i >= 0; i--)
+		cleanups[i].fn(cleanups[i].ctx);
+	ncleanups = 0;
+}
+
 static void guard_init(void)
 {
 	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
@@ -356,6 +384,7 @@ static void guard_init(void)
 	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&guard, &a);
 	pthread_mutexattr_destroy(&a);
+	guard_ready = 1;
 	if (pipe2(sig_pipe, O_CLOEXEC) != 0 || pthread_create(&th, NULL, signal_thread, NULL) != 0)
 		cli_die(CLI_FAIL, "cannot set up signal handling: %s", strerror(errno));
 	pthread_detach(th);
