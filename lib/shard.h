@@ -12,7 +12,20 @@
 extern "C" {
 #endif
 
+/* The version of libshard (and of shardkit): written here and nowhere else;
+ * configure.ac reads SHARD_VERSION_STRING from this header. */
+#define SHARD_VERSION_MAJOR 0
+#define SHARD_VERSION_MINOR 1
+#define SHARD_VERSION_PATCH 0
 #define SHARD_VERSION_STRING "0.1.0"
+/* One number for comparisons in #if: MAJOR * 10000 + MINOR * 100 + PATCH. */
+#define SHARD_VERSION_NUMBER (SHARD_VERSION_MAJOR * 10000 + SHARD_VERSION_MINOR * 100 + SHARD_VERSION_PATCH)
+
+/* The version of the library a program runs with, which may be newer than
+ * the header it was compiled against: its SHARD_VERSION_STRING and its
+ * SHARD_VERSION_NUMBER. */
+const char *shard_version(void);
+int shard_version_number(void);
 
 /* ---------------------------------------------------------------- errors */
 
@@ -29,16 +42,43 @@ enum shard_status {
 	SHARD_ENOENT = 7,   /* a remote file does not exist (HTTP 404) */
 };
 
+/* What a call that failed left: the status it returned, the message (the
+ * text the programs print), and where the fault lies as far as the library
+ * knew: the file (a path or URL; "<stdin>" for a stream on standard input),
+ * the line and column of a text input (1-based; a CSV record's first line
+ * and the field at fault, from 1; a JSON text's line and column), the shard
+ * (0-based: the index.json entry or the stream frame) and the sample in it
+ * (0-based). What is not known is "" for the file, 0 for line and column and
+ * SHARD_UNKNOWN for shard and sample. The members after msg are meaningful
+ * only once a call has failed; members are only ever added at the end. */
+#define SHARD_UNKNOWN UINT64_MAX
 struct shard_error {
 	int status;
 	char msg[1024];
+	char file[1024];
+	uint64_t line, column;
+	uint64_t shard, sample;
 };
 
+/* Set the status and the message; the place is cleared to not known.
+ * Returns status. */
 int shard_error_set(struct shard_error *err, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* Prefix the existing message with "prefix: " (e.g. a file name). */
+/* Prefix the existing message with "prefix: " (e.g. a file name); the place
+ * is kept. Returns the status. */
 int shard_error_prefix(struct shard_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* Status SHARD_OK, no message, the place not known. */
+void shard_error_clear(struct shard_error *err);
+/* Record where an error happened, leaving the message alone: the file (NULL
+ * or "": not known; cut short to fit), the line and column, the shard and
+ * sample. Each returns err's status, for "return shard_error_file(err, path);". */
+int shard_error_file(struct shard_error *err, const char *file);
+int shard_error_line(struct shard_error *err, uint64_t line, uint64_t column);
+int shard_error_item(struct shard_error *err, uint64_t shard, uint64_t sample);
+/* The enumerator's name of a status ("SHARD_EDATA", "SHARD_OK"); NULL for a
+ * value that is no enum shard_status. */
+const char *shard_status_name(int status);
 
 /* ---------------------------------------------------------------- buffers */
 

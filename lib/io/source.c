@@ -244,10 +244,9 @@ int shard_source_open(struct shard_source **out, const char *path, int flags, st
 		s->kind = SRC_STREAM;
 		s->fd = 0;
 		snprintf(s->name, sizeof s->name, "<stdin>");
-		if ((rc = stream_read_header(0, s->name, &eof, err)))
-			goto fail;
-		if (eof) {
-			rc = shard_error_set(err, SHARD_EDATA, "<stdin>: empty input, not a shard stream");
+		if ((rc = stream_read_header(0, s->name, &eof, err)) ||
+		    (eof && (rc = shard_error_set(err, SHARD_EDATA, "<stdin>: empty input, not a shard stream")))) {
+			shard_error_file(err, s->name);
 			goto fail;
 		}
 	} else if (shard_is_url(path)) {
@@ -532,13 +531,23 @@ int shard_source_next(struct shard_source *s, struct shard_item *it, struct shar
 	int rc;
 
 	item_reset(it);
-	err->status = 0;
-	err->msg[0] = 0;
+	shard_error_clear(err);
 	switch (s->kind) {
 	case SRC_DIR:
-		return next_dir(s, it, err);
-	case SRC_STREAM:
-		return next_stream(s, it, err);
+		/* the place: the shard's file and its index.json entry */
+		if ((rc = next_dir(s, it, err)) < 0) {
+			shard_error_file(err, s->name);
+			shard_error_item(err, s->next - 1, SHARD_UNKNOWN);
+		}
+		return rc;
+	case SRC_STREAM: {
+		uint64_t frame = s->frameno;
+		if ((rc = next_stream(s, it, err)) < 0) {
+			shard_error_file(err, "<stdin>");
+			shard_error_item(err, frame, SHARD_UNKNOWN);
+		}
+		return rc;
+	}
 	default:
 		if (s->done)
 			return 0;
@@ -551,10 +560,10 @@ int shard_source_next(struct shard_source *s, struct shard_item *it, struct shar
 			/* a loose .mds file is the raw shard itself */
 			if ((rc = load_file(s, s->path, it, strstr(base, ".mds.") ? shard_max_stored(s->limit) : s->limit,
 					    err)))
-				return -rc;
+				return -shard_error_file(err, s->path);
 		}
 		if ((rc = loose_entry(s, it, err)))
-			return -rc;
+			return -shard_error_file(err, s->path);
 		return 1;
 	}
 }
