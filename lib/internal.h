@@ -43,6 +43,17 @@ int stream_read_header(int fd, const char *name, int *eof, struct shard_error *e
 int stream_read_frame(int fd, const char *name, uint64_t frameno, uint64_t max_data, char tag[5],
 		      struct shard_buf *meta, struct shard_buf *data, struct shard_error *err);
 
+/* Encodings (lib/formats/encoding.c). The dtype code of the scalar an
+ * encoding stores (int and int64: 65), -1 for one that is no scalar. */
+int shard_kind_dtype(enum shard_enc_kind k);
+/* An ndarray field's layout, checked: its dtype, ndim and shape, and where
+ * its values start. */
+int shard_nd_layout(const struct shard_encoding *e, const struct shard_field *f, int *dtype, int *ndim,
+		    uint64_t *shape, size_t *vpos, struct shard_error *err);
+/* A str_float's text as Python's float() reads it (underscores between
+ * digits, surrounding whitespace); 0, or -1 when it is no number. */
+int shard_parse_double_text(const uint8_t *p, size_t n, double *out);
+
 /* Replace an entry's raw file info (takes ownership of f's contents). */
 void shard_entry_set_raw(struct shard_entry *e, struct shard_fileinfo *f);
 
