@@ -1,5 +1,17 @@
 /* libshard: MDS shards (Mosaic Streaming compatible), datasets and the shard stream.
- * The one public header; everything the shard-* programs use is declared here. */
+ * The one public header; everything the shard-* programs use is declared here.
+ *
+ * Conventions (lib/README.md has them in full): a call that can fail returns
+ * an enum shard_status (0 is success) and fills a caller-owned struct
+ * shard_error. Life cycles are named by what the caller holds: an opaque
+ * handle is made by shard_X_new (shard_X_new_FROM for another source) and
+ * released by shard_X_free; a handle bound to a file or connection by
+ * shard_X_open... and shard_X_close (where the work is committed) or
+ * shard_X_abort; a caller-owned struct is filled by shard_X_init or a
+ * constructor named for what it reads (shard_index_load) and emptied by
+ * shard_X_free, which never frees the struct itself. Options structs are
+ * zeroed by the caller, zero being the default; members of public structs
+ * are only ever added at the end. */
 #ifndef SHARD_H
 #define SHARD_H
 
