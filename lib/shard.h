@@ -557,7 +557,7 @@ struct shard_tz;
  * message names the zone). */
 int shard_tz_new(struct shard_tz **tz, const char *name, const char *dir, struct shard_error *err);
 /* The same from a TZif file's bytes, untrusted: every count, offset and index is checked. */
-int shard_tz_from_tzif(struct shard_tz **tz, const char *name, const void *p, size_t n, struct shard_error *err);
+int shard_tz_new_tzif(struct shard_tz **tz, const char *name, const void *p, size_t n, struct shard_error *err);
 void shard_tz_free(struct shard_tz *tz);
 const char *shard_tz_name(const struct shard_tz *tz);
 /* Seconds east of UTC at a UTC instant (seconds since 1970-01-01T00:00Z).

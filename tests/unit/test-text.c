@@ -525,7 +525,7 @@ static void test_tz_tzif(void)
 
 	CHECK(shard_read_file("/usr/share/zoneinfo/America/New_York", &b, 1 << 20, &err) == 0, "%s", err.msg);
 	for (i = 0; i < b.len; i++) {
-		rc = shard_tz_from_tzif(&tz, "Trunc/Zone", b.p, i, &err);
+		rc = shard_tz_new_tzif(&tz, "Trunc/Zone", b.p, i, &err);
 		accepted += rc == 0;
 		CHECK(rc == SHARD_EDATA && !tz && strstr(err.msg, "'Trunc/Zone'"), "a TZif file cut at %zu: %d %s", i, rc,
 		      err.msg);
@@ -547,7 +547,7 @@ static void test_tz_tzif(void)
 			struct shard_buf c = {0};
 			shard_buf_append(&c, b.p, b.len);
 			c.p[damage[i].at] = damage[i].byte;
-			rc = shard_tz_from_tzif(&tz, "Bad/Zone", c.p, c.len, &err);
+			rc = shard_tz_new_tzif(&tz, "Bad/Zone", c.p, c.len, &err);
 			CHECK(rc == SHARD_EDATA && strstr(err.msg, "'Bad/Zone'") && strstr(err.msg, damage[i].msg),
 			      "damage %zu (%s): %d %s", i, damage[i].msg, rc, err.msg);
 			shard_tz_free(rc ? NULL : tz);
@@ -559,17 +559,17 @@ static void test_tz_tzif(void)
 		struct shard_buf c = {0};
 		shard_buf_append(&c, b.p, b.len);
 		shard_buf_append(&c, "x", 1);
-		CHECK(shard_tz_from_tzif(&tz, "Bad/Zone", c.p, c.len, &err) == SHARD_EDATA && strstr(err.msg, "after"),
+		CHECK(shard_tz_new_tzif(&tz, "Bad/Zone", c.p, c.len, &err) == SHARD_EDATA && strstr(err.msg, "after"),
 		      "junk after the footer: %s", err.msg);
 		c.len = b.len - 1;
 		while (c.len && c.p[c.len - 1] != '\n')
 			c.len--;
 		shard_buf_append(&c, "EST5EDT,M13.2.0,M11.1.0\n", 24);
-		CHECK(shard_tz_from_tzif(&tz, "Bad/Zone", c.p, c.len, &err) == SHARD_EDATA && strstr(err.msg, "M13"),
+		CHECK(shard_tz_new_tzif(&tz, "Bad/Zone", c.p, c.len, &err) == SHARD_EDATA && strstr(err.msg, "M13"),
 		      "a bad footer rule: %s", err.msg);
 		shard_buf_free(&c);
 	}
-	CHECK(shard_tz_from_tzif(&tz, "America/New_York", b.p, b.len, &err) == 0, "%s", err.msg);
+	CHECK(shard_tz_new_tzif(&tz, "America/New_York", b.p, b.len, &err) == 0, "%s", err.msg);
 	shard_coltype_parse("timestamp", &ts, &err);
 	shard_coltype_parse("timestamp_ntz", &ntz, &err);
 	ts.tz = ntz.tz = tz;
