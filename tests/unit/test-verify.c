@@ -56,6 +56,19 @@ static void write_dataset(char *dir, size_t size, const char *name, int n, int z
 	shard_schema_free(&s);
 }
 
+/* Change the byte at back bytes from the end of a file: set it to value, or
+ * with value -1 flip a bit of it. */
+static void patch(const char *path, size_t back, int value)
+{
+	struct shard_buf b = {0};
+	struct shard_error err;
+	CHECK(!shard_read_file(path, &b, 1 << 20, &err) && b.len >= back, "read %s", path);
+	if (b.len >= back)
+		b.p[b.len - back] = value < 0 ? b.p[b.len - back] ^ 0x20 : (uint8_t)value;
+	CHECK(!shard_write_file_atomic(path, b.p, b.len, 0, &err), "write: %s", err.msg);
+	shard_buf_free(&b);
+}
+
 /* What the callback got. */
 #define MAXP 16
 struct found {
@@ -124,15 +137,10 @@ static void test_corrupt_byte(void)
 	char dir[300], path[400];
 	struct found f;
 	struct shard_verify_counts c;
-	struct shard_buf b = {0};
-	struct shard_error err;
 
 	write_dataset(dir, sizeof dir, "flipped", 10, 0);
 	snprintf(path, sizeof path, "%s/shard.00001.mds", dir);
-	CHECK(!shard_read_file(path, &b, 1 << 20, &err), "read: %s", err.msg);
-	b.p[b.len - 2] ^= 0x20;	/* a byte of the last sample's text */
-	CHECK(!shard_write_file_atomic(path, b.p, b.len, 0, &err), "write: %s", err.msg);
-	shard_buf_free(&b);
+	patch(path, 2, -1);	/* a byte of the last sample's text */
 	CHECK(verify(dir, 0, NULL, &f, &c) == 0, "run");
 	CHECK(c.problems >= 1 && f.n >= 1, "%llu problems", (unsigned long long)c.problems);
 	CHECK(f.p[0].severity == SHARD_PROBLEM_ERROR && f.p[0].shard == 1 && f.p[0].sample == -1,
@@ -154,10 +162,7 @@ static void test_bad_utf8(void)
 	/* the bytes changed and the index made anew over them: only the sample is wrong */
 	write_dataset(dir, sizeof dir, "utf8", 4, 0);
 	snprintf(path, sizeof path, "%s/shard.00000.mds", dir);
-	CHECK(!shard_read_file(path, &b, 1 << 20, &err), "read: %s", err.msg);
-	b.p[b.len - 1] = 0xff;
-	CHECK(!shard_write_file_atomic(path, b.p, b.len, 0, &err), "write: %s", err.msg);
-	shard_buf_free(&b);
+	patch(path, 1, 0xff);
 	CHECK(!shard_dataset_create(&ix, dir, NULL, 0, 1, &err), "create: %s", err.msg);
 	CHECK(!shard_index_to_json(&ix, &b, &err), "json");
 	snprintf(path, sizeof path, "%s/index.json", dir);
