@@ -3,7 +3,6 @@
  * byte, checks what a job expects, and exits 3 when anything is off. */
 #include "config.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
@@ -83,10 +82,18 @@ static struct {
 	uint64_t max_problems, expect_samples;
 } opt = {.max_problems = 100};
 
-/* "DIR/index.json", for messages. */
-static void index_name(char *buf, size_t n, const char *dir)
+/* DIR/index.json for ix (nparts: the indexes merged, 0 for none), the
+ * summary line, and ix freed. */
+static int write_index(const char *dir, struct shard_index *ix, size_t nparts)
 {
-	snprintf(buf, n, "%s/index.json", dir);
+	char name[PATH_MAX];
+
+	cli_write_index(dir, ix, opt.no_sync);
+	snprintf(name, sizeof name, "%s/index.json", dir);
+	if (!opt.quiet)
+		cli_dataset_summary(name, nparts, ix->nshards, shard_index_samples(ix));
+	shard_index_free(ix);
+	return 0;
 }
 
 /* ---------------------------------------------------------------- create, merge */
@@ -95,18 +102,14 @@ static int cmd_create(const char *dir)
 {
 	struct shard_index ix;
 	struct shard_error err;
-	char **algos = NULL, name[PATH_MAX];
+	char **algos = NULL;
 	size_t nalgos = 0;
 
 	if (opt.hashes)
 		algos = cli_split(opt.hashes, &nalgos);
 	if (shard_dataset_create(&ix, dir, (const char *const *)algos, nalgos, opt.force, &err))
-		cli_die(err.status == SHARD_EARG ? CLI_USAGE : CLI_FAIL, "%s", err.msg);
-	cli_write_index(dir, &ix, opt.no_sync);
-	index_name(name, sizeof name, dir);
-	if (!opt.quiet)
-		cli_dataset_summary(name, 0, ix.nshards, shard_index_samples(&ix));
-	shard_index_free(&ix);
+		cli_die_err(&err);
+	write_index(dir, &ix, 0);
 	if (algos) {
 		free(algos[0]);
 		free(algos);
@@ -120,7 +123,7 @@ static int cmd_merge_stdin(const char *out)
 	struct shard_index ix = {0};
 	struct shard_error err;
 	struct stat st;
-	char *line = NULL, where[64], name[PATH_MAX];
+	char *line = NULL, where[64];
 	size_t cap = 0, lineno = 0;
 	ssize_t len;
 
@@ -137,12 +140,7 @@ static int cmd_merge_stdin(const char *out)
 			cli_die(CLI_FAIL, "%s", err.msg);
 	}
 	free(line);
-	cli_write_index(out, &ix, opt.no_sync);
-	index_name(name, sizeof name, out);
-	if (!opt.quiet)
-		cli_dataset_summary(name, 0, ix.nshards, shard_index_samples(&ix));
-	shard_index_free(&ix);
-	return 0;
+	return write_index(out, &ix, 0);
 }
 
 static int cmd_merge(const char *dir)
@@ -150,7 +148,6 @@ static int cmd_merge(const char *dir)
 	const char *out = opt.out ? opt.out : dir;
 	struct shard_index ix;
 	struct shard_error err;
-	char name[PATH_MAX];
 	size_t nparts;
 
 	if (strcmp(dir, "-") == 0) {
@@ -160,12 +157,7 @@ static int cmd_merge(const char *dir)
 	}
 	if (shard_dataset_merge(&ix, dir, out, &nparts, &err))
 		cli_die_err(&err);
-	cli_write_index(out, &ix, opt.no_sync);
-	index_name(name, sizeof name, out);
-	if (!opt.quiet)
-		cli_dataset_summary(name, nparts, ix.nshards, shard_index_samples(&ix));
-	shard_index_free(&ix);
-	return 0;
+	return write_index(out, &ix, nparts);
 }
 
 /* ---------------------------------------------------------------- verify */

@@ -217,14 +217,19 @@ int shard_dataset_create(struct shard_index *ix, const char *dir, const char *co
  * link; directories that cannot be read are passed over. */
 static int collect(struct paths *found, const char *dir, int level)
 {
-	DIR *d = opendir(dir);
+	DIR *d;
 	struct dirent *de;
+	struct stat st;
 	int rc = 0;
 
-	if (!d)
+	/* dir itself: not through a symbolic link, and a file has nothing below it */
+	if (!level && lstat(dir, &st) != 0)
+		return -1;
+	if (!level && !S_ISDIR(st.st_mode))
+		return 0;
+	if (!(d = opendir(dir)))
 		return level ? 0 : -1;
 	while (!rc && (de = readdir(d))) {
-		struct stat st;
 		char *path;
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
@@ -234,7 +239,7 @@ static int collect(struct paths *found, const char *dir, int level)
 		} else if (lstat(path, &st) == 0) {
 			if (S_ISDIR(st.st_mode))
 				rc = collect(found, path, level + 1);
-			else if (S_ISREG(st.st_mode) && level && strcmp(de->d_name, "index.json") == 0 &&
+			else if (!S_ISLNK(st.st_mode) && level && strcmp(de->d_name, "index.json") == 0 &&
 				 paths_add(found, path, strlen(path)))
 				rc = -1;
 		}
