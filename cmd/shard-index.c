@@ -78,9 +78,8 @@ static const struct option longopts[] = {
 
 static struct {
 	const char *out, *hashes;
-	int json, quiet, force, strict, dry_run, expect_samples_set, no_sync;
-	uint64_t max_problems, expect_samples;
-} opt = {.max_problems = 100};
+	int json, quiet, force, dry_run, no_sync;
+} opt;
 
 /* DIR/index.json for ix (nparts: the indexes merged, 0 for none), the
  * summary line, and ix freed. */
@@ -343,27 +342,14 @@ static void only_for(const char *sub, const char *what, int given, const char *f
 		bad_usage("%s applies to %s only", what, for_sub);
 }
 
-int main(int argc, char **argv)
+/* The options after the subcommand sub, checked; the verifier made for
+ * verify (and for any --expect-schema, to check it) in *v. Returns DIR. */
+static const char *parse_options(const char *sub, int argc, char **argv, struct shard_verifier **v)
 {
-	static const char *const subs[] = {"create", "merge", "verify", "info", "prune", NULL};
-	const char *sub;
 	struct shard_verify_opts vo = {0};
-	struct shard_verifier *v = NULL;
 	struct shard_error err;
-	int c, i;
+	int c;
 
-	cli_init(argv[0]);
-	if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))
-		help();
-	if (argc >= 2 && (strcmp(argv[1], "-V") == 0 || strcmp(argv[1], "--version") == 0))
-		cli_version();
-	if (argc < 2)
-		cli_usage_error(usage, "missing subcommand");
-	sub = argv[1];
-	for (i = 0; subs[i] && strcmp(subs[i], sub); i++)
-		;
-	if (!subs[i])
-		cli_usage_error(usage, "unknown subcommand '%s'", sub);
 	optind = 2;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":o:qnhV", longopts, NULL)) != -1) {
@@ -375,16 +361,16 @@ int main(int argc, char **argv)
 		case OPT_HASHES: opt.hashes = optarg; break;
 		case OPT_FORCE: opt.force = 1; break;
 		case OPT_NO_SYNC: opt.no_sync = 1; break;
-		case OPT_STRICT: opt.strict = 1; break;
+		case OPT_STRICT: vo.strict = 1; break;
 		case OPT_MAXP:
-			if (cli_parse_u64(optarg, &opt.max_problems) || opt.max_problems == 0)
+			if (cli_parse_u64(optarg, &vo.max_problems) || vo.max_problems == 0)
 				bad_usage("--max-problems takes a positive number");
 			break;
 		case OPT_EXPECT_SCHEMA: vo.expect_schema = optarg; break;
 		case OPT_EXPECT_SAMPLES:
-			if (cli_parse_u64(optarg, &opt.expect_samples))
+			if (cli_parse_u64(optarg, &vo.expect_samples))
 				bad_usage("--expect-samples takes a number of samples, not '%s'", optarg);
-			opt.expect_samples_set = 1;
+			vo.expect_samples_set = 1;
 			break;
 		case 'h': help();
 		case 'V': cli_version();
@@ -402,17 +388,15 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		bad_usage(optind >= argc ? "missing DIR" : "too many arguments");
-	vo.strict = opt.strict;
-	vo.expect_samples_set = opt.expect_samples_set;
-	vo.expect_samples = opt.expect_samples;
-	vo.max_problems = opt.max_problems;
+	if (!vo.max_problems)
+		vo.max_problems = 100;
 	vo.problem = cli_report_problem;
 	vo.ctx = &rep;
-	if ((vo.expect_schema || strcmp(sub, "verify") == 0) && shard_verifier_new(&v, &vo, &err))
+	if ((vo.expect_schema || strcmp(sub, "verify") == 0) && shard_verifier_new(v, &vo, &err))
 		bad_usage("--expect-schema: %s", err.msg);
-	only_for(sub, "--strict", opt.strict, "verify");
+	only_for(sub, "--strict", vo.strict, "verify");
 	only_for(sub, "--expect-schema", vo.expect_schema != NULL, "verify");
-	only_for(sub, "--expect-samples", opt.expect_samples_set, "verify");
+	only_for(sub, "--expect-samples", vo.expect_samples_set, "verify");
 	only_for(sub, "--dry-run", opt.dry_run, "prune");
 	if (opt.no_sync && strcmp(sub, "create") && strcmp(sub, "merge"))
 		bad_usage("--no-sync applies to create and merge only");
@@ -427,13 +411,36 @@ int main(int argc, char **argv)
 		cli_report_init(&rep, opt.json, opt.quiet, optind == argc - 1 ? argv[optind] : NULL);
 		cli_report_fail(&rep, CLI_USAGE, NULL, "%s", usage_msg);
 	}
+	return argv[optind];
+}
+
+int main(int argc, char **argv)
+{
+	static const char *const subs[] = {"create", "merge", "verify", "info", "prune", NULL};
+	struct shard_verifier *v = NULL;
+	const char *sub, *dir;
+	int i;
+
+	cli_init(argv[0]);
+	if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))
+		help();
+	if (argc >= 2 && (strcmp(argv[1], "-V") == 0 || strcmp(argv[1], "--version") == 0))
+		cli_version();
+	if (argc < 2)
+		cli_usage_error(usage, "missing subcommand");
+	sub = argv[1];
+	for (i = 0; subs[i] && strcmp(subs[i], sub); i++)
+		;
+	if (!subs[i])
+		cli_usage_error(usage, "unknown subcommand '%s'", sub);
+	dir = parse_options(sub, argc, argv, &v);
 	if (strcmp(sub, "create") == 0)
-		return cmd_create(argv[optind]);
+		return cmd_create(dir);
 	if (strcmp(sub, "merge") == 0)
-		return cmd_merge(argv[optind]);
+		return cmd_merge(dir);
 	if (strcmp(sub, "prune") == 0)
-		return cmd_prune(argv[optind]);
+		return cmd_prune(dir);
 	if (strcmp(sub, "info") == 0)
-		return cmd_info(argv[optind]);
-	return cmd_verify(v, argv[optind]);
+		return cmd_info(dir);
+	return cmd_verify(v, dir);
 }

@@ -276,7 +276,10 @@ static void test_two_threads(void)
 	ja.dir = a;
 	jb.dir = b;
 	jb.strict = 1;
-	CHECK(!pthread_create(&ta, NULL, run_job, &ja) && !pthread_create(&tb, NULL, run_job, &jb), "threads");
+	if (pthread_create(&ta, NULL, run_job, &ja) || pthread_create(&tb, NULL, run_job, &jb)) {
+		CHECK(0, "threads");
+		exit(1);
+	}
 	pthread_join(ta, NULL);
 	pthread_join(tb, NULL);
 	CHECK(ja.rc == 0 && ja.c.shards == 10 && ja.c.samples_ok == 40 && ja.c.problems == 0 && ja.f.n == 0,
