@@ -303,7 +303,8 @@ int main(int argc, char **argv)
 	}
 
 	if (dest) {
-		sink = cli_dest_open(dest, force, no_sync);	/* a signal removes what was copied */
+		if (cli_dest_open(&sink, dest, force, no_sync, &err))	/* a signal removes what was copied */
+			cli_die_err(&err);
 	} else {
 		if (!format || strcmp(format, "jsonl") == 0 || strcmp(format, "json") == 0)
 			t.how = SHARD_TEXT_JSON;

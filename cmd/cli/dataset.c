@@ -9,25 +9,23 @@
 #include "cli.h"
 #include "dataset.h"
 
-struct shard_sink *cli_dest_open(const char *dest, int force, int no_sync)
+int cli_dest_open(struct shard_sink **sink, const char *dest, int force, int no_sync, struct shard_error *err)
 {
-	struct shard_sink *sink;
-	struct shard_error err;
 	int rc;
 
 	if (strcmp(dest, "-") == 0) {
 		if (isatty(1) && force <= 0)
-			cli_die(CLI_USAGE, "refusing to write a binary shard stream to a terminal%s",
-				force ? "" : " (use --force)");
-		rc = shard_sink_open_fd(&sink, 1, &err);
+			return shard_error_set(err, SHARD_EARG, "refusing to write a binary shard stream to a terminal%s",
+					       force ? "" : " (use --force)");
+		rc = shard_sink_open_fd(sink, 1, err);
 	} else {
-		rc = shard_sink_open_dir(&sink, dest, &err);
+		rc = shard_sink_open_dir(sink, dest, err);
 	}
 	if (rc)
-		cli_die_err(&err);
-	shard_sink_set_sync(sink, !no_sync);
-	cli_guard_sink(sink);	/* a signal removes what was written */
-	return sink;
+		return rc;
+	shard_sink_set_sync(*sink, !no_sync);
+	cli_guard_sink(*sink);	/* a signal removes what was written */
+	return 0;
 }
 
 void cli_dataset_summary(const char *name, size_t nindexes, uint64_t shards, uint64_t samples)

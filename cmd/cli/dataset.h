@@ -7,11 +7,11 @@
 #include "shard.h"
 
 /* -o DEST: a dataset directory, or "-" for a shard stream on stdout, which
- * is refused on a terminal (with force -1 the program has no --force; with
- * 0 the message points to it; 1 writes anyway). The sink syncs unless
- * no_sync, and a signal removes what it wrote (cli_guard_sink). Dies on
- * failure. */
-struct shard_sink *cli_dest_open(const char *dest, int force, int no_sync);
+ * is refused on a terminal (SHARD_EARG; with force -1 the program has no
+ * --force, with 0 the message points to it, 1 writes anyway). The sink
+ * syncs unless no_sync, and a signal removes what it wrote
+ * (cli_guard_sink). */
+int cli_dest_open(struct shard_sink **sink, const char *dest, int force, int no_sync, struct shard_error *err);
 /* "prog: NAME: [N indexes, ]S shards, M samples" on stderr (nindexes 0: no
  * count of indexes). */
 void cli_dataset_summary(const char *name, size_t nindexes, uint64_t shards, uint64_t samples);
