@@ -2,7 +2,8 @@
  * sound; a corrupted shard byte, a missing file and a file index.json does
  * not reference each arrive at the callback with their fields; two
  * verifiers run at once on two threads. Also the dataset operations: an
- * index created from the shard files, and prune. */
+ * index created from the shard files, merged from parts and from entry
+ * lines, and prune. */
 #include "config.h"
 
 #include <pthread.h>
@@ -148,6 +149,29 @@ static void test_corrupt_byte(void)
 	CHECK(strcmp(f.p[0].file, path) == 0, "file %s", f.p[0].file);
 	CHECK(strstr(f.p[0].message, "mismatch") != NULL, "message %s", f.p[0].message);
 	CHECK(c.samples_ok == 6, "%llu samples ok: shard 1's count for none", (unsigned long long)c.samples_ok);
+	{
+		/* the hashes checked: one of the two listed, or none (sizes only;
+		 * the changed text is still valid UTF-8) */
+		static const char *const xxh64[] = {"xxh64"};
+		struct shard_verify_opts o = {0};
+		struct shard_verifier *v;
+		struct shard_error err;
+		o.hashes = xxh64;
+		o.nhashes = 1;
+		o.problem = collect;
+		o.ctx = &f;
+		memset(&f, 0, sizeof f);
+		CHECK(!shard_verifier_new(&v, &o, &err) && !shard_verifier_run(v, dir, &err), "run: %s", err.msg);
+		CHECK(f.n == 1 && strstr(f.p[0].message, "raw file: xxh64 mismatch"), "xxh64 only: %s",
+		      f.n ? f.p[0].message : "nothing");
+		shard_verifier_free(v);
+		o.nhashes = 0;
+		memset(&f, 0, sizeof f);
+		CHECK(!shard_verifier_new(&v, &o, &err) && !shard_verifier_run(v, dir, &err), "run: %s", err.msg);
+		shard_verifier_counts(v, &c);
+		CHECK(f.n == 0 && c.samples_ok == 10, "no hashes: %zu findings", f.n);
+		shard_verifier_free(v);
+	}
 }
 
 static void test_bad_utf8(void)
@@ -243,6 +267,43 @@ static void test_expectations_and_errors(void)
 	shard_verifier_free(v);
 }
 
+static void test_merge(void)
+{
+	char a[300], b[300], top[300], line[8192];
+	struct shard_index ix, lines = {0};
+	struct shard_buf j = {0};
+	struct shard_error err;
+	struct found f;
+	struct shard_verify_counts c;
+	size_t n;
+
+	snprintf(top, sizeof top, "%s/merged", root);
+	write_dataset(a, sizeof a, "merged/a", 8, 1);
+	write_dataset(b, sizeof b, "merged/b", 5, 0);
+	CHECK(!shard_dataset_merge(&ix, top, top, &n, &err), "merge: %s", err.msg);
+	CHECK(n == 2 && ix.nshards == 4 && shard_index_samples(&ix) == 13, "%zu parts, %zu shards", n, ix.nshards);
+	CHECK(ix.nshards == 4 && strcmp(ix.shards[0].zip.basename, "a/shard.00000.mds.zstd") == 0 &&
+	      strcmp(ix.shards[3].raw.basename, "b/shard.00001.mds") == 0, "rebased basenames");
+	/* the same entries, a line each */
+	for (n = 0; n < ix.nshards; n++) {
+		j.len = 0;
+		CHECK(!shard_entry_to_json(&ix.shards[n], &j, &err) && j.len < sizeof line, "entry json");
+		memcpy(line, j.p, j.len);
+		CHECK(!shard_index_add_line(&lines, top, line, j.len, "line", &err), "add: %s", err.msg);
+	}
+	CHECK(shard_index_add_line(&lines, top, "{\"x\": 1}", 8, "<stdin>:9", &err) && !strncmp(err.msg, "<stdin>:9: ", 11),
+	      "a bad line names where: %s", err.msg);
+	CHECK(lines.nshards == 4, "%zu entries", lines.nshards);
+	snprintf(line, sizeof line, "%s/index.json", top);
+	j.len = 0;
+	CHECK(!shard_index_to_json(&lines, &j, &err) && !shard_write_file_atomic(line, j.p, j.len, 0, &err), "write");
+	CHECK(verify(top, 1, NULL, &f, &c) == 0 && f.n == 0 && c.samples_ok == 13, "merged dataset: %zu findings: %s",
+	      f.n, f.n ? f.p[0].message : "");
+	shard_buf_free(&j);
+	shard_index_free(&ix);
+	shard_index_free(&lines);
+}
+
 /* Two verifiers at once, one per thread, each on its own dataset. */
 struct job {
 	const char *dir;
@@ -307,6 +368,7 @@ int main(void)
 		TAP(test_bad_utf8),
 		TAP(test_missing_and_orphan),
 		TAP(test_expectations_and_errors),
+		TAP(test_merge),
 		TAP(test_two_threads),
 		{0},
 	};
