@@ -89,4 +89,20 @@ int shard_tz_parse_offset(const uint8_t *p, size_t n, int32_t *secs);
 size_t shard_csv_mem_tell(const struct shard_csv *c, uint64_t *line);
 void shard_csv_mem_seek(struct shard_csv *c, size_t pos, uint64_t line);
 
+/* Dataset files through a source (lib/io/source.c), for the verifier. With
+ * SHARD_SRC_INDEX_ERROR_OK a dataset whose index.json is missing or malformed
+ * still opens, with no shards (for a URL, any other failure to fetch it still
+ * fails the open); shard_source_index_error then says why, else NULL. */
+#define SHARD_SRC_INDEX_ERROR_OK 0x100
+const struct shard_error *shard_source_index_error(const struct shard_source *src);
+/* The dataset's directory as given, or its URL as shard_remote_url shows it. */
+const char *shard_source_path(const struct shard_source *src);
+int shard_source_is_remote(const struct shard_source *src);
+/* A file of the dataset (basename as index.json names it) whole into b, at
+ * most max bytes: SHARD_ENOENT when there is no such file (HTTP 404 for a
+ * URL); a local file that is not a regular file is refused. Messages name
+ * the file. */
+int shard_source_read(struct shard_source *src, const char *basename, struct shard_buf *b, uint64_t max,
+		      struct shard_error *err);
+
 #endif

@@ -753,6 +753,128 @@ void shard_csv_free(struct shard_csv *c);
 
 /* ---------------------------------------------------------------- engine: verifier */
 
+/* A finding of the verifier, as fields; the strings live until the callback
+ * returns. */
+enum { SHARD_PROBLEM_ERROR = 0, SHARD_PROBLEM_WARNING = 1 };
+struct shard_problem {
+	int severity;		/* ERROR: the dataset is not sound; WARNING: it is, but a job may
+				 * want this gone (a file index.json does not reference) */
+	const char *file;	/* the file's path or URL (a directory's ends in '/') */
+	long shard;		/* the index.json entry concerned, or -1 */
+	long long sample;	/* the sample within that shard, or -1 */
+	const char *column;	/* the column concerned, or NULL */
+	const char *message;	/* what is wrong, without the file, sample and column */
+	const char *unreferenced;	/* a file (or "DIR/") below the dataset that index.json does
+					 * not reference, else NULL */
+};
+
+struct shard_verify_opts {
+	int strict;			/* unreferenced files are problems, not warnings */
+	const char *const *hashes;	/* the hashes checked where a file lists them; NULL: all */
+	size_t nhashes;
+	const char *expect_schema;	/* the columns expected, in any order: NAME:TYPE[?],... as
+					 * shard_colspec_parse reads it, TYPE one of shard_coltype_parse's
+					 * or any MDS encoding, '?' nullable; NULL: any */
+	int expect_samples_set;
+	uint64_t expect_samples;	/* the number of samples expected, when set */
+	uint64_t max_problems;		/* reported at most, and the run stops soon after; 0: no limit */
+	void (*problem)(void *ctx, const struct shard_problem *p);	/* each finding, in order */
+	void *ctx;
+};
+
+/* What the last run looked at. */
+struct shard_verify_counts {
+	uint64_t shards, samples;	/* as index.json lists them */
+	uint64_t samples_ok;		/* in shards whose files are sound, with every field sound */
+	uint64_t shards_read, bytes;	/* shards whose data was checked, and the bytes read */
+	uint64_t problems, warnings;	/* found, also past max_problems */
+	int index_ok;			/* index.json was read */
+	int listed;			/* the files below the dataset were looked at (not for a URL) */
+};
+
+struct shard_verifier;
+struct shard_orphan;
+/* A verifier with options o (copied). SHARD_EARG for an expected schema
+ * that does not parse, the message saying why. */
+int shard_verifier_new(struct shard_verifier **v, const struct shard_verify_opts *o, struct shard_error *err);
+/* Check every byte of a dataset (a directory or a URL, read through a
+ * source): index.json, each shard's files (sizes, hashes, the compressed
+ * file and its contents), MDS headers, embedded configs and every sample's
+ * fields, the expectations, files listed twice, and for a directory the
+ * files index.json does not reference. Findings go to the callback; 0 when
+ * the dataset could be judged (sound or not: see the counts), else the
+ * status of what stopped it (a directory that is not there, a server
+ * failing other than by a 404, memory), err saying why. */
+int shard_verifier_run(struct shard_verifier *v, const char *dataset, struct shard_error *err);
+void shard_verifier_counts(const struct shard_verifier *v, struct shard_verify_counts *c);
+/* The dataset of the last run as findings name it (a URL without its
+ * password), or NULL when it could not be opened. */
+const char *shard_verifier_dataset(const struct shard_verifier *v);
+/* The files below the dataset that its index.json does not reference, as
+ * the last run found them (all of them, also past max_problems; see
+ * shard_dataset_unreferenced); owned by the verifier. */
+const struct shard_orphan *shard_verifier_orphans(const struct shard_verifier *v, size_t *n);
+void shard_verifier_free(struct shard_verifier *v);
+
+/* Datasets as a whole (lib/engines/dataset.c). */
+
+/* Whether two schemas have the same columns with the same encodings. */
+int shard_schema_same(const struct shard_schema *a, const struct shard_schema *b);
+/* The samples an index lists. */
+uint64_t shard_index_samples(const struct shard_index *ix);
+/* An index (into ix, the caller frees it) of the shard files (*.mds and
+ * *.mds.EXT, a raw one beside its compressed twin counted once) in dir, read
+ * in name order; with algos (sorted, unique: SHARD_EARG otherwise) the file
+ * infos hashed anew under those. Refuses a dir holding index.json unless
+ * replace; writes nothing. */
+int shard_dataset_create(struct shard_index *ix, const char *dir, const char *const *algos, size_t nalgos,
+			 int replace, struct shard_error *err);
+/* One index (into ix) of the index.json files below dir (not dir's own), in
+ * path order, their basenames rebased to be relative to out, which must hold
+ * them; the "shardkit" metadata kept when all agree. *nparts: the indexes
+ * merged. */
+int shard_dataset_merge(struct shard_index *ix, const char *dir, const char *out, size_t *nparts,
+			struct shard_error *err);
+/* Add one line of entries (an entry's JSON, or {"shardkit": {...}} metadata,
+ * which must agree across lines) to ix; the files it names must be in dir
+ * with their sizes. Messages start with where ("<stdin>:3"). */
+int shard_index_add_line(struct shard_index *ix, const char *dir, const char *line, size_t len, const char *where,
+			 struct shard_error *err);
+
+/* A file or directory below a dataset that its index does not reference, or
+ * one that could not be looked at (errnum set). Names starting with '.' or
+ * '_' (and what is below them) are never counted. */
+struct shard_orphan {
+	char *rel;		/* its path below the dataset */
+	int is_dir, errnum;
+	uint64_t files, bytes;	/* a directory's: the files it holds */
+};
+/* What below dir ix does not reference, in path order, a directory none of
+ * whose contents is referenced as a whole; symbolic links never followed.
+ * The caller frees the list with shard_orphans_free. */
+int shard_dataset_unreferenced(const char *dir, const struct shard_index *ix, struct shard_orphan **v, size_t *n,
+			       struct shard_error *err);
+void shard_orphans_free(struct shard_orphan *v, size_t n);
+/* What is wrong with an orphan, as a sentence ("not referenced by index.json (a writer's temporary file)"). */
+void shard_orphan_message(const struct shard_orphan *o, char *msg, size_t n);
+
+struct shard_prune_opts {
+	int dry_run;		/* remove nothing, report what would go */
+	/* each file or directory removed (errnum 0) or not removable (errnum set) */
+	void (*removed)(void *ctx, const char *rel, int is_dir, int errnum);
+	void *ctx;
+};
+struct shard_prune_counts {
+	uint64_t files, dirs, bytes, failed;
+};
+/* Remove what dir/index.json does not reference, after checking that the
+ * index is valid, that all of the dataset could be looked at and that some
+ * of the files it lists are here: either everything is removed (a failure
+ * to remove one goes to the callback and is counted), or nothing (an
+ * error). */
+int shard_dataset_prune(const char *dir, const struct shard_prune_opts *o, struct shard_prune_counts *c,
+			struct shard_error *err);
+
 #ifdef __cplusplus
 }
 #endif
