@@ -16,7 +16,8 @@
 # SHARDKIT_BENCH_DIR  the data cache (default /tmp/shardkit-bench), kept between runs.
 #
 # StreamingDataset is timed on subsets and scaled (see bench/README.md): 50,000 and
-# 250,000 samples in cat.sh, 300,000 in shuffle.sh, 500,000 in gpu.sh.
+# 250,000 samples in cat.sh, 300,000 in shuffle.sh, 500,000 in gpu.sh at SIZE 10 and
+# above, in proportion below (at least 1,000).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,6 +28,9 @@ mb=$(awk -v s="$size" 'BEGIN { m = int(s * 51.2 + 0.5); print m < 1 ? 1 : m }')
 build=$(cd "${SHARDKIT_BUILD:-$top/build}" && pwd)
 py=${SHARDKIT_PYTHON:-python3}
 export SHARDKIT_BUILD=$build SHARDKIT_PYTHON=$py BENCH_ROWS=$rows
+subset() {	# N: the StreamingDataset subset of N samples at SIZE 10, in proportion below
+	awk -v s="$size" -v n="$1" 'BEGIN { f = s < 10 ? s / 10 : 1; v = int(n * f); print v < 1000 ? 1000 : v }'
+}
 
 mkdir -p "$top/bench/results"
 out=${BENCH_RESULTS:-$top/bench/results/$(date -u +%F).txt}
@@ -35,7 +39,7 @@ json=${out%.txt}.json
 . "$top/bench/record.sh"
 record=$(mktemp)
 export BENCH_RECORD=$record
-trap 'rm -f "$record" "$record.stat"' EXIT
+trap 'rm -f "$record" "$record.times"' EXIT
 
 # busy and total jiffies of all CPUs (steal counted busy: the host took it)
 cpu_jiffies() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat; }
@@ -75,7 +79,8 @@ read -r busy0 total0 < <(cpu_jiffies)
 		"$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) memory, kernel $(uname -r)"
 	echo "build: $build ($("$build/shard-convert" --version | head -n 1)); bench scripts at $(git -C "$top" log -1 --format='%h %cs' 2>/dev/null || echo unknown)"
 	echo "python: $("$py" -c 'import sys, streaming, torch; print(sys.version.split()[0], "mosaicml-streaming", streaming.__version__, "torch", torch.__version__)' 2>/dev/null || echo "$py (no streaming)")"
-	echo "sizes: SIZE=$size: $rows CSV rows (convert.sh, shuffle.sh, gpu.sh), $mb MiB of MDSWriter samples (cat.sh)"
+	echo "sizes: SIZE=$size: $rows CSV rows (convert.sh, shuffle.sh, gpu.sh), $mb MiB of MDSWriter samples (cat.sh);" \
+		"StreamingDataset subsets: $(subset 50000) and $(subset 250000) (cat.sh), $(subset 300000) (shuffle.sh), $(subset 500000) (gpu.sh)"
 	echo "load before: load average $(cut -d' ' -f1-3 /proc/loadavg); processes above 5% CPU: $(others)"
 	echo
 } | tee "$out"
@@ -86,27 +91,28 @@ record cat_mb "$mb"
 step convert
 "$top/bench/convert.sh" 2>&1 | tee -a "$out"
 step shuffle
-"$top/bench/shuffle.sh" 2>&1 | tee -a "$out"
+BENCH_PY_SAMPLES=$(subset 300000) "$top/bench/shuffle.sh" 2>&1 | tee -a "$out"
 step cat
-BENCH_MB=$mb BENCH_PY_SAMPLES=50000 BENCH_PY_TUNED_SAMPLES=250000 "$top/bench/cat.sh" 2>&1 | tee -a "$out"
+BENCH_MB=$mb BENCH_PY_SAMPLES=$(subset 50000) BENCH_PY_TUNED_SAMPLES=$(subset 250000) "$top/bench/cat.sh" 2>&1 | tee -a "$out"
 step gpu
-"$top/bench/gpu.sh" 2>&1 | tee -a "$out"
+BENCH_PY_SAMPLES=$(subset 500000) "$top/bench/gpu.sh" 2>&1 | tee -a "$out"
 
 read -r busy1 total1 < <(cpu_jiffies)
 secs=$(( $(date -u +%s) - start ))
-# CPU time of this run's processes against all the machine's busy CPU time meanwhile
-read -r ours < <(times | awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); print u[1] * 60 + u[2] + s[1] * 60 + s[2] }')
-hz=$(getconf CLK_TCK)
+# CPU time of this run's processes (the shell's children, from times, which must run
+# in this shell) against all the machine's busy CPU time meanwhile
+times >"$record.times"
+ours=$(awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); print u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$record.times")
+read -r busy_pct other < <(awk -v b=$((busy1 - busy0)) -v t=$((total1 - total0)) -v hz="$(getconf CLK_TCK)" -v o="$ours" \
+	'BEGIN { v = b / hz - o; printf "%.1f %.0f\n", 100 * b / t, (v > 0 ? v : 0) }')
 {
 	echo
 	echo "load after: load average $(cut -d' ' -f1-3 /proc/loadavg); processes above 5% CPU: $(others)"
-	awk -v b=$((busy1 - busy0)) -v t=$((total1 - total0)) -v hz="$hz" -v ours="$ours" -v s="$secs" 'BEGIN {
-		printf "the run took %d s; the CPUs were busy %.0f %% of it, %.0f CPU-s of which were this run'"'"'s and %.0f CPU-s other work\n",
-			s, 100 * b / t, ours, b / hz - ours > 0 ? b / hz - ours : 0 }'
+	echo "the run took $secs s; the CPUs were busy $busy_pct % of it: $ours CPU-s by this run, $other CPU-s by other work"
 } | tee -a "$out"
 record run.s "$secs"
-record run.busy_pct "$(awk -v b=$((busy1 - busy0)) -v t=$((total1 - total0)) 'BEGIN { printf "%.1f", 100 * b / t }')"
-record run.other_cpu_s "$(awk -v b=$((busy1 - busy0)) -v hz="$hz" -v o="$ours" 'BEGIN { v = b / hz - o; printf "%.0f", v > 0 ? v : 0 }')"
+record run.busy_pct "$busy_pct"
+record run.other_cpu_s "$other"
 
 python3 - "$record" "$json" "$out" <<'PY'
 import json, sys

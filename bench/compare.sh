@@ -112,7 +112,8 @@ for d in conv full block; do
 	if diff -r "$work/keep-$d-old" "$work/keep-$d-new" >/dev/null; then
 		echo "identical: $d (diff -r of the two builds' output directories)"
 	else
-		echo "DIFFERENT: $d: diff -r $work/keep-$d-old $work/keep-$d-new"
+		echo "DIFFERENT: $d (diff -r of the two builds' output directories):"
+		diff -rq "$work/keep-$d-old" "$work/keep-$d-new" | sed "s|$work/keep-||g" | head -n 5 || true
 		same=0
 	fi
 done

@@ -1,9 +1,10 @@
 """The figures of one bench/all.sh run, each with what it compares.
 
 usage: figures.py RESULTS.json                 every figure, one a line, with what it compares
-       figures.py RESULTS.json --fill FILE...  replaces each {{KEY}} in FILE (README.md,
-                                               bench/README.md) by that figure, and
-                                               {{table:SCRIPT}} lines by the script's table
+       figures.py RESULTS.json --fill FILE...  replaces each KEY in double braces in FILE
+                                               (README.md, bench/README.md) by that figure,
+                                               and a line of table:SCRIPT in double braces
+                                               by the script's table
 
 RESULTS.json is what bench/all.sh writes beside its results file: the machine, the
 date, the load and 'records', every measurement the scripts took (bench/record.sh).
@@ -37,9 +38,13 @@ def mib(kib):
     return f'{kib / 1024:.0f} MiB'
 
 
+def subset(limit, total):
+    """The samples a StreamingDataset run iterated: LIMIT (0: all) of TOTAL."""
+    return f'{min(limit, total) if limit else total:,} of {total:,} samples'
+
+
 def figures(r):
     """(key, text, what it compares) for every figure the records allow."""
-    g = r.get
     out = []
 
     def add(key, text, what):
@@ -52,7 +57,8 @@ def figures(r):
         add('convert.rows_per_s', millions(rate),
             f'shard-convert rows/s on {rows:,} rows, {r["convert.csv_bytes"] / 1e9:.2f} GB of CSV in 16 part '
             f'files, median of {n} runs with the default flush ({r["convert.runs_s"]} s)')
-        add('convert.input', f'{r["convert.csv_bytes"] / 1e9:.1f} GB', 'the CSV export converted')
+        b = r['convert.csv_bytes']
+        add('convert.input', f'{b / 1e9:.1f} GB' if b >= 1e9 else f'{b / 1e6:.0f} MB', 'the CSV export converted')
         add('convert.rss', mib(r['convert.rss']), 'shard-convert peak RSS on the whole export')
         if 'convert.zstd3.s' in r:
             add('convert.vs_zstd', sig(r['convert.zstd3.s'] / s) + ' times',
@@ -88,8 +94,8 @@ def figures(r):
             'peak RSS of the full shuffle in memory and through 256 MiB windows')
         if 'shuffle.sd.s' in r:
             add('shuffle.vs_sd', sig(r['shuffle.sd.s'] / full) + ' times',
-                f'StreamingDataset(shuffle=True, predownload=1000) epoch seconds (iterating '
-                f'{r["shuffle.sd.samples"]:,} samples, scaled) / full shuffle seconds')
+                f'full shuffle speed / StreamingDataset(shuffle=True, predownload=1000) speed over an epoch '
+                f'(its time iterating {subset(r["shuffle.sd.samples"], rows)}, scaled)')
     if 'cat.csv.s' in r:
         n, csv = r['cat.samples'], r['cat.csv.s']
         add('cat.samples', millions(n), f'samples in cat.sh\'s MDSWriter dataset ({r["cat.shards"]} shards, '
@@ -103,11 +109,11 @@ def figures(r):
         if 'cat.sd.s' in r:
             add('cat.vs_sd', sig(r['cat.sd.s'] / csv) + ' times',
                 'shard-cat --format csv speed / StreamingDataset(batch_size=1) iteration, default predownload '
-                f'({r["cat.sd.samples"]:,} samples, scaled)')
+                f'({subset(r["cat.sd.samples"], n)}, scaled)')
             add('cat.vs_sd_pd', f'{sig(r["cat.sd-pd-warm.s"] / csv)} to {sig(r["cat.sd-pd.s"] / csv)} times',
                 'shard-cat --format csv speed / StreamingDataset with predownload=1000, warm to cold '
-                f'({r["cat.sd-pd.samples"]:,} samples, scaled)')
-        add('cat.rss', f'{mib(r["cat.csv.rss"])} on {r["cat.shards"]} shards, {mib(r["cat.small.rss"])} on '
+                f'({subset(r["cat.sd-pd.samples"], n)}, scaled)')
+        add('cat.rss', f'{mib(r["cat.csv.rss"])} on {r["cat.shards"]} shard(s), {mib(r["cat.small.rss"])} on '
             f'{r["cat.small.shards"]}', 'shard-cat --format csv peak RSS on the dataset and on its first eighth')
     if 'gpu.cpu-none.sps' in r:
         big = r['gpu.memcpy.big_Bps'] / 88
@@ -130,7 +136,7 @@ def figures(r):
             s = [r[k] for k in ('gpu.sd-w0.sps', 'gpu.sd-w2.sps')]
             add('gpu.vs_sd', f'{sig(min(c) / max(s))} to {sig(max(c) / min(s))} times',
                 'shard-gpu-bench --device cpu samples/s (zstd to uncompressed) / StreamingDataset + DataLoader '
-                f'(2 and 0 workers; {r["gpu.sd.samples"]:,} samples, scaled)')
+                f'(2 and 0 workers; {subset(r["gpu.sd.samples"], r["gpu.rows"])}, scaled)')
             add('gpu.zstd_vs_sd', f'{sig(r["gpu.cpu-zstd.sps"] / r["gpu.sd-w0.sps"])} and '
                 f'{sig(r["gpu.cpu-zstd.sps"] / r["gpu.sd-w2.sps"])} times',
                 'shard-gpu-bench --device cpu (zstd) samples/s / StreamingDataset + DataLoader, 0 and 2 workers')
