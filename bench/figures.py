@@ -50,6 +50,13 @@ def figures(r):
     def add(key, text, what):
         out.append((key, text, what))
 
+    loads = [v for k, v in r.items() if k.startswith('load.')]
+    if loads and 'run.s' in r:
+        add('load', f'load average {min(loads):.1f} to {max(loads):.1f}, other work '
+            f'{r["run.other_cpu_s"]} CPU-s in {r["run.s"] / 60:.0f} min',
+            "the machine's load: the 1-minute load average as each script started, and the CPU time "
+            "of other processes during the run")
+
     if 'convert.s' in r:
         rows, s = r['convert.rows'], r['convert.s']
         rate = rows / s
@@ -220,7 +227,6 @@ def main():
         known['results'] = 'bench/results/' + res['results']
         known['date'] = res['date'].split()[0]
         known['machine'] = res['machine']
-        known['load'] = res['load before']
         known['size'] = str(r['size'])
         for f in sys.argv[3:]:
             text = open(f).read()
