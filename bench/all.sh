@@ -102,7 +102,7 @@ secs=$(( $(date -u +%s) - start ))
 # CPU time of this run's processes (the shell's children, from times, which must run
 # in this shell) against all the machine's busy CPU time meanwhile
 times >"$record.times"
-ours=$(awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); print u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$record.times")
+ours=$(awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%.0f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$record.times")
 read -r busy_pct other < <(awk -v b=$((busy1 - busy0)) -v t=$((total1 - total0)) -v hz="$(getconf CLK_TCK)" -v o="$ours" \
 	'BEGIN { v = b / hz - o; printf "%.1f %.0f\n", 100 * b / t, (v > 0 ? v : 0) }')
 {
