@@ -21,7 +21,7 @@
 #
 # SHARDKIT_BENCH_DIR (the data cache, default /tmp/shardkit-bench). Takes about
 # 4 minutes at the defaults on a quiet 2-CPU machine; BENCH_ROWS=1000000 COMPARE_REPS=3
-# about 20 s.
+# about half a minute. On a busy machine the spread says whether NEW/OLD means anything.
 set -euo pipefail
 
 [ $# -eq 2 ] || { echo "usage: bench/compare.sh OLD_BUILD NEW_BUILD" >&2; exit 2; }
