@@ -187,7 +187,9 @@ def table(r, script):
         n = r['convert.rows']
         rows.append(('shard-convert', f'{n / r["convert.s"]:,.0f}', f'{r["convert.rss"] / 1024:.0f}'))
         if 'convert.zstd3.s' in r:
-            rows.append(('zstd -3 -T1 (CSV bytes, one core)', f'{n / r["convert.zstd3.s"]:,.0f}', '-'))
+            zr = r.get('convert.zstd3.rss')
+            rows.append(('zstd -3 -T1 (CSV bytes, one core)', f'{n / r["convert.zstd3.s"]:,.0f}',
+                         f'{zr / 1024:.0f}' if zr else '-'))
             for k, label in (('mdswriter', 'MDSWriter row by row'), ('spark', 'dataframe_to_mds local[2]')):
                 rows.append((f'{label} ({r[f"convert.{k}.rows"]:,} rows)',
                              f'{r[f"convert.{k}.rows"] / r[f"convert.{k}.s"]:,.0f}', f'{r[f"convert.{k}.rss"] / 1024:.0f}'))

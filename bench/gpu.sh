@@ -40,6 +40,7 @@ for c in zstd none; do
 	echo "rss-gpu-bench-cpu-$c $rss" >>"$results"
 	time_cmd shard-gpu-bench -d cpu -b "$batch" --no-verify --json "$ds"
 	echo "gpu-bench-cpu-noverify-$c $(tail -n 1 "$work/out" | tr -d ' ')" >>"$results"
+	echo "rss-gpu-bench-cpu-noverify-$c $rss" >>"$results"
 done
 # the first five shards: less data, for the flat-memory check (RSS is bounded by
 # two shards in the reader's hands, whatever the input's size)
@@ -73,6 +74,7 @@ echo "memcpy-own $(cat "$work/out")" >>"$results"
 # what decompressing the zstd shards alone costs, on one core: the bound of the zstd rows
 time_cmd sh -c "zstd -dc '$dir/gpu-$rows-zstd'/shard.*.zstd >/dev/null"
 echo "zstd-d $secs" >>"$results"
+echo "rss-zstd-d $rss" >>"$results"
 for c in zstd none; do
 	time_cmd "$py" "$top/bench/gpu_peers.py" stream "$dir/gpu-$rows-$c" "$batch"
 	echo "py-stream-$c $(tail -n 1 "$work/out") $rss" >>"$results"
@@ -132,7 +134,7 @@ for c in ('zstd', 'none'):
     g = J[f'gpu-bench-cpu-{c}']
     runs.append((f'shard-gpu-bench --device cpu ({c})', g['samples_per_s'], int(r[f'rss-gpu-bench-cpu-{c}']), False))
     g = J[f'gpu-bench-cpu-noverify-{c}']
-    runs.append((f'  the same, --no-verify', g['samples_per_s'], 0, False))
+    runs.append((f'  the same, --no-verify', g['samples_per_s'], int(r[f'rss-gpu-bench-cpu-noverify-{c}']), False))
     if f'gpu-bench-cuda-{c}' in J:
         g = J[f'gpu-bench-cuda-{c}']
         runs.append((f'shard-gpu-bench --device cuda ({c})', g['samples_per_s'], 0, False))
@@ -141,7 +143,7 @@ for c in ('zstd', 'none'):
 for w in (0, 2):
     runs.append((f'StreamingDataset+DataLoader, {w} workers',) + py(f'streaming-{w}'))
 memcpy_big = mem['pinned_bytes_per_s'] / 88
-runs.append(('zstd -dc of the zstd shards (one core)', rows / float(r['zstd-d']), 0, False))
+runs.append(('zstd -dc of the zstd shards (one core)', rows / max(float(r['zstd-d']), 0.005), int(r['rss-zstd-d']), False))
 memcpy_batch = mem['pinned_batch_bytes_per_s'] / 88
 runs.append(('memcpy, 64 MiB blocks (the limit)', memcpy_big, 0, False))
 runs.append((f'memcpy, {mem["batch_block"]}-byte blocks', memcpy_batch, 0, False))
