@@ -4,6 +4,7 @@
  * time from a bounded buffer; fields point into a per-record arena. */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -358,4 +359,13 @@ again:
 	rec->raw = c->raw.p;
 	rec->raw_len = c->raw.len;
 	return 1;
+}
+
+void shard_csv_error_text(char *out, size_t n, const char *name, const struct shard_csv_record *rec,
+			  const struct shard_error *err)
+{
+	if (rec->bad_field)
+		snprintf(out, n, "%s:%llu:%zu: %s", name, (unsigned long long)rec->line, rec->bad_field, err->msg);
+	else
+		snprintf(out, n, "%s", err->msg);
 }
