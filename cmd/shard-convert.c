@@ -116,16 +116,9 @@ static const struct option longopts[] = {
 	{NULL, 0, NULL, 0},
 };
 
-/* Repeatable options. */
-struct list {
-	const char **v;
-	size_t n;
-};
-
 struct run {
 	const char *dest, *schema_from, *format, *comp, *hashes, *delim, *quote, *escape, *rejects, *onerr;
 	int quiet, json, entries, overwrite, no_sync;
-	struct list fills, types, renames, packs;
 	uint64_t size_limit;
 	struct shard_convert_opts o;
 	struct shard_buf spark_schema;
@@ -134,13 +127,14 @@ struct run {
 	struct cli_progress progress;
 };
 
-static void push(struct list *l, const char *v)
+/* One more value of a repeatable option. */
+static void push(const char *const **list, size_t *n, const char *v)
 {
-	const char **n = realloc(l->v, (l->n + 1) * sizeof *n);
-	if (!n)
+	const char **l = realloc((void *)*list, (*n + 1) * sizeof *l);
+	if (!l)
 		cli_die(CLI_FAIL, "out of memory");
-	n[l->n++] = v;
-	l->v = n;
+	l[(*n)++] = v;
+	*list = l;
 }
 
 static char single_char(const char *opt, const char *v, int allow_empty)
@@ -181,9 +175,9 @@ static void parse_args(struct run *r, int argc, char **argv)
 			break;
 		case OPT_ONERR: r->onerr = optarg; break;
 		case OPT_REJECTS: r->rejects = optarg; break;
-		case OPT_FILL: push(&r->fills, optarg); break;
-		case OPT_TYPE: push(&r->types, optarg); break;
-		case OPT_RENAME: push(&r->renames, optarg); break;
+		case OPT_FILL: push(&o->fills, &o->nfills, optarg); break;
+		case OPT_TYPE: push(&o->types, &o->ntypes, optarg); break;
+		case OPT_RENAME: push(&o->renames, &o->nrenames, optarg); break;
 		case OPT_SELECT: o->select = optarg; break;
 		case OPT_CASE: o->case_sensitive = 1; break;
 		case OPT_OVERWRITE: r->overwrite = 1; break;
@@ -193,7 +187,7 @@ static void parse_args(struct run *r, int argc, char **argv)
 		case OPT_NO_NULLS: o->no_nulls = 1; break;
 		case OPT_SCHEMA_FROM: r->schema_from = optarg; break;
 		case OPT_TIMEZONE: o->timezone = optarg; break;
-		case OPT_PACK: push(&r->packs, optarg); break;
+		case OPT_PACK: push(&o->packs, &o->npacks, optarg); break;
 		case 'h': help();
 		case 'V': cli_version();
 		default: cli_usage_error(usage, "invalid option");
@@ -244,14 +238,6 @@ static void settle_args(struct run *r)
 	co->delim = r->delim ? single_char("--delimiter", r->delim, 0) : strcmp(r->format, "tsv") == 0 ? '\t' : ',';
 	co->quote = single_char("--quote", r->quote, 1);
 	co->escape = single_char("--escape", r->escape, 1);
-	r->o.types = r->types.v;
-	r->o.ntypes = r->types.n;
-	r->o.fills = r->fills.v;
-	r->o.nfills = r->fills.n;
-	r->o.renames = r->renames.v;
-	r->o.nrenames = r->renames.n;
-	r->o.packs = r->packs.v;
-	r->o.npacks = r->packs.n;
 	r->o.tzdir = getenv("TZDIR");
 }
 
@@ -449,10 +435,10 @@ int main(int argc, char **argv)
 		free(r.hl[0]);
 		free(r.hl);
 	}
-	free(r.fills.v);
-	free(r.types.v);
-	free(r.renames.v);
-	free(r.packs.v);
+	free((void *)r.o.fills);
+	free((void *)r.o.types);
+	free((void *)r.o.renames);
+	free((void *)r.o.packs);
 	shard_buf_free(&r.spark_schema);
 	return 0;
 }

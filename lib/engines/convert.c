@@ -274,6 +274,7 @@ int shard_convert_add_bytes(struct shard_convert *h, const void *p, size_t n, co
 static int open_input(struct shard_textin *t, const struct input *in, int *empty, struct shard_error *err)
 {
 	*empty = 0;
+	shard_textin_open_mem(t, NULL, 0, in->name);	/* closed whatever happens next */
 	if (in->fn) {
 		shard_textin_open_read(t, in->fn, in->ctx, in->name);
 		return 0;
