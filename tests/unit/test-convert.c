@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "shard.h"
@@ -241,6 +242,67 @@ static void test_infer_jsonl(void)
 	rmtree(dir);
 }
 
+/* A reader callback: the bytes of a string, a few at a time. */
+struct strin {
+	const char *p;
+	size_t left;
+};
+
+static ssize_t read_str(void *ctx, void *buf, size_t n, struct shard_error *err)
+{
+	struct strin *in = ctx;
+	(void)err;
+	if (n > 3)
+		n = 3;
+	if (n > in->left)
+		n = in->left;
+	memcpy(buf, in->p, n);
+	in->p += n;
+	in->left -= n;
+	return (ssize_t)n;
+}
+
+/* A Spark directory whose key=value subdirectories become a column, then a
+ * reader's rows, which have no partition: null there. */
+static void test_partitions_and_reader(void)
+{
+	struct shard_convert_opts o;
+	struct shard_convert *h;
+	struct shard_error err = {0};
+	struct strin in = {"7\n8\n", 4};
+	struct readback rb;
+	char dir[64], path[256], ds[128];
+	FILE *f;
+
+	CHECK(tmpdir(dir, sizeof dir) != NULL, "mkdtemp");
+	snprintf(path, sizeof path, "%s/exp", dir);
+	CHECK(mkdir(path, 0700) == 0, "mkdir %s", path);
+	snprintf(path, sizeof path, "%s/exp/k=a%%2Cb", dir);
+	CHECK(mkdir(path, 0700) == 0, "mkdir %s", path);
+	snprintf(path, sizeof path, "%s/exp/k=a%%2Cb/part-00000.csv", dir);
+	CHECK((f = fopen(path, "w")) != NULL, "fopen");
+	fputs("1\n2\n", f);
+	fclose(f);
+	snprintf(path, sizeof path, "%s/exp/_SUCCESS", dir);
+	CHECK((f = fopen(path, "w")) != NULL, "fopen");
+	fclose(f);
+	opts_init(&o, "n:int32");
+	CHECK(shard_convert_new(&h, &o, &err) == 0, "new");
+	snprintf(path, sizeof path, "%s/exp", dir);
+	CHECK(shard_convert_add_path(h, path, &err) == 0, "add_path: %s", err.msg);
+	CHECK(shard_convert_add_read(h, read_str, &in, "reader", &err) == 0, "add_read");
+	CHECK(run_into(h, dir, &err) == 0, "finish: %s", err.msg);
+	CHECK(shard_convert_nulls(h, "k") == 2, "the reader's rows have no partition: %llu",
+	      (unsigned long long)shard_convert_nulls(h, "k"));
+	shard_convert_free(h);
+	snprintf(ds, sizeof ds, "%s/ds", dir);
+	CHECK(read_back(ds, "n", "k", &rb) == 0 && rb.rows == 4 && rb.sum == 18, "read back");
+	CHECK(strcmp((const char *)rb.strs.p, "a,b|a,b||") == 0, "partition values '%s'", (const char *)rb.strs.p);
+	CHECK(strstr(rb.extra, "k.valid") != NULL, "k keeps its nulls: %s", rb.extra);
+	shard_buf_free(&rb.strs);
+	rmtree(dir);
+}
+
 /* ---------------------------------------------------------------- two at once */
 
 struct job {
@@ -326,7 +388,7 @@ static void test_two_at_once(void)
 int main(void)
 {
 	static const struct tap_case cases[] = {
-		TAP(test_csv_values), TAP(test_rejects), TAP(test_failure), TAP(test_infer_jsonl),
+		TAP(test_csv_values), TAP(test_rejects), TAP(test_failure), TAP(test_infer_jsonl), TAP(test_partitions_and_reader),
 		TAP(test_two_at_once), {0},
 	};
 	return tap_run(cases);
