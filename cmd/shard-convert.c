@@ -381,15 +381,45 @@ static void prepare(struct run *r, struct shard_convert *h)
 		cli_die_err(&err);
 }
 
+/* Convert into DEST, the shards' count when it is whole. */
+static uint64_t write_dest(struct run *r, struct shard_convert *h)
+{
+	struct cli_overwrite ow = {0};
+	struct shard_sink *sink;
+	struct shard_error err;
+	uint64_t shards;
+	if (r->rejects && !(r->rejects_f = fopen(r->rejects, "w")))
+		cli_die(CLI_FAIL, "%s: %s", r->rejects, strerror(errno));
+	if (r->overwrite && strcmp(r->dest, "-") == 0)
+		cli_usage_error(usage, "--overwrite applies to a dataset directory, not a stream");
+	if (r->overwrite && !shard_is_url(r->dest))
+		cli_overwrite_begin(&ow, r->dest, r->entries);
+	sink = open_output(r, shard_convert_extra(h));
+	/* no progress line beside a JSON summary on stderr: a script reads it;
+	 * none beside a stream on stdout: the pipeline's last program shows its
+	 * own on the same terminal */
+	cli_progress_begin(&r->progress, "rows", 1, !r->quiet && strcmp(r->dest, "-") && !(r->json && r->entries));
+	if (shard_convert_finish(h, sink, &err)) {
+		cli_sink_abort(sink);
+		cli_die_err(&err);
+	}
+	shards = shard_sink_shards(sink);
+	if (cli_sink_close(sink, &err))
+		cli_die_err(&err);
+	if (r->overwrite)
+		cli_overwrite_end(&ow);
+	if (r->rejects_f && fclose(r->rejects_f) != 0)
+		cli_die(CLI_FAIL, "%s: %s", r->rejects, strerror(errno));
+	cli_progress_end(&r->progress);
+	return shards;
+}
+
 int main(int argc, char **argv)
 {
 	struct run r = {.format = "csv", .comp = "zstd", .hashes = "xxh64", .quote = "\"", .escape = "\\",
 			.onerr = "fail", .size_limit = 1ull << 26};
-	struct cli_overwrite ow = {0};
 	struct shard_convert *h;
-	struct shard_sink *sink;
 	struct shard_error err;
-	uint64_t shards;
 
 	cli_init(argv[0]);
 	shard_csv_opts_default(&r.o.csv);
@@ -405,30 +435,7 @@ int main(int argc, char **argv)
 	add_inputs(h, argc, argv);
 	prepare(&r, h);
 	check_writer(&r.o.writer);
-	if (r.rejects && !(r.rejects_f = fopen(r.rejects, "w")))
-		cli_die(CLI_FAIL, "%s: %s", r.rejects, strerror(errno));
-	if (r.overwrite && strcmp(r.dest, "-") == 0)
-		cli_usage_error(usage, "--overwrite applies to a dataset directory, not a stream");
-	if (r.overwrite && !shard_is_url(r.dest))
-		cli_overwrite_begin(&ow, r.dest, r.entries);
-	sink = open_output(&r, shard_convert_extra(h));
-	/* no progress line beside a JSON summary on stderr: a script reads it;
-	 * none beside a stream on stdout: the pipeline's last program shows its
-	 * own on the same terminal */
-	cli_progress_begin(&r.progress, "rows", 1, !r.quiet && strcmp(r.dest, "-") && !(r.json && r.entries));
-	if (shard_convert_finish(h, sink, &err)) {
-		cli_sink_abort(sink);
-		cli_die_err(&err);
-	}
-	shards = shard_sink_shards(sink);
-	if (cli_sink_close(sink, &err))
-		cli_die_err(&err);
-	if (r.overwrite)
-		cli_overwrite_end(&ow);
-	if (r.rejects_f && fclose(r.rejects_f) != 0)
-		cli_die(CLI_FAIL, "%s: %s", r.rejects, strerror(errno));
-	cli_progress_end(&r.progress);
-	summary(&r, h, shards);
+	summary(&r, h, write_dest(&r, h));
 	/* everything back, so leak checkers see a clean exit */
 	shard_convert_free(h);
 	if (r.hl) {

@@ -718,7 +718,8 @@ struct shard_convert_reject {
 struct shard_convert_opts {
 	int jsonl;			/* one JSON object per line, else CSV */
 	/* the CSV dialect: delim, quote, escape, null_value, max_record (set
-	 * with shard_csv_opts_default first; jsonl ignores all but max_record) */
+	 * with shard_csv_opts_default first; jsonl reads lines with it, its
+	 * delimiter, quote and escape unset) */
 	struct shard_csv_opts csv;
 	int header;			/* every input file starts with a header line */
 	int case_sensitive;		/* header names and JSON keys match exactly, not ignoring ASCII case */
