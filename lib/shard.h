@@ -705,7 +705,7 @@ void shard_csv_free(struct shard_csv *c);
  * thread count. Messages name the input and, for a bad row, FILE:LINE or
  * FILE:LINE:COLUMN (the field, from 1). */
 
-/* A rejected row (on_error skip), or where a failure points. */
+/* A row left out by skip, as on_reject gets it (valid during the call). */
 struct shard_convert_reject {
 	const char *file;		/* the input's name */
 	uint64_t line;			/* the line the record starts on (1-based) */
@@ -771,11 +771,13 @@ struct shard_convert;
  * must outlive it). Nothing is checked yet: see shard_convert_prepare. */
 int shard_convert_new(struct shard_convert **h, const struct shard_convert_opts *o, struct shard_error *err);
 /* Queue a file (compressed or not, recognised from its content) or a
- * directory of Spark part files. SHARD_EIO when it cannot be read. */
+ * directory of Spark part files (walked now). SHARD_EIO for a path that
+ * cannot be read, SHARD_EDATA for a subdirectory that is no key=value
+ * partition; SHARD_EARG after prepare. */
 int shard_convert_add_path(struct shard_convert *h, const char *path, struct shard_error *err);
 /* Queue a descriptor (compressed or not; not closed), a reader (plain text),
  * or bytes (plain text, not copied: they must outlive the converter); name
- * is what messages call it. */
+ * (copied) is what messages call it. */
 int shard_convert_add_fd(struct shard_convert *h, int fd, const char *name, struct shard_error *err);
 int shard_convert_add_read(struct shard_convert *h, shard_read_fn fn, void *ctx, const char *name,
 			   struct shard_error *err);
@@ -800,6 +802,7 @@ const char *shard_convert_extra(const struct shard_convert *h);
  * sink failing) no shard is left on its way: the caller aborts the sink.
  * Once only. */
 int shard_convert_finish(struct shard_convert *h, struct shard_sink *sink, struct shard_error *err);
+/* Rows read, written and rejected so far, and the inputs queued. */
 void shard_convert_stats(const struct shard_convert *h, struct shard_convert_stats *st);
 /* Nulls met in a column of the schema (by the name the input gives it),
  * filled, kept or refused; 0 for a name that is no column. */
