@@ -462,6 +462,12 @@ struct shard_writer_opts {
 	size_t nhashes;
 	uint64_t size_limit;		/* bytes; 0 = unlimited (one shard) */
 	uint64_t max_samples;		/* samples per shard; 0 = unlimited */
+	/* where shards are hashed and compressed, a few at once: NULL for a
+	 * pool of the writer's own (a thread per CPU of shard_cpu_budget, up
+	 * to 4), freed by shard_writer_finish or shard_writer_free. A caller
+	 * may share one pool among its writers, converter and batcher; it
+	 * must outlive the writer. */
+	struct shard_pool *pool;
 };
 
 struct shard_writer;
