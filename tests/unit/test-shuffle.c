@@ -119,6 +119,7 @@ static int run(const char *path, const struct shard_shuffle_opts *o, uint64_t **
 	*ids = malloc(cap * sizeof **ids);
 	if (shard_shuffler_new(&s, o, &err) || shard_shuffler_open(s, path, &err)) {
 		strcpy(msg, err.msg);
+		shard_shuffler_free(s);
 		return -1;
 	}
 	while ((r = shard_shuffler_next(s, &sm, &err)) > 0) {
@@ -338,9 +339,11 @@ static void *job_main(void *arg)
 	struct job *j = arg;
 	uint64_t *got, *want, ng, nw;
 	char msg[1100];
-	j->ok = run(ds, &j->o, &got, &ng, msg) == 0 && (want = expected(&j->o, &nw)) && ng == nw &&
-		memcmp(got, want, nw * sizeof *got) == 0;
+	int r = run(ds, &j->o, &got, &ng, msg);
+	want = expected(&j->o, &nw);
+	j->ok = r == 0 && want && ng == nw && memcmp(got, want, nw * sizeof *got) == 0;
 	free(got);
+	free(want);
 	return NULL;
 }
 
