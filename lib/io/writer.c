@@ -11,7 +11,7 @@
 #include "shard.h"
 #include "internal.h"
 
-#define MAX_EMITTERS 4
+#define MAX_IN_FLIGHT 4
 
 struct shard_writer {
 	struct shard_sink *sink;
@@ -41,7 +41,7 @@ struct shard_writer {
 		struct shard_entry e;	/* filled by prepare */
 		int rc, busy;
 		struct shard_error err;
-	} slot[MAX_EMITTERS];
+	} slot[MAX_IN_FLIGHT];
 	struct shard_pool *pool, *own_pool;
 	int nslots;			/* 0 until the first flush */
 	uint64_t seq, put;		/* shards handed to tasks; retired */
@@ -168,7 +168,7 @@ void shard_writer_free(struct shard_writer *w)
 	w->failed = 1;	/* shards still in flight are dropped */
 	retire_all(w);
 	shard_pool_free(w->own_pool);
-	for (i = 0; i < MAX_EMITTERS; i++) {
+	for (i = 0; i < MAX_IN_FLIGHT; i++) {
 		shard_buf_free(&w->slot[i].job);
 		shard_buf_free(&w->slot[i].zip);
 	}
@@ -265,7 +265,7 @@ static int failure(struct shard_writer *w, struct shard_error *err)
 }
 
 /* The pool the shards are prepared on: the caller's, or one of the writer's
- * own with a thread per CPU up to MAX_EMITTERS; none (each shard prepared in
+ * own with a thread per CPU up to MAX_IN_FLIGHT; none (each shard prepared in
  * place) when no thread starts. */
 static void start_pool(struct shard_writer *w)
 {
@@ -273,13 +273,13 @@ static void start_pool(struct shard_writer *w)
 	struct shard_error err;
 
 	if (!w->pool) {
-		if (want > MAX_EMITTERS)
-			want = MAX_EMITTERS;
+		if (want > MAX_IN_FLIGHT)
+			want = MAX_IN_FLIGHT;
 		if (!shard_pool_new(&w->own_pool, want, &err))
 			w->pool = w->own_pool;
 	}
 	n = shard_pool_threads(w->pool);
-	w->nslots = n < 1 ? 1 : n > MAX_EMITTERS ? MAX_EMITTERS : (int)n;
+	w->nslots = n < 1 ? 1 : n > MAX_IN_FLIGHT ? MAX_IN_FLIGHT : (int)n;
 }
 
 static int flush(struct shard_writer *w, struct shard_error *err)
@@ -461,9 +461,11 @@ int shard_writer_finish(struct shard_writer *w, struct shard_error *err)
 	retire_all(w);
 	if (!rc && w->failed)
 		rc = failure(w, err);
-	shard_pool_free(w->own_pool);
-	w->own_pool = NULL;
-	w->pool = NULL;
+	if (w->own_pool) {
+		shard_pool_free(w->own_pool);
+		w->own_pool = NULL;
+		w->pool = NULL;
+	}
 	return rc;
 }
 

@@ -2,7 +2,7 @@
  * library's writer, shuffled in every mode; each sample arrives as often as
  * the deal says, in the order shard_epoch_order and the dealer give, and the
  * temporary files are gone after shard_shuffler_free (or a kill). Two
- * shufflers run at once on two threads. */
+ * shufflers run at once on two threads, and two writers on one shared pool. */
 #include "config.h"
 
 #include <dirent.h>
@@ -41,7 +41,7 @@ static int entries(const char *dir)
 
 /* NSAMPLES samples (id: uint64 i, s: a string i long) in shards of PER_SHARD
  * into dir, or as a shard stream into the file stream_path. */
-static int write_ds(const char *dir, const char *stream_path, const char *compression)
+static int write_ds(const char *dir, const char *stream_path, const char *compression, struct shard_pool *pool)
 {
 	static const char *const names[] = {"id", "s"}, *const encs[] = {"uint64", "str"};
 	struct shard_writer_opts wo = {0};
@@ -56,6 +56,7 @@ static int write_ds(const char *dir, const char *stream_path, const char *compre
 	memset(text, 'x', sizeof text);
 	wo.compression = compression;
 	wo.max_samples = PER_SHARD;
+	wo.pool = pool;
 	if (shard_schema_init(&schema, 2, names, encs, 1, &err))
 		return -1;
 	if (stream_path) {
@@ -87,6 +88,65 @@ static int write_ds(const char *dir, const char *stream_path, const char *compre
 	if (fd >= 0)
 		close(fd);
 	return 0;
+}
+
+/* Whether two files hold the same bytes. */
+static int same_file(const char *a, const char *b)
+{
+	struct shard_buf x = {0}, y = {0};
+	struct shard_error err;
+	int same = !shard_read_file(a, &x, 1ull << 30, &err) && !shard_read_file(b, &y, 1ull << 30, &err) &&
+		   x.len == y.len && memcmp(x.p, y.p, x.len) == 0;
+	shard_buf_free(&x);
+	shard_buf_free(&y);
+	return same;
+}
+
+struct writing {
+	char dir[160];
+	struct shard_pool *pool;
+	int rc;
+};
+
+static void *writing_main(void *arg)
+{
+	struct writing *wr = arg;
+	wr->rc = write_ds(wr->dir, NULL, "zstd", wr->pool);
+	return NULL;
+}
+
+/* Two writers sharing one pool, each on its thread, write the same bytes as
+ * a writer with a pool of its own. */
+static void test_writer_pool(void)
+{
+	struct writing wr[2];
+	struct shard_pool *pool;
+	struct shard_error err;
+	pthread_t th[2];
+	int i, k;
+	if (shard_pool_new(&pool, 2, &err)) {
+		CHECK(0, "pool: %s", err.msg);
+		return;
+	}
+	for (i = 0; i < 2; i++) {
+		snprintf(wr[i].dir, sizeof wr[i].dir, "%s/pooled%d", top, i);
+		wr[i].pool = pool;
+		CHECK(pthread_create(&th[i], NULL, writing_main, &wr[i]) == 0, "cannot start a thread");
+	}
+	for (i = 0; i < 2; i++) {
+		char a[256], b[256];
+		pthread_join(th[i], NULL);
+		CHECK(wr[i].rc == 0, "writer %d on a shared pool failed", i);
+		snprintf(a, sizeof a, "%s/index.json", wr[i].dir);
+		snprintf(b, sizeof b, "%s/index.json", dsz);
+		CHECK(same_file(a, b), "writer %d: another index.json", i);
+		for (k = 0; k < NSHARDS; k++) {
+			snprintf(a, sizeof a, "%s/shard.%05d.mds.zstd", wr[i].dir, k);
+			snprintf(b, sizeof b, "%s/shard.%05d.mds.zstd", dsz, k);
+			CHECK(same_file(a, b), "writer %d: shard %d differs", i, k);
+		}
+	}
+	shard_pool_free(pool);
 }
 
 /* The id of a sample, checked against its string's length; UINT64_MAX when
@@ -372,7 +432,7 @@ static void test_two_threads(void)
 int main(void)
 {
 	static const struct tap_case cases[] = {
-		TAP(test_full_and_block), TAP(test_buffer), TAP(test_stream), TAP(test_errors), TAP(test_kill),
+		TAP(test_writer_pool), TAP(test_full_and_block), TAP(test_buffer), TAP(test_stream), TAP(test_errors), TAP(test_kill),
 		TAP(test_two_threads), {0},
 	};
 	char cmd[128];
@@ -385,7 +445,8 @@ int main(void)
 	snprintf(dsz, sizeof dsz, "%s/dsz", top);
 	snprintf(tmp, sizeof tmp, "%s/tmp", top);
 	snprintf(stream, sizeof stream, "%s/stream", top);
-	if (mkdir(tmp, 0700) || write_ds(ds, NULL, NULL) || write_ds(dsz, NULL, "zstd") || write_ds(NULL, stream, "gz"))
+	if (mkdir(tmp, 0700) || write_ds(ds, NULL, NULL, NULL) || write_ds(dsz, NULL, "zstd", NULL) ||
+	    write_ds(NULL, stream, "gz", NULL))
 		return 99;
 	rc = tap_run(cases);
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", top);
