@@ -758,9 +758,6 @@ int shard_shuffler_open(struct shard_shuffler *s, const char *path, struct shard
  * (the index's "shardkit" object, the stream's first one) or NULL. */
 const struct shard_entry *shard_shuffler_entry(const struct shard_shuffler *s);
 const char *shard_shuffler_extra(const struct shard_shuffler *s);
-/* After open: the share's length for FULL and BLOCK (0 for BUFFER, whose
- * input's length is not known). */
-uint64_t shard_shuffler_count(const struct shard_shuffler *s);
 /* 1: the next sample of the share in *out; 0: the end; <0: -status with err
  * set, after which only shard_shuffler_free may follow. The first call of
  * FULL or BLOCK reads the whole input. */

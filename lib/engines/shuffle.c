@@ -363,11 +363,6 @@ const char *shard_shuffler_extra(const struct shard_shuffler *s)
 	return s->extra;
 }
 
-uint64_t shard_shuffler_count(const struct shard_shuffler *s)
-{
-	return s->opened && s->o.mode != SHARD_SHUFFLE_BUFFER ? s->d.count : 0;
-}
-
 static void close_buckets(struct shard_shuffler *s)
 {
 	size_t w;
