@@ -741,7 +741,9 @@ struct shard_shuffle_sample {
 };
 
 struct shard_shuffler;
-/* A shuffler with its options (copied); it reads nothing yet. SHARD_EARG for
+/* A shuffler with its options (copied, tmpdir too); it reads and makes
+ * nothing yet, so that a signal's cleanup (shard_shuffler_kill) can be set
+ * up between new and open, before any temporary file exists. SHARD_EARG for
  * options that do not fit together (rank not below world, pad without batch,
  * batch or no buffer with BUFFER). */
 int shard_shuffler_new(struct shard_shuffler **s, const struct shard_shuffle_opts *o, struct shard_error *err);
