@@ -514,6 +514,12 @@ struct shard_writer_opts {
 	size_t nhashes;
 	uint64_t size_limit;		/* bytes; 0 = unlimited (one shard) */
 	uint64_t max_samples;		/* samples per shard; 0 = unlimited */
+	/* where shards are hashed and compressed, a few at once: NULL for a
+	 * pool of the writer's own (a thread per CPU of shard_cpu_budget, up
+	 * to 4), freed by shard_writer_finish or shard_writer_free. A caller
+	 * may share one pool among its writers, converter and batcher; it
+	 * must outlive the writer. */
+	struct shard_pool *pool;
 };
 
 struct shard_writer;
@@ -808,7 +814,8 @@ struct shard_convert_opts {
 	void (*on_progress)(void *ctx, uint64_t rows, uint64_t bytes);
 	void *ctx;			/* for the callbacks, which run on the thread calling finish */
 	struct shard_writer_opts writer;
-	struct shard_pool *pool;	/* NULL: a pool of its own of threads (0: shard_cpu_budget()) */
+	struct shard_pool *pool;	/* NULL: a pool of its own of threads (0: shard_cpu_budget());
+					 * the writer's compression shares it unless writer.pool is set */
 	unsigned threads;
 };
 
@@ -862,6 +869,76 @@ uint64_t shard_convert_nulls(const struct shard_convert *h, const char *column);
 void shard_convert_free(struct shard_convert *h);
 
 /* ---------------------------------------------------------------- engine: shuffler */
+
+/* An epoch's shuffle of a dataset (shard-shuffle(1)): its samples in a seeded
+ * order, one rank's share of it, as the bytes of each sample (MDS sample
+ * layout, never re-encoded). FULL is a uniform permutation of all samples
+ * and BLOCK shuffles the shards' order, then the samples within each shard
+ * (both shard_epoch_order, dealt by shard_dealer); either holds the share's
+ * samples in memory when their estimated bytes fit memory, else scatters them
+ * to temporary bucket files read back a window at a time, with the same
+ * order. BUFFER passes the input once through a window of buffer samples:
+ * each sample coming in replaces a random one, which goes out (the order of
+ * a stream read once); positions go to ranks one by one, then skip. */
+enum shard_shuffle_mode { SHARD_SHUFFLE_FULL = 0, SHARD_SHUFFLE_BLOCK, SHARD_SHUFFLE_BUFFER };
+
+struct shard_shuffle_opts {
+	uint64_t seed, epoch;
+	int mode;			/* enum shard_shuffle_mode */
+	uint64_t buffer;		/* BUFFER: the window, in samples (at least 1) */
+	uint64_t rank, world;		/* this rank's share of world ranks (world 0: 1) */
+	uint64_t batch;			/* deal whole batches of this many samples (not with BUFFER) */
+	int pad;			/* with batch: wrap around to fill the last batches */
+	uint64_t skip;			/* leave out the share's first skip samples (resuming) */
+	uint64_t memory;		/* bytes of samples held before buckets are used; 0: 1 GiB */
+	const char *tmpdir;		/* where temporary files go; NULL: $TMPDIR, else /tmp */
+	/* called with each shard's stored bytes as it is read (for progress), on
+	 * the thread calling shard_shuffler_open or shard_shuffler_next; may be NULL */
+	void (*on_read)(void *ctx, uint64_t bytes);
+	void *ctx;
+};
+
+/* One sample: bytes valid until the next call on the shuffler, and the entry
+ * of the dataset's first shard, whose columns every sample has (a shuffler
+ * refuses shards whose columns differ). */
+struct shard_shuffle_sample {
+	const uint8_t *p;
+	size_t len;
+	const struct shard_entry *entry;
+};
+
+struct shard_shuffler;
+/* A shuffler with its options (copied, tmpdir too); it reads and makes
+ * nothing yet, so that a signal's cleanup (shard_shuffler_kill) can be set
+ * up between new and open, before any temporary file exists. SHARD_EARG for
+ * options that do not fit together (rank not below world, pad without batch,
+ * batch or no buffer with BUFFER). */
+int shard_shuffler_new(struct shard_shuffler **s, const struct shard_shuffle_opts *o, struct shard_error *err);
+/* Its input: a dataset directory or URL, or "-" for a shard stream on stdin
+ * (spooled to a temporary dataset for FULL and BLOCK; read as it comes for
+ * BUFFER, which takes a dataset too). FULL and BLOCK load and check the
+ * index (the claims of its entries against the files' sizes, the columns of
+ * every shard alike) and deal the order; BUFFER reads the first shard.
+ * Errors carry the message shard-shuffle prints (SHARD_EARG: a batch too
+ * large for world). Once only. */
+int shard_shuffler_open(struct shard_shuffler *s, const char *path, struct shard_error *err);
+/* After open: the first shard's entry (the output's schema and, by default,
+ * its compression, hashes and size limit), and the dataset's extra metadata
+ * (the index's "shardkit" object, the stream's first one) or NULL. */
+const struct shard_entry *shard_shuffler_entry(const struct shard_shuffler *s);
+const char *shard_shuffler_extra(const struct shard_shuffler *s);
+/* 1: the next sample of the share in *out; 0: the end; <0: -status with err
+ * set, after which only shard_shuffler_free may follow. The first call of
+ * FULL or BLOCK reads the whole input. */
+int shard_shuffler_next(struct shard_shuffler *s, struct shard_shuffle_sample *out, struct shard_error *err);
+/* For a thread about to end the process (a signal's cleanup) while another
+ * may be inside open or next: remove every temporary file the shuffler has
+ * made (a spool's shard being written is waited for), and keep it locked, so
+ * that no thread makes another; a thread that tries waits for good. s is not
+ * freed and must not be freed meanwhile. */
+void shard_shuffler_kill(struct shard_shuffler *s);
+/* Removes the temporary files, frees s. */
+void shard_shuffler_free(struct shard_shuffler *s);
 
 /* ---------------------------------------------------------------- engine: batcher */
 

@@ -1691,6 +1691,7 @@ int shard_convert_new(struct shard_convert **out, const struct shard_convert_opt
 
 int shard_convert_finish(struct shard_convert *h, struct shard_sink *sink, struct shard_error *err)
 {
+	struct shard_writer_opts wo;
 	size_t i;
 	int rc;
 	if (shard_convert_prepare(h, err))
@@ -1705,7 +1706,11 @@ int shard_convert_finish(struct shard_convert *h, struct shard_sink *sink, struc
 			return err->status;
 		h->pool = h->own_pool;
 	}
-	if (ring_start(h, err) || shard_writer_new(&h->w, sink, &h->s, &h->o.writer, err))
+	/* one pool: the writer's compression runs beside the chunks' parsing */
+	wo = h->o.writer;
+	if (!wo.pool)
+		wo.pool = h->pool;
+	if (ring_start(h, err) || shard_writer_new(&h->w, sink, &h->s, &wo, err))
 		return err->status;
 	if (h->extra && shard_sink_set_extra(sink, h->extra))
 		return oom(err);
