@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "dataset.h"
 #include "shard.h"
 
 static const char usage[] =
@@ -331,16 +332,11 @@ static struct shard_sink *open_output(struct run *r, const char *extra)
 		if (shard_sink_open_part(&sink, r->dest, &err))
 			cli_die_err(&err);
 		shard_sink_on_shard(sink, print_entry, NULL);
-	} else if (strcmp(r->dest, "-") == 0) {
-		if (isatty(1))
-			cli_die(CLI_USAGE, "refusing to write a binary shard stream to a terminal");
-		if (shard_sink_open_fd(&sink, 1, &err))
-			cli_die_err(&err);
-	} else if (shard_sink_open_dir(&sink, r->dest, &err)) {
+		shard_sink_set_sync(sink, !r->no_sync);
+		cli_guard_sink(sink);	/* a signal removes the shards written */
+	} else if (cli_dest_open(&sink, r->dest, -1, r->no_sync, &err)) {
 		cli_die_err(&err);
 	}
-	shard_sink_set_sync(sink, !r->no_sync);
-	cli_guard_sink(sink);	/* a signal removes the shards written */
 	if (extra && r->entries) {
 		cli_out_str("{\"shardkit\":");
 		cli_out_str(extra);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "dataset.h"
 #include "shard.h"
 
 static const char usage[] =
@@ -118,16 +119,8 @@ static void open_writer(const char *dest, const struct shard_entry *e, const cha
 	wo.hashes = hl ? (const char *const *)hl : (const char *const *)e->hashes;
 	wo.nhashes = hl ? nh : hashes ? 0 : e->nhashes;
 	wo.size_limit = size_limit ? size_limit : e->size_limit;
-	if (strcmp(dest, "-") == 0) {
-		if (isatty(1))
-			cli_die(CLI_USAGE, "refusing to write a binary shard stream to a terminal");
-		if (shard_sink_open_fd(&out_sink, 1, &err))
-			die(&err);
-	} else if (shard_sink_open_dir(&out_sink, dest, &err)) {
+	if (cli_dest_open(&out_sink, dest, -1, no_sync, &err))
 		die(&err);
-	}
-	shard_sink_set_sync(out_sink, !no_sync);
-	cli_guard_sink(out_sink);
 	if (shard_writer_new(&writer, out_sink, &e->schema, &wo, &err))
 		die(&err);
 	if (hl) {
