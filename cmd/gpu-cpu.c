@@ -214,7 +214,7 @@ static double copy_rate(uint8_t *dst, size_t dlen, const uint8_t *src, size_t to
 static int cpu_peak(struct gpu_dev *d, size_t batch_block, struct gpu_peak *p, char *msg, size_t msglen)
 {
 	(void)d;
-	size_t total = (size_t)512 << 20, big = (size_t)64 << 20;
+	size_t total = (size_t)256 << 20, big = (size_t)64 << 20;
 	/* zalloc writes every page of both: none is first touched while timed */
 	uint8_t *src = zalloc(total), *dst = zalloc(big);
 	if (!src || !dst) {
