@@ -91,6 +91,14 @@ extern const struct gpu_backend gpu_cpu_backend;
 extern const struct gpu_backend gpu_cuda_backend;
 #endif
 
+/* The backend and device index of a --device value (cpu, cuda, cuda:N or
+ * auto), the device opened once to see that it answers (gpu-pick.c). 0;
+ * -1 for a value that is none of those; GPU_NODEV or GPU_FAIL with msg set.
+ * auto is CUDA when a device answers, else the CPU with *fell_back set and
+ * the reason in msg. */
+int gpu_pick(const char *spec, const struct gpu_backend **be, int *index, int *fell_back, char *msg,
+	     size_t msglen);
+
 #ifdef __cplusplus
 }
 #endif

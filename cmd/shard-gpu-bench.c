@@ -9,7 +9,6 @@
  * device. */
 #include "config.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
@@ -42,7 +41,7 @@ static void __attribute__((noreturn)) help(void)
 	       "  -c, --columns LIST   fixed-size columns to move (default: all of them)\n"
 	       "  -b, --batch N        samples per batch (default 1024)\n"
 	       "  -n, --slots N        batches in flight, one stream each (default 3)\n"
-	       "  -j, --threads N      threads decompressing shards (default: one per CPU, up to 4)\n"
+	       "  -j, --threads N      threads reading and batching (default: one per CPU, up to 4)\n"
 	       "      --drop-last      leave out a last, partial batch\n"
 	       "      --peak           also measure the device's peak copy bandwidth\n"
 	       "      --json           the report as one JSON object on stdout's last line\n"
@@ -184,63 +183,6 @@ static void submit(struct bench *b, int slot, const struct shard_batch *bt)
 	b->samples += bt->samples;
 	b->bytes += bt->bytes;
 	b->batches++;
-}
-
-static int parse_device(struct bench *b, const char *s)
-{
-	char *end;
-	b->dev_index = 0;
-	if (!strcmp(s, "cpu") || !strcmp(s, "cpu:0")) {
-		b->be = &gpu_cpu_backend;
-		return 0;
-	}
-	if (!strcmp(s, "auto")) {
-		b->be = NULL;
-		return 0;
-	}
-	if (strncmp(s, "cuda", 4) || (s[4] && s[4] != ':'))
-		return -1;
-	if (s[4] == ':') {
-		errno = 0;
-		long v = strtol(s + 5, &end, 10);
-		if (errno || *end || end == s + 5 || v < 0 || v > 1024)
-			return -1;
-		b->dev_index = (int)v;
-	}
-#ifdef HAVE_CUDA
-	b->be = &gpu_cuda_backend;
-	return 0;
-#else
-	cli_die(EXIT_NODEV, "%s: this shard-gpu-bench was built without CUDA (configure found no CUDA Toolkit); "
-		"use --device cpu", s);
-#endif
-}
-
-/* Whether the backend's device index opens: 0, or the backend's status with
- * b->msg set. Asked before any input is read, so a missing GPU is said at
- * once, not after the first shard (or never, on a terminal). */
-static int probe(struct bench *b, const struct gpu_backend *be, int index)
-{
-	struct gpu_config cfg = {.nslots = 1, .slot_bytes = 4096, .ncols = 0};
-	struct gpu_dev *d;
-	int rc = be->open(&d, index, &cfg, b->msg, sizeof b->msg);
-	if (rc == 0)
-		be->close(d);
-	return rc;
-}
-
-/* auto: CUDA when a device answers, else the CPU. */
-static void pick_auto(struct bench *b)
-{
-#ifdef HAVE_CUDA
-	if (probe(b, &gpu_cuda_backend, 0) == 0) {
-		b->be = &gpu_cuda_backend;
-		return;
-	}
-	if (!b->quiet && !b->json)
-		cli_warn("%s; using --device cpu", b->msg);
-#endif
-	b->be = &gpu_cpu_backend;
 }
 
 /* Append s as a JSON string (ASCII, escaped). */
@@ -402,8 +344,6 @@ static void parse_args(struct bench *b, int argc, char **argv)
 			cli_usage_error(usage, NULL);
 		}
 	}
-	if (parse_device(b, b->device))
-		cli_usage_error(usage, "--device: '%s' is not cpu, cuda, cuda:N or auto", b->device);
 	if (!b->threads) {
 		unsigned n = shard_cpu_budget();
 		b->threads = n > 4 ? 4 : (int)n;
@@ -450,14 +390,16 @@ int main(int argc, char **argv)
 	struct gpu_peak pk = {0};
 	struct rusage ru;
 	double secs;
-	int rc;
+	int rc, fell_back;
 
 	cli_init(argv[0]);
 	parse_args(&b, argc, argv);
-	if (!b.be)
-		pick_auto(&b);
-	else if ((rc = probe(&b, b.be, b.dev_index)))
+	if ((rc = gpu_pick(b.device, &b.be, &b.dev_index, &fell_back, b.msg, sizeof b.msg)) < 0)
+		cli_usage_error(usage, "--device: '%s' is not cpu, cuda, cuda:N or auto", b.device);
+	if (rc)
 		device_fail(&b, rc);
+	if (fell_back && !b.quiet && !b.json)
+		cli_warn("%s; using --device cpu", b.msg);
 	if (optind < argc)
 		secs = run(&b, (const char *const *)argv + optind, (size_t)(argc - optind));
 	else
