@@ -929,6 +929,7 @@ void shard_batcher_free(struct shard_batcher *b)
 			shard_pool_wait(b->pool, &b->ring[k % b->nring].task);
 		for (unsigned i = 0; i < b->nring; i++)
 			shard_item_free(&b->ring[i].item);
+		free(b->ring);
 	}
 	shard_source_close(b->src);
 	shard_pool_free(b->own_pool);
