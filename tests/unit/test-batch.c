@@ -209,6 +209,29 @@ static void test_errors(void)
 	CHECK(r.rc == SHARD_EARG, "an alignment of 48: %d %s", r.rc, r.msg);
 }
 
+/* Freed with shards still being read ahead: after one batch, and before
+ * any (the reading starts with the batcher). */
+static void test_free_early(void)
+{
+	struct shard_batch_opts o = {.batch = 10, .threads = 3};
+	struct shard_batch_layout l;
+	struct shard_batch got;
+	struct shard_batcher *b;
+	struct shard_error err;
+	const char *in = path_of("small");
+	static uint8_t buf[4096];
+	for (int round = 0; round < 4; round++) {
+		CHECK(shard_batcher_new(&b, &in, 1, &o, &err) == 0, "new: %s", err.msg);
+		if (round & 1) {
+			CHECK(shard_batcher_layout(b, &l, &err) == 0 && l.bytes <= sizeof buf, "layout: %s", err.msg);
+			CHECK(shard_batcher_next(b, buf, sizeof buf, &got, &err) == 0 && got.samples == 10, "next: %s",
+			      err.msg);
+			CHECK(shard_batcher_next(b, buf, l.bytes - 1, &got, &err) == SHARD_EARG, "a buffer too small");
+		}
+		shard_batcher_free(b);
+	}
+}
+
 /* Two batchers at once on two threads, on one pool, each with all its
  * bytes in place; then one with a pool of its own beside one on the shared. */
 static void test_two_at_once(void)
@@ -239,6 +262,7 @@ int main(void)
 		TAP(test_layout_and_bytes),
 		TAP(test_split_and_large),
 		TAP(test_errors),
+		TAP(test_free_early),
 		TAP(test_two_at_once),
 		{0},
 	};
