@@ -57,25 +57,6 @@ static void __attribute__((noreturn)) help(void)
 	exit(0);
 }
 
-enum { OPT_DROP_LAST = 256, OPT_PEAK, OPT_JSON, OPT_NO_VERIFY, OPT_CORRUPT };
-
-static const struct option longopts[] = {
-	{"device", required_argument, NULL, 'd'},
-	{"columns", required_argument, NULL, 'c'},
-	{"batch", required_argument, NULL, 'b'},
-	{"slots", required_argument, NULL, 'n'},
-	{"threads", required_argument, NULL, 'j'},
-	{"drop-last", no_argument, NULL, OPT_DROP_LAST},
-	{"peak", no_argument, NULL, OPT_PEAK},
-	{"json", no_argument, NULL, OPT_JSON},
-	{"no-verify", no_argument, NULL, OPT_NO_VERIFY},
-	{"corrupt", required_argument, NULL, OPT_CORRUPT},
-	{"quiet", no_argument, NULL, 'q'},
-	{"help", no_argument, NULL, 'h'},
-	{"version", no_argument, NULL, 'V'},
-	{NULL, 0, NULL, 0},
-};
-
 struct bench {
 	/* options */
 	int batch, nslots, drop_last, peak, json, quiet, verify, threads;
@@ -220,14 +201,12 @@ static void report(struct bench *b, double secs, const struct gpu_stats *st, con
 			     b->batch, b->nslots, (unsigned long long)b->shards, (unsigned long long)b->samples,
 			     (unsigned long long)b->batches, (unsigned long long)b->bytes,
 			     (unsigned long long)b->dropped, b->lay.sample_bytes);
-		json_num(&o, "seconds", secs);
-		json_num(&o, "samples_per_s", sps);
-		json_num(&o, "bytes_per_s", bps);
-		json_num(&o, "device_wait_s", device_wait);
-		json_num(&o, "input_wait_s", b->input_wait);
-		json_num(&o, "reader_wait_s", b->reader_wait);
-		json_num(&o, "device_busy_s", st->busy);
-		json_num(&o, "setup_s", b->t_open);
+		const struct { const char *key; double v; } nums[] = {
+			{"seconds", secs}, {"samples_per_s", sps}, {"bytes_per_s", bps},
+			{"device_wait_s", device_wait}, {"input_wait_s", b->input_wait},
+			{"reader_wait_s", b->reader_wait}, {"device_busy_s", st->busy}, {"setup_s", b->t_open}};
+		for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
+			json_num(&o, nums[i].key, nums[i].v);
 		shard_buf_printf(&o, ", \"checksum_mismatches\": %llu, \"checksums\": {", (unsigned long long)b->mismatches);
 		for (size_t i = 0; i < b->lay.ncols; i++) {
 			shard_buf_printf(&o, "%s", i ? ", " : "");
@@ -287,10 +266,30 @@ static void report(struct bench *b, double secs, const struct gpu_stats *st, con
 
 static void parse_args(struct bench *b, int argc, char **argv)
 {
+	enum { OPT_CORRUPT = 256 };
+	/* the switches set their fields themselves */
+	const struct option longopts[] = {
+		{"device", required_argument, NULL, 'd'},
+		{"columns", required_argument, NULL, 'c'},
+		{"batch", required_argument, NULL, 'b'},
+		{"slots", required_argument, NULL, 'n'},
+		{"threads", required_argument, NULL, 'j'},
+		{"drop-last", no_argument, &b->drop_last, 1},
+		{"peak", no_argument, &b->peak, 1},
+		{"json", no_argument, &b->json, 1},
+		{"no-verify", no_argument, &b->verify, 0},
+		{"corrupt", required_argument, NULL, OPT_CORRUPT},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
 	uint64_t v;
 	int c;
 	while ((c = getopt_long(argc, argv, "d:c:b:n:j:qhV", longopts, NULL)) != -1) {
 		switch (c) {
+		case 0:
+			break;
 		case 'd':
 			b->device = optarg;
 			break;
@@ -315,18 +314,6 @@ static void parse_args(struct bench *b, int argc, char **argv)
 			if (cli_parse_u64(optarg, &v) || v < 1 || v > THREADS_MAX)
 				cli_usage_error(usage, "--threads: '%s' is not a count from 1 to %d", optarg, THREADS_MAX);
 			b->threads = (int)v;
-			break;
-		case OPT_DROP_LAST:
-			b->drop_last = 1;
-			break;
-		case OPT_PEAK:
-			b->peak = 1;
-			break;
-		case OPT_JSON:
-			b->json = 1;
-			break;
-		case OPT_NO_VERIFY:
-			b->verify = 0;
 			break;
 		case OPT_CORRUPT:
 			if (cli_parse_u64(optarg, &v) || v > (uint64_t)LLONG_MAX)
