@@ -7,9 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
+#include "dataset.h"
 #include "shard.h"
 
 static const char usage[] =
@@ -303,18 +303,8 @@ int main(int argc, char **argv)
 	}
 
 	if (dest) {
-		int rc;
-		if (strcmp(dest, "-") == 0) {
-			if (isatty(1) && !force)
-				cli_die(CLI_USAGE, "refusing to write a binary shard stream to a terminal (use --force)");
-			rc = shard_sink_open_fd(&sink, 1, &err);
-		} else {
-			rc = shard_sink_open_dir(&sink, dest, &err);
-		}
-		if (rc)
+		if (cli_dest_open(&sink, dest, force, no_sync, &err))	/* a signal removes what was copied */
 			cli_die_err(&err);
-		shard_sink_set_sync(sink, !no_sync);
-		cli_guard_sink(sink);	/* a signal removes what was copied */
 	} else {
 		if (!format || strcmp(format, "jsonl") == 0 || strcmp(format, "json") == 0)
 			t.how = SHARD_TEXT_JSON;
@@ -388,8 +378,7 @@ int main(int argc, char **argv)
 		cli_die_err(&err);
 	cli_progress_end(&progress);
 	if (sink && !quiet)
-		fprintf(stderr, "%s: %s: %llu shards, %llu samples\n", cli_prog,
-			strcmp(dest, "-") ? dest : "<stdout>", (unsigned long long)shards, (unsigned long long)samples);
+		cli_dataset_summary(strcmp(dest, "-") ? dest : "<stdout>", 0, shards, samples);
 	cli_out_flush();
 	if (t.cols) {
 		free(t.cols[0]);

@@ -43,6 +43,17 @@ int stream_read_header(int fd, const char *name, int *eof, struct shard_error *e
 int stream_read_frame(int fd, const char *name, uint64_t frameno, uint64_t max_data, char tag[5],
 		      struct shard_buf *meta, struct shard_buf *data, struct shard_error *err);
 
+/* Encodings (lib/formats/encoding.c). The dtype code of the scalar an
+ * encoding stores (int and int64: 65), -1 for one that is no scalar. */
+int shard_kind_dtype(enum shard_enc_kind k);
+/* An ndarray field's layout, checked: its dtype, ndim and shape, and where
+ * its values start. */
+int shard_nd_layout(const struct shard_encoding *e, const struct shard_field *f, int *dtype, int *ndim,
+		    uint64_t *shape, size_t *vpos, struct shard_error *err);
+/* A str_float's text as Python's float() reads it (underscores between
+ * digits, surrounding whitespace); 0, or -1 when it is no number. */
+int shard_parse_double_text(const uint8_t *p, size_t n, double *out);
+
 /* Replace an entry's raw file info (takes ownership of f's contents). */
 void shard_entry_set_raw(struct shard_entry *e, struct shard_fileinfo *f);
 
@@ -77,5 +88,21 @@ int shard_tz_parse_offset(const uint8_t *p, size_t n, int32_t *secs);
  * the input, physical line number), and moving there. */
 size_t shard_csv_mem_tell(const struct shard_csv *c, uint64_t *line);
 void shard_csv_mem_seek(struct shard_csv *c, size_t pos, uint64_t line);
+
+/* Dataset files through a source (lib/io/source.c), for the verifier. With
+ * SHARD_SRC_INDEX_ERROR_OK a dataset whose index.json is missing or malformed
+ * still opens, with no shards (for a URL, any other failure to fetch it still
+ * fails the open); shard_source_index_error then says why, else NULL. */
+#define SHARD_SRC_INDEX_ERROR_OK 0x100
+const struct shard_error *shard_source_index_error(const struct shard_source *src);
+/* The dataset's directory as given, or its URL as shard_remote_url shows it. */
+const char *shard_source_path(const struct shard_source *src);
+int shard_source_is_remote(const struct shard_source *src);
+/* A file of the dataset (basename as index.json names it) whole into b, at
+ * most max bytes: SHARD_ENOENT when there is no such file (HTTP 404 for a
+ * URL); a local file that is not a regular file is refused. Messages name
+ * the file. */
+int shard_source_read(struct shard_source *src, const char *basename, struct shard_buf *b, uint64_t max,
+		      struct shard_error *err);
 
 #endif

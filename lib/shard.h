@@ -1,5 +1,17 @@
 /* libshard: MDS shards (Mosaic Streaming compatible), datasets and the shard stream.
- * The one public header; everything the shard-* programs use is declared here. */
+ * The one public header; everything the shard-* programs use is declared here.
+ *
+ * Conventions (lib/README.md has them in full): a call that can fail returns
+ * an enum shard_status (0 is success) and fills a caller-owned struct
+ * shard_error. Life cycles are named by what the caller holds: an opaque
+ * handle is made by shard_X_new (shard_X_new_FROM for another source) and
+ * released by shard_X_free; a handle bound to a file or connection by
+ * shard_X_open... and shard_X_close (where the work is committed) or
+ * shard_X_abort; a caller-owned struct is filled by shard_X_init or a
+ * constructor named for what it reads (shard_index_load) and emptied by
+ * shard_X_free, which never frees the struct itself. Options structs are
+ * zeroed by the caller, zero being the default; members of public structs
+ * are only ever added at the end. */
 #ifndef SHARD_H
 #define SHARD_H
 
@@ -12,7 +24,20 @@
 extern "C" {
 #endif
 
+/* The version of libshard (and of shardkit): written here and nowhere else;
+ * configure.ac reads SHARD_VERSION_STRING from this header. */
+#define SHARD_VERSION_MAJOR 0
+#define SHARD_VERSION_MINOR 1
+#define SHARD_VERSION_PATCH 0
 #define SHARD_VERSION_STRING "0.1.0"
+/* One number for comparisons in #if: MAJOR * 10000 + MINOR * 100 + PATCH. */
+#define SHARD_VERSION_NUMBER (SHARD_VERSION_MAJOR * 10000 + SHARD_VERSION_MINOR * 100 + SHARD_VERSION_PATCH)
+
+/* The version of the library a program runs with, which may be newer than
+ * the header it was compiled against: its SHARD_VERSION_STRING and its
+ * SHARD_VERSION_NUMBER. */
+const char *shard_version(void);
+int shard_version_number(void);
 
 /* ---------------------------------------------------------------- errors */
 
@@ -29,16 +54,43 @@ enum shard_status {
 	SHARD_ENOENT = 7,   /* a remote file does not exist (HTTP 404) */
 };
 
+/* What a call that failed left: the status it returned, the message (the
+ * text the programs print), and where the fault lies as far as the library
+ * knew: the file (a path or URL; "<stdin>" for a stream on standard input),
+ * the line and column of a text input (1-based; a CSV record's first line
+ * and the field at fault, from 1; a JSON text's line and column), the shard
+ * (0-based: the index.json entry or the stream frame) and the sample in it
+ * (0-based). What is not known is "" for the file, 0 for line and column and
+ * SHARD_UNKNOWN for shard and sample. The members after msg are meaningful
+ * only once a call has failed; members are only ever added at the end. */
+#define SHARD_UNKNOWN UINT64_MAX
 struct shard_error {
 	int status;
 	char msg[1024];
+	char file[1024];
+	uint64_t line, column;
+	uint64_t shard, sample;
 };
 
+/* Set the status and the message; the place is cleared to not known.
+ * Returns status. */
 int shard_error_set(struct shard_error *err, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* Prefix the existing message with "prefix: " (e.g. a file name). */
+/* Prefix the existing message with "prefix: " (e.g. a file name); the place
+ * is kept. Returns the status. */
 int shard_error_prefix(struct shard_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* Status SHARD_OK, no message, the place not known. */
+void shard_error_clear(struct shard_error *err);
+/* Record where an error happened, leaving the message alone: the file (NULL
+ * or "": not known; cut short to fit), the line and column, the shard and
+ * sample. Each returns err's status, for "return shard_error_file(err, path);". */
+int shard_error_file(struct shard_error *err, const char *file);
+int shard_error_line(struct shard_error *err, uint64_t line, uint64_t column);
+int shard_error_item(struct shard_error *err, uint64_t shard, uint64_t sample);
+/* The enumerator's name of a status ("SHARD_EDATA", "SHARD_OK"); NULL for a
+ * value that is no enum shard_status. */
+const char *shard_status_name(int status);
 
 /* ---------------------------------------------------------------- buffers */
 
@@ -505,7 +557,7 @@ struct shard_tz;
  * message names the zone). */
 int shard_tz_new(struct shard_tz **tz, const char *name, const char *dir, struct shard_error *err);
 /* The same from a TZif file's bytes, untrusted: every count, offset and index is checked. */
-int shard_tz_from_tzif(struct shard_tz **tz, const char *name, const void *p, size_t n, struct shard_error *err);
+int shard_tz_new_tzif(struct shard_tz **tz, const char *name, const void *p, size_t n, struct shard_error *err);
 void shard_tz_free(struct shard_tz *tz);
 const char *shard_tz_name(const struct shard_tz *tz);
 /* Seconds east of UTC at a UTC instant (seconds since 1970-01-01T00:00Z).
@@ -781,6 +833,128 @@ void shard_batcher_free(struct shard_batcher *b);
 
 
 /* ---------------------------------------------------------------- engine: verifier */
+
+/* A finding of the verifier, as fields; the strings live until the callback
+ * returns. */
+enum { SHARD_PROBLEM_ERROR = 0, SHARD_PROBLEM_WARNING = 1 };
+struct shard_problem {
+	int severity;		/* ERROR: the dataset is not sound; WARNING: it is, but a job may
+				 * want this gone (a file index.json does not reference) */
+	const char *file;	/* the file's path or URL (a directory's ends in '/') */
+	long shard;		/* the index.json entry concerned, or -1 */
+	long long sample;	/* the sample within that shard, or -1 */
+	const char *column;	/* the column concerned, or NULL */
+	const char *message;	/* what is wrong, without the file, sample and column */
+	const char *unreferenced;	/* a file (or "DIR/") below the dataset that index.json does
+					 * not reference, else NULL */
+};
+
+struct shard_verify_opts {
+	int strict;			/* unreferenced files are problems, not warnings */
+	const char *const *hashes;	/* the hashes checked where a file lists them; NULL: all */
+	size_t nhashes;
+	const char *expect_schema;	/* the columns expected, in any order: NAME:TYPE[?],... as
+					 * shard_colspec_parse reads it, TYPE one of shard_coltype_parse's
+					 * or any MDS encoding, '?' nullable; NULL: any */
+	int expect_samples_set;
+	uint64_t expect_samples;	/* the number of samples expected, when set */
+	uint64_t max_problems;		/* reported at most, and the run stops soon after; 0: no limit */
+	void (*problem)(void *ctx, const struct shard_problem *p);	/* each finding, in order */
+	void *ctx;
+};
+
+/* What the last run looked at. */
+struct shard_verify_counts {
+	uint64_t shards, samples;	/* as index.json lists them */
+	uint64_t samples_ok;		/* in shards whose files are sound, with every field sound */
+	uint64_t shards_read, bytes;	/* shards whose data was checked, and the bytes read */
+	uint64_t problems, warnings;	/* found, also past max_problems */
+	int index_ok;			/* index.json was read */
+	int listed;			/* the files below the dataset were looked at (not for a URL) */
+};
+
+struct shard_verifier;
+struct shard_orphan;
+/* A verifier with options o (copied). SHARD_EARG for an expected schema
+ * that does not parse, the message saying why. */
+int shard_verifier_new(struct shard_verifier **v, const struct shard_verify_opts *o, struct shard_error *err);
+/* Check every byte of a dataset (a directory or a URL, read through a
+ * source): index.json, each shard's files (sizes, hashes, the compressed
+ * file and its contents), MDS headers, embedded configs and every sample's
+ * fields, the expectations, files listed twice, and for a directory the
+ * files index.json does not reference. Findings go to the callback; 0 when
+ * the dataset could be judged (sound or not: see the counts), else the
+ * status of what stopped it (a directory that is not there, a server
+ * failing other than by a 404, memory), err saying why. */
+int shard_verifier_run(struct shard_verifier *v, const char *dataset, struct shard_error *err);
+void shard_verifier_counts(const struct shard_verifier *v, struct shard_verify_counts *c);
+/* The dataset of the last run as findings name it (a URL without its
+ * password), or NULL when it could not be opened. */
+const char *shard_verifier_dataset(const struct shard_verifier *v);
+/* The files below the dataset that its index.json does not reference, as
+ * the last run found them (all of them, also past max_problems; see
+ * shard_dataset_unreferenced); owned by the verifier. */
+const struct shard_orphan *shard_verifier_orphans(const struct shard_verifier *v, size_t *n);
+void shard_verifier_free(struct shard_verifier *v);
+
+/* Datasets as a whole (lib/engines/dataset.c). */
+
+/* Whether two schemas have the same columns with the same encodings. */
+int shard_schema_same(const struct shard_schema *a, const struct shard_schema *b);
+/* The samples an index lists. */
+uint64_t shard_index_samples(const struct shard_index *ix);
+/* An index (into ix, the caller frees it) of the shard files (*.mds and
+ * *.mds.EXT, a raw one beside its compressed twin counted once) in dir, read
+ * in name order; with algos (sorted, unique: SHARD_EARG otherwise) the file
+ * infos hashed anew under those. Refuses a dir holding index.json unless
+ * replace; writes nothing. */
+int shard_dataset_create(struct shard_index *ix, const char *dir, const char *const *algos, size_t nalgos,
+			 int replace, struct shard_error *err);
+/* One index (into ix) of the index.json files below dir (not dir's own), in
+ * path order, their basenames rebased to be relative to out, which must hold
+ * them; the "shardkit" metadata kept when all agree. *nparts: the indexes
+ * merged. */
+int shard_dataset_merge(struct shard_index *ix, const char *dir, const char *out, size_t *nparts,
+			struct shard_error *err);
+/* Add one line of entries (an entry's JSON, or {"shardkit": {...}} metadata,
+ * which must agree across lines) to ix; the files it names must be in dir
+ * with their sizes. Messages start with where ("<stdin>:3"). */
+int shard_index_add_line(struct shard_index *ix, const char *dir, const char *line, size_t len, const char *where,
+			 struct shard_error *err);
+
+/* A file or directory below a dataset that its index does not reference, or
+ * one that could not be looked at (errnum set). Names starting with '.' or
+ * '_' (and what is below them) are never counted. */
+struct shard_orphan {
+	char *rel;		/* its path below the dataset */
+	int is_dir, errnum;
+	uint64_t files, bytes;	/* a directory's: the files it holds */
+};
+/* What below dir ix does not reference, in path order, a directory none of
+ * whose contents is referenced as a whole; symbolic links never followed.
+ * The caller frees the list with shard_orphans_free. */
+int shard_dataset_unreferenced(const char *dir, const struct shard_index *ix, struct shard_orphan **v, size_t *n,
+			       struct shard_error *err);
+void shard_orphans_free(struct shard_orphan *v, size_t n);
+/* What is wrong with an orphan, as a sentence ("not referenced by index.json (a writer's temporary file)"). */
+void shard_orphan_message(const struct shard_orphan *o, char *msg, size_t n);
+
+struct shard_prune_opts {
+	int dry_run;		/* remove nothing, report what would go */
+	/* each file or directory removed (errnum 0) or not removable (errnum set) */
+	void (*removed)(void *ctx, const char *rel, int is_dir, int errnum);
+	void *ctx;
+};
+struct shard_prune_counts {
+	uint64_t files, dirs, bytes, failed;
+};
+/* Remove what dir/index.json does not reference, after checking that the
+ * index is valid, that all of the dataset could be looked at and that some
+ * of the files it lists are here: either everything is removed (a failure
+ * to remove one goes to the callback and is counted), or nothing (an
+ * error). */
+int shard_dataset_prune(const char *dir, const struct shard_prune_opts *o, struct shard_prune_counts *c,
+			struct shard_error *err);
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,4 @@
-/* Errors, growable buffers, whole-file I/O and size parsing shared by libshard.
+/* Growable buffers, whole-file I/O and size parsing shared by libshard.
  * Nothing here prints or exits: failures land in a struct shard_error. */
 #include "config.h"
 
@@ -13,33 +13,6 @@
 #include <unistd.h>
 
 #include "shard.h"
-
-int shard_error_set(struct shard_error *err, int status, const char *fmt, ...)
-{
-	if (err) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-		va_end(ap);
-		err->status = status;
-	}
-	return status;
-}
-
-int shard_error_prefix(struct shard_error *err, const char *fmt, ...)
-{
-	char pre[512], old[sizeof err->msg];
-	va_list ap;
-
-	if (!err)
-		return 0;
-	va_start(ap, fmt);
-	vsnprintf(pre, sizeof pre, fmt, ap);
-	va_end(ap);
-	memcpy(old, err->msg, sizeof old);
-	snprintf(err->msg, sizeof err->msg, "%s: %s", pre, old);
-	return err->status;
-}
 
 int shard_buf_reserve(struct shard_buf *b, size_t extra)
 {
@@ -110,7 +83,7 @@ void shard_buf_free(struct shard_buf *b)
 	b->len = b->cap = 0;
 }
 
-int shard_read_file(const char *path, struct shard_buf *b, uint64_t max,
+static int read_file(const char *path, struct shard_buf *b, uint64_t max,
 		    struct shard_error *err)
 {
 	struct stat st;
@@ -156,6 +129,15 @@ int shard_read_file(const char *path, struct shard_buf *b, uint64_t max,
 	}
 	close(fd);
 	return 0;
+}
+
+int shard_read_file(const char *path, struct shard_buf *b, uint64_t max, struct shard_error *err)
+{
+	int rc = read_file(path, b, max, err);
+
+	if (rc)
+		shard_error_file(err, path);
+	return rc;
 }
 
 int shard_write_all(int fd, const void *p, size_t n, struct shard_error *err)
@@ -208,7 +190,7 @@ int shard_create_new(const char *path, int rdwr, struct shard_error *err)
 	return -1;
 }
 
-int shard_fsync_path(const char *path, int is_dir, struct shard_error *err)
+static int fsync_path(const char *path, int is_dir, struct shard_error *err)
 {
 	/* a link is followed (what it names holds the bytes); a FIFO does not block */
 	int fd = open(path, O_RDONLY | O_CLOEXEC | (is_dir ? O_DIRECTORY : O_NONBLOCK)), rc = 0;
@@ -218,6 +200,15 @@ int shard_fsync_path(const char *path, int is_dir, struct shard_error *err)
 	if (fsync(fd) != 0 && errno != EINVAL)
 		rc = shard_error_set(err, SHARD_EIO, "%s: fsync: %s", path, strerror(errno));
 	close(fd);
+	return rc;
+}
+
+int shard_fsync_path(const char *path, int is_dir, struct shard_error *err)
+{
+	int rc = fsync_path(path, is_dir, err);
+
+	if (rc)
+		shard_error_file(err, path);
 	return rc;
 }
 
@@ -233,7 +224,7 @@ static void parent_of(const char *path, char *dir, size_t n)
 		snprintf(dir, n, "%.*s", (int)(slash - path), path);
 }
 
-int shard_write_file_atomic(const char *path, const void *p, size_t n, int sync, struct shard_error *err)
+static int write_file_atomic(const char *path, const void *p, size_t n, int sync, struct shard_error *err)
 {
 	char tmp[4096], dir[4096];
 	int fd, rc;
@@ -257,6 +248,15 @@ int shard_write_file_atomic(const char *path, const void *p, size_t n, int sync,
 	}
 	parent_of(path, dir, sizeof dir);
 	return sync ? shard_fsync_path(dir, 1, err) : 0;
+}
+
+int shard_write_file_atomic(const char *path, const void *p, size_t n, int sync, struct shard_error *err)
+{
+	int rc = write_file_atomic(path, p, n, sync, err);
+
+	if (rc)
+		shard_error_file(err, path);
+	return rc;
 }
 
 int shard_parse_size(const char *s, uint64_t *out)
@@ -306,7 +306,7 @@ uint64_t shard_max_stored(uint64_t limit)
 	return limit + limit / 4 + (1u << 20);
 }
 
-int shard_read_shard(const char *path, struct shard_buf *b, uint64_t max, struct shard_error *err)
+static int read_shard(const char *path, struct shard_buf *b, uint64_t max, struct shard_error *err)
 {
 	struct stat st;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
@@ -351,4 +351,13 @@ int shard_read_shard(const char *path, struct shard_buf *b, uint64_t max, struct
 	}
 	close(fd);
 	return 0;
+}
+
+int shard_read_shard(const char *path, struct shard_buf *b, uint64_t max, struct shard_error *err)
+{
+	int rc = read_shard(path, b, max, err);
+
+	if (rc)
+		shard_error_file(err, path);
+	return rc;
 }

@@ -247,9 +247,11 @@ int shard_entry_from_json(struct shard_entry *e, const char *text, size_t n, str
 	int rc;
 
 	memset(e, 0, sizeof *e);
-	if (!o)
-		return shard_error_set(err, SHARD_EDATA, "index entry: invalid JSON at line %d column %d: %s",
-				       je.line, je.column, je.text);
+	if (!o) {
+		shard_error_set(err, SHARD_EDATA, "index entry: invalid JSON at line %d column %d: %s", je.line,
+				je.column, je.text);
+		return shard_error_line(err, je.line, je.column);
+	}
 	rc = entry_parse(e, o, "index entry", err);
 	json_decref(o);
 	if (rc)
@@ -453,8 +455,8 @@ int shard_index_append(struct shard_index *ix, const struct shard_entry *e)
 	return 0;
 }
 
-int shard_index_parse(struct shard_index *ix, const char *text, size_t n, const char *name,
-		      struct shard_error *err)
+static int index_parse(struct shard_index *ix, const char *text, size_t n, const char *name,
+		       struct shard_error *err)
 {
 	json_error_t je;
 	json_t *o, *v, *shards;
@@ -463,9 +465,10 @@ int shard_index_parse(struct shard_index *ix, const char *text, size_t n, const 
 
 	memset(ix, 0, sizeof *ix);
 	o = json_loadb(text, n, JSON_REJECT_DUPLICATES, &je);
-	if (!o)
-		return shard_error_set(err, SHARD_EDATA, "%s:%d:%d: invalid JSON: %s", name, je.line, je.column,
-				       je.text);
+	if (!o) {
+		shard_error_set(err, SHARD_EDATA, "%s:%d:%d: invalid JSON: %s", name, je.line, je.column, je.text);
+		return shard_error_line(err, je.line, je.column);
+	}
 	if (!json_is_object(o)) {
 		json_decref(o);
 		return shard_error_set(err, SHARD_EDATA, "%s: not a JSON object", name);
@@ -489,6 +492,7 @@ int shard_index_parse(struct shard_index *ix, const char *text, size_t n, const 
 		char what[600];
 		snprintf(what, sizeof what, "%s: shard %zu", name, i);
 		if ((rc = entry_parse(&ix->shards[i], json_array_get(shards, i), what, err))) {
+			shard_error_item(err, i, SHARD_UNKNOWN);
 			shard_entry_free(&ix->shards[i]);
 			break;
 		}
@@ -500,6 +504,16 @@ int shard_index_parse(struct shard_index *ix, const char *text, size_t n, const 
 	json_decref(o);
 	if (rc)
 		shard_index_free(ix);
+	return rc;
+}
+
+int shard_index_parse(struct shard_index *ix, const char *text, size_t n, const char *name,
+		      struct shard_error *err)
+{
+	int rc = index_parse(ix, text, n, name, err);
+
+	if (rc)
+		shard_error_file(err, name);
 	return rc;
 }
 

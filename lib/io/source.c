@@ -28,6 +28,7 @@ struct shard_source {
 	char name[8600];
 	struct shard_buf meta;
 	char *extra;		/* the "shardkit" object of the index or the current frame */
+	struct shard_error index_err;	/* with SHARD_SRC_INDEX_ERROR_OK: why the index did not load */
 };
 
 int shard_fileinfo_verify(const struct shard_fileinfo *f, const void *p, size_t n, int hashes, const char *what,
@@ -225,6 +226,15 @@ static int loose_entry(struct shard_source *s, struct shard_item *it, struct sha
 	return 0;
 }
 
+/* An index that did not load, kept for shard_source_index_error: the
+ * dataset opens with no shards. */
+static void keep_index_error(struct shard_source *s, const struct shard_error *err)
+{
+	s->index_err = *err;
+	shard_index_free(&s->ix);
+	memset(&s->ix, 0, sizeof s->ix);
+}
+
 int shard_source_open(struct shard_source **out, const char *path, int flags, struct shard_error *err)
 {
 	struct shard_source *s = calloc(1, sizeof *s);
@@ -244,10 +254,9 @@ int shard_source_open(struct shard_source **out, const char *path, int flags, st
 		s->kind = SRC_STREAM;
 		s->fd = 0;
 		snprintf(s->name, sizeof s->name, "<stdin>");
-		if ((rc = stream_read_header(0, s->name, &eof, err)))
-			goto fail;
-		if (eof) {
-			rc = shard_error_set(err, SHARD_EDATA, "<stdin>: empty input, not a shard stream");
+		if ((rc = stream_read_header(0, s->name, &eof, err)) ||
+		    (eof && (rc = shard_error_set(err, SHARD_EDATA, "<stdin>: empty input, not a shard stream")))) {
+			shard_error_file(err, s->name);
 			goto fail;
 		}
 	} else if (shard_is_url(path)) {
@@ -259,14 +268,19 @@ int shard_source_open(struct shard_source **out, const char *path, int flags, st
 			rc = shard_error_set(err, SHARD_ENOMEM, "out of memory");
 			goto fail;
 		}
-		if ((rc = shard_index_load_remote(&s->ix, s->remote, err)))
+		if ((rc = shard_index_load_remote(&s->ix, s->remote, err)) &&
+		    !((flags & SHARD_SRC_INDEX_ERROR_OK) && (rc == SHARD_EDATA || rc == SHARD_ENOENT)))
 			goto fail;
+		if (rc)
+			keep_index_error(s, err);
 	} else if (is_dir(path)) {
 		char ip[4200];
 		s->kind = SRC_DIR;
 		snprintf(ip, sizeof ip, "%s/index.json", path);
-		if ((rc = shard_index_load(&s->ix, ip, err)))
+		if ((rc = shard_index_load(&s->ix, ip, err)) && !(flags & SHARD_SRC_INDEX_ERROR_OK))
 			goto fail;
+		if (rc)
+			keep_index_error(s, err);
 	} else {
 		size_t n = strlen(path);
 		if (n >= 10 && strcmp(path + n - 10, "index.json") == 0) {
@@ -532,13 +546,23 @@ int shard_source_next(struct shard_source *s, struct shard_item *it, struct shar
 	int rc;
 
 	item_reset(it);
-	err->status = 0;
-	err->msg[0] = 0;
+	shard_error_clear(err);
 	switch (s->kind) {
 	case SRC_DIR:
-		return next_dir(s, it, err);
-	case SRC_STREAM:
-		return next_stream(s, it, err);
+		/* the place: the shard's file and its index.json entry */
+		if ((rc = next_dir(s, it, err)) < 0) {
+			shard_error_file(err, s->name);
+			shard_error_item(err, s->next - 1, SHARD_UNKNOWN);
+		}
+		return rc;
+	case SRC_STREAM: {
+		uint64_t frame = s->frameno;
+		if ((rc = next_stream(s, it, err)) < 0) {
+			shard_error_file(err, "<stdin>");
+			shard_error_item(err, frame, SHARD_UNKNOWN);
+		}
+		return rc;
+	}
 	default:
 		if (s->done)
 			return 0;
@@ -551,10 +575,10 @@ int shard_source_next(struct shard_source *s, struct shard_item *it, struct shar
 			/* a loose .mds file is the raw shard itself */
 			if ((rc = load_file(s, s->path, it, strstr(base, ".mds.") ? shard_max_stored(s->limit) : s->limit,
 					    err)))
-				return -rc;
+				return -shard_error_file(err, s->path);
 		}
 		if ((rc = loose_entry(s, it, err)))
-			return -rc;
+			return -shard_error_file(err, s->path);
 		return 1;
 	}
 }
@@ -605,4 +629,34 @@ int shard_item_load_raw(struct shard_item *it, int verify, struct shard_error *e
 					       it->mds.nsamples, (unsigned long long)it->entry.samples);
 	}
 	return 0;
+}
+
+const struct shard_error *shard_source_index_error(const struct shard_source *s)
+{
+	return s->index_err.status ? &s->index_err : NULL;
+}
+
+const char *shard_source_path(const struct shard_source *s)
+{
+	return s->path;
+}
+
+int shard_source_is_remote(const struct shard_source *s)
+{
+	return s->remote != NULL;
+}
+
+int shard_source_read(struct shard_source *s, const char *basename, struct shard_buf *b, uint64_t max,
+		      struct shard_error *err)
+{
+	char path[8400];
+	struct stat st;
+
+	if (s->remote)
+		return shard_remote_get(s->remote, basename, b, max, err);
+	snprintf(path, sizeof path, "%s/%s", s->path, basename);
+	if (stat(path, &st) != 0)
+		return shard_error_set(err, SHARD_ENOENT, "%s: %s", path, strerror(errno));
+	/* a FIFO or a device is refused, a file over max never read */
+	return shard_read_shard(path, b, max, err);
 }

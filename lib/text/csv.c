@@ -183,7 +183,7 @@ static int too_long(struct shard_csv *c, struct shard_csv_record *rec, struct sh
 
 /* Next record: 1 with fields set, 0 at end of input, <0 on error. Empty lines
  * are skipped, as Spark's reader does. */
-int shard_csv_next(struct shard_csv *c, struct shard_csv_record *rec, struct shard_error *err)
+static int csv_next(struct shard_csv *c, struct shard_csv_record *rec, struct shard_error *err)
 {
 	const uint8_t d = (uint8_t)c->o.delim, q = (uint8_t)c->o.quote, e = (uint8_t)c->o.escape;
 	int r, quoted, in_quotes, field_start;
@@ -358,4 +358,14 @@ again:
 	rec->raw = c->raw.p;
 	rec->raw_len = c->raw.len;
 	return 1;
+}
+
+int shard_csv_next(struct shard_csv *c, struct shard_csv_record *rec, struct shard_error *err)
+{
+	int r = csv_next(c, rec, err);
+
+	/* the input at fault: the record's first line and the field */
+	if (r < 0 && rec->bad_field)
+		shard_error_line(err, rec->line, rec->bad_field);
+	return r;
 }

@@ -439,6 +439,8 @@ strict:
 	} else {
 		rc = shard_error_set(err, SHARD_EDATA, "lone surrogate escape %.6s (%s)", (const char *)p + st.at, st.why);
 	}
+	if (!st.oom)
+		shard_error_line(err, 0, *at);
 out:
 	shard_buf_free(&st.keys);
 	free(st.v);

@@ -516,7 +516,7 @@ static uint64_t tzif_block(const struct tzif_head *h, unsigned tsize)
 	       h->isstd + h->isut;
 }
 
-int shard_tz_from_tzif(struct shard_tz **tz, const char *name, const void *data, size_t n, struct shard_error *err)
+int shard_tz_new_tzif(struct shard_tz **tz, const char *name, const void *data, size_t n, struct shard_error *err)
 {
 	const uint8_t *p = data, *times, *idx, *types;
 	struct tzif_head h;
@@ -640,7 +640,7 @@ int shard_tz_new(struct shard_tz **tz, const char *name, const char *dir, struct
 		shard_buf_free(&b);
 		return shard_error_set(err, SHARD_EARG, "unknown time zone '%s' (%s is not a TZif file)", name, path);
 	}
-	rc = shard_tz_from_tzif(tz, name, b.p, b.len, err);
+	rc = shard_tz_new_tzif(tz, name, b.p, b.len, err);
 	if (rc)
 		shard_error_prefix(err, "%s", path);
 	shard_buf_free(&b);

@@ -14,8 +14,6 @@
 
 static const char *const ltype_names[] = {"", "bool", "date", "timestamp"};
 
-static int kind_dtype(enum shard_enc_kind k);
-
 int shard_coltype_parse(const char *type, struct shard_coltype *t, struct shard_error *err)
 {
 	char buf[sizeof t->enc_name];
@@ -60,7 +58,7 @@ int shard_coltype_parse(const char *type, struct shard_coltype *t, struct shard_
 	snprintf(t->enc_name, sizeof t->enc_name, "%s", name);
 	if (shard_encoding_parse(name, &t->enc, err))
 		return err->status;
-	t->dtype = kind_dtype(t->enc.kind);
+	t->dtype = shard_kind_dtype(t->enc.kind);
 	switch (t->enc.kind) {
 	case SHARD_ENC_PIL: case SHARD_ENC_JPEG: case SHARD_ENC_PNG: case SHARD_ENC_LIST_PIL:
 	case SHARD_ENC_LIST_JPEG: case SHARD_ENC_LIST_PNG: case SHARD_ENC_JPEG_ARRAY: case SHARD_ENC_PKL:
@@ -591,20 +589,6 @@ ptrdiff_t shard_number_field(int dtype, uint8_t delim, const uint8_t *p, const u
 	return number_field_any(dtype, delim, p, end, out);
 }
 
-static int kind_dtype(enum shard_enc_kind k)
-{
-	static const struct { enum shard_enc_kind k; int d; } m[] = {
-		{SHARD_ENC_UINT8, 8}, {SHARD_ENC_INT8, 9}, {SHARD_ENC_UINT16, 16}, {SHARD_ENC_INT16, 17},
-		{SHARD_ENC_FLOAT16, 18}, {SHARD_ENC_UINT32, 32}, {SHARD_ENC_INT32, 33}, {SHARD_ENC_FLOAT32, 34},
-		{SHARD_ENC_UINT64, 64}, {SHARD_ENC_INT64, 65}, {SHARD_ENC_INT, 65}, {SHARD_ENC_FLOAT64, 66},
-	};
-	size_t i;
-	for (i = 0; i < sizeof m / sizeof m[0]; i++)
-		if (m[i].k == k)
-			return m[i].d;
-	return -1;
-}
-
 /* "[1, 2, 3]" or "[[1,2],[3,4]]": the numbers in order, brackets ignored. */
 static int put_ndarray(const struct shard_encoding *e, const uint8_t *p, size_t n, struct shard_buf *out,
 		       struct shard_error *err)
@@ -809,75 +793,6 @@ int shard_text_to_value(const struct shard_coltype *t, const uint8_t *p, size_t 
 	if (e->kind != SHARD_ENC_BYTES && shard_field_check(e, &f, err))
 		return err->status;
 	return shard_buf_append(out, p, n) ? shard_error_set(err, SHARD_ENOMEM, "out of memory") : 0;
-}
-
-/* y-m-d from days since 1970-01-01 (proleptic Gregorian). */
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-	int64_t era;
-	unsigned doe, yoe, doy, mp;
-	z += 719468;
-	era = (z >= 0 ? z : z - 146096) / 146097;
-	doe = (unsigned)(z - era * 146097);
-	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	mp = (5 * doy + 2) / 153;
-	*d = doy - (153 * mp + 2) / 5 + 1;
-	*m = mp < 10 ? mp + 3 : mp - 9;
-	*y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
-static int64_t rdle(const uint8_t *p, size_t k)
-{
-	uint64_t v = 0;
-	size_t i;
-	for (i = 0; i < k; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	if (k < 8 && (v >> (8 * k - 1)) & 1)
-		v |= ~0ull << (8 * k);	/* sign-extend */
-	return (int64_t)v;
-}
-
-int shard_ltype_format(int ltype, const struct shard_field *f, enum shard_text how, struct shard_buf *out,
-		       struct shard_error *err)
-{
-	char tmp[64];
-	int n = 0, q = how == SHARD_TEXT_JSON;
-	int64_t y;
-	unsigned m, d;
-
-	switch (ltype) {
-	case SHARD_LT_BOOL:
-		if (f->len != 1 || f->p[0] > 1)
-			return shard_error_set(err, SHARD_EDATA, "bool value is not 0 or 1");
-		n = snprintf(tmp, sizeof tmp, "%s", f->p[0] ? "true" : "false");
-		q = 0;
-		break;
-	case SHARD_LT_DATE:
-		if (f->len != 4)
-			return shard_error_set(err, SHARD_EDATA, "date value of %zu bytes", f->len);
-		civil_from_days(rdle(f->p, 4), &y, &m, &d);
-		n = snprintf(tmp, sizeof tmp, "%s%04lld-%02u-%02u%s", q ? "\"" : "", (long long)y, m, d, q ? "\"" : "");
-		break;
-	case SHARD_LT_TIMESTAMP: {
-		int64_t us, secs, days, rem;
-		if (f->len != 8)
-			return shard_error_set(err, SHARD_EDATA, "timestamp value of %zu bytes", f->len);
-		us = rdle(f->p, 8);
-		secs = us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000);
-		rem = us - secs * 1000000;
-		days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
-		civil_from_days(days, &y, &m, &d);
-		secs -= days * 86400;
-		n = snprintf(tmp, sizeof tmp, "%s%04lld-%02u-%02uT%02lld:%02lld:%02lld.%06lldZ%s", q ? "\"" : "",
-			     (long long)y, m, d, (long long)(secs / 3600), (long long)(secs / 60 % 60),
-			     (long long)(secs % 60), (long long)rem, q ? "\"" : "");
-		break;
-	}
-	default:
-		return shard_error_set(err, SHARD_EARG, "not a logical type");
-	}
-	return shard_buf_append(out, tmp, (size_t)n) ? shard_error_set(err, SHARD_ENOMEM, "out of memory") : 0;
 }
 
 int shard_ltype_from_name(const char *name)

@@ -344,7 +344,7 @@ int fuzz_tz(const uint8_t *data, size_t size)
 	struct shard_error err;
 	size_t k;
 
-	if (shard_tz_from_tzif(&tz, "fuzz", data, size, &err) == 0) {
+	if (shard_tz_new_tzif(&tz, "fuzz", data, size, &err) == 0) {
 		tz_walk(tz);
 		shard_tz_free(tz);
 	}
