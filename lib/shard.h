@@ -823,9 +823,10 @@ int shard_batcher_new(struct shard_batcher **b, const char *const *inputs, size_
 int shard_batcher_layout(struct shard_batcher *b, struct shard_batch_layout *l, struct shard_error *err);
 /* Fill the next batch into buf (cap bytes, at least the layout's bytes; the
  * caller's, any alignment) and say what went in (out->samples 0 at the end).
- * Errors name the shard: a read, hash or size failure, a sample shorter than
- * its columns, a shard with other columns. After an error only
- * shard_batcher_free may follow. */
+ * Errors name the shard, and err's place says it (the shard's file, or
+ * "<stdin>"; its index entry; the sample where one is at fault): a read,
+ * hash or size failure, a sample shorter than its columns, a shard with
+ * other columns. After an error only shard_batcher_free may follow. */
 int shard_batcher_next(struct shard_batcher *b, void *buf, size_t cap, struct shard_batch *out,
 		       struct shard_error *err);
 /* Stops the reading (waits for the shard being read) and frees everything. */

@@ -47,6 +47,10 @@ struct slot {
 	struct shard_error err;
 	int rc;			/* SLOT_* once its task ran */
 	size_t stride;		/* of a loaded shard: see stride_of */
+	/* the place of its faults: read from a stream, and which shard of its
+	 * dataset's index (SHARD_UNKNOWN for a stream or a loose file) */
+	int stream;
+	uint64_t shard_no;
 };
 
 /* One batch column; quad: 1 for the first of four 4-byte columns side by
@@ -62,6 +66,7 @@ struct gather {
 	struct shard_task task;
 	struct shard_batcher *b;
 	uint8_t *base;
+	const struct slot *slot;
 	const struct shard_item *it;
 	size_t stride;
 	uint32_t first, n;	/* the shard's samples [first, first + n) */
@@ -82,6 +87,7 @@ struct shard_batcher {
 	/* the reading chain: inputs and src are the running read task's alone */
 	size_t input;
 	struct shard_source *src;
+	uint64_t src_shards;	/* shards read from src so far */
 	struct slot *ring;
 	unsigned nring;
 	pthread_mutex_t mu;
@@ -232,6 +238,7 @@ static int fetch(struct shard_batcher *b, struct slot *s)
 			/* sizes here, hashes in load: see there */
 			if (shard_source_open(&b->src, b->inputs[b->input++], SHARD_SRC_MAP, &s->err))
 				return SLOT_FAILED;
+			b->src_shards = 0;
 		}
 		rc = shard_source_next(b->src, &s->item, &s->err);
 		if (rc > 0)
@@ -243,7 +250,21 @@ static int fetch(struct shard_batcher *b, struct slot *s)
 	}
 	snprintf(s->name, sizeof s->name, "%s", s->item.name);
 	s->item.name = s->name;
+	const struct shard_index *ix = shard_source_index(b->src);
+	s->stream = !ix;
+	s->shard_no = ix && ix->nshards ? b->src_shards : SHARD_UNKNOWN;
+	b->src_shards++;
 	return SLOT_ITEM;
+}
+
+/* Say where a fault of the slot's shard lies (sample: SHARD_UNKNOWN for the
+ * whole shard), unless a call below said so already. Returns the status. */
+static int place(const struct slot *s, struct shard_error *err, uint64_t sample)
+{
+	if (err->file[0])
+		return err->status;
+	shard_error_file(err, s->stream ? "<stdin>" : s->name);
+	return shard_error_item(err, s->shard_no, sample);
 }
 
 /* Reading checks sizes only, and loading the hashes of the stored bytes:
@@ -256,10 +277,11 @@ static int load(struct shard_batcher *b, struct slot *s)
 	struct shard_item *it = &s->item;
 	const struct shard_fileinfo *f = it->stored_is_zip ? &it->entry.zip : &it->entry.raw;
 	int verify = !b->o.no_verify;
-	if (verify && shard_fileinfo_verify(f, it->stored.p, it->stored.len, 1, it->name, &s->err))
+	if ((verify && shard_fileinfo_verify(f, it->stored.p, it->stored.len, 1, it->name, &s->err)) ||
+	    shard_item_load_raw(it, verify && !(it->stored_is_zip && f->nhashes), &s->err)) {
+		place(s, &s->err, SHARD_UNKNOWN);
 		return SLOT_FAILED;
-	if (shard_item_load_raw(it, verify && !(it->stored_is_zip && f->nhashes), &s->err))
-		return SLOT_FAILED;
+	}
 	s->stride = stride_of(&it->mds);
 	return SLOT_ITEM;
 }
@@ -414,7 +436,7 @@ static int lay_out(struct shard_batcher *b, const struct shard_item *it, struct 
 	if (!(b->cols = calloc(b->o.ncolumns ? b->o.ncolumns : s->ncols, sizeof *b->cols)))
 		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
 	if ((rc = pick_columns(b, it->name, err)))
-		return rc;
+		return rc == SHARD_EDATA ? place(&b->ring[b->head % b->nring], err, SHARD_UNKNOWN) : rc;
 	size_t off = 0;
 	for (size_t i = 0; i < b->ncols; i++) {
 		struct column *c = &b->cols[i];
@@ -687,8 +709,11 @@ static void gather_rows(struct into *g, const uint8_t **rows, size_t n, size_t s
 static int gather_split(struct gather *t, struct into *g, uint32_t idx, const uint8_t *p, size_t n)
 {
 	const struct shard_batcher *b = t->b;
-	if (shard_sample_split(&b->schema, p, n, t->fields, &t->err))
-		return shard_error_set(&t->err, SHARD_EDATA, "%s: sample %u: %s", t->it->name, idx, t->err.msg);
+	struct shard_error why;
+	if (shard_sample_split(&b->schema, p, n, t->fields, &why)) {
+		shard_error_set(&t->err, SHARD_EDATA, "%s: sample %u: %s", t->it->name, idx, why.msg);
+		return place(t->slot, &t->err, idx);
+	}
 	for (size_t i = 0; i < b->ncols; i++) {
 		const struct column *c = &b->cols[i];
 		memcpy(g->base + c->slot_off + g->fill * c->size, t->fields[c->col].p, c->size);
@@ -729,8 +754,9 @@ static void gather_task(struct shard_task *task)
 				continue;
 			}
 			if (len < b->need || (b->exact && len != b->exact)) {
-				t->rc = shard_error_set(&t->err, SHARD_EDATA, "%s: sample %u is %zu bytes long; its columns take %zu",
-							t->it->name, i, len, b->exact ? b->exact : b->need);
+				shard_error_set(&t->err, SHARD_EDATA, "%s: sample %u is %zu bytes long; its columns take %zu",
+						t->it->name, i, len, b->exact ? b->exact : b->need);
+				t->rc = place(t->slot, &t->err, i);
 				return;
 			}
 			t->rows[n] = p;
@@ -759,6 +785,7 @@ static int gather_stretch(struct shard_batcher *b, uint8_t *base, size_t pos, ui
 		struct gather *t = &b->g[ntasks];
 		t->task.fn = gather_task;
 		t->base = base;
+		t->slot = s;
 		t->it = &s->item;
 		t->stride = s->stride;
 		t->first = b->next_sample + done;
@@ -879,10 +906,12 @@ int shard_batcher_next(struct shard_batcher *b, void *buf, size_t cap, struct sh
 				break;
 			b->shards++;
 			it = &b->ring[b->head % b->nring].item;
-			if (!same_schema(&b->schema, &it->entry.schema))
-				return shard_error_set(err, SHARD_EDATA,
-						       "%s: its columns differ from the first shard's; one run moves one schema",
-						       it->name);
+			if (!same_schema(&b->schema, &it->entry.schema)) {
+				shard_error_set(err, SHARD_EDATA,
+						"%s: its columns differ from the first shard's; one run moves one schema",
+						it->name);
+				return place(&b->ring[b->head % b->nring], err, SHARD_UNKNOWN);
+			}
 		}
 		it = &b->ring[b->head % b->nring].item;
 		size_t n = it->mds.nsamples - b->next_sample;

@@ -77,7 +77,8 @@ struct run {
 	uint64_t want_samples;	/* in the dataset */
 	/* results */
 	int rc;
-	char msg[1024];
+	char msg[1024], file[1024];
+	uint64_t shard, sample;
 	uint64_t samples, batches, bad;
 	size_t ncols;
 };
@@ -126,8 +127,12 @@ static void *run_batcher(void *arg)
 		r->batches++;
 	}
 out:
-	if (r->rc)
+	if (r->rc) {
 		snprintf(r->msg, sizeof r->msg, "%s", err.msg);
+		snprintf(r->file, sizeof r->file, "%s", err.file);
+		r->shard = err.shard;
+		r->sample = err.sample;
+	}
 	free(buf);
 	shard_batcher_free(b);
 	return NULL;
@@ -194,6 +199,9 @@ static void test_errors(void)
 	struct run r = {.input = path_of("small"), .o = {.columns = nope, .ncolumns = 1}};
 	run_batcher(&r);
 	CHECK(r.rc == SHARD_EDATA && strstr(r.msg, "no column 'zz'"), "%d %s", r.rc, r.msg);
+	CHECK(strstr(r.file, "small/shard.00000.mds") && r.shard == 0 && r.sample == SHARD_UNKNOWN,
+	      "the place: %s, shard %llu, sample %llu", r.file, (unsigned long long)r.shard,
+	      (unsigned long long)r.sample);
 	r = (struct run){.input = path_of("small"), .o = {.columns = twice, .ncolumns = 2}};
 	run_batcher(&r);
 	CHECK(r.rc == SHARD_EARG && strstr(r.msg, "column 'a' is named twice"), "%d %s", r.rc, r.msg);
