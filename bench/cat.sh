@@ -29,6 +29,7 @@ py_pd=${BENCH_PY_PREDOWNLOAD:-1000}
 py_pd_n=${BENCH_PY_TUNED_SAMPLES:-500000}
 
 die() { echo "bench/cat.sh: $*" >&2; exit 1; }
+. "$bench/record.sh"
 
 build=$(cd "$build" 2>/dev/null && pwd) || die "no build directory: ${SHARDKIT_BUILD:-$top/build}"
 cat=$build/shard-cat
@@ -187,6 +188,21 @@ echo "running: shard-cat --format csv on 1/8 of the dataset"
     { cat "$log" >&2; die "failed: shard-cat --format csv $small"; }
 read -r s_secs s_rss < "$work/time"
 csv_rss=$(awk -F'\t' '$1 == "csv" { print $4 }' "$results")
+record cat.samples "$samples"
+record cat.raw_bytes "$raw_bytes"
+record cat.zip_bytes "$zip_bytes"
+record cat.shards "$nshards"
+while IFS=$'\t' read -r key _ secs rss _; do
+    record "cat.$key.s" "$secs"
+    record "cat.$key.rss" "$rss"
+done < "$results"
+record cat.sd.samples "$py_n"
+record cat.sd-pd.samples "$py_pd_n"
+record cat.import.s "$imp_secs"
+record cat.import.rss "$imp_rss"
+record cat.small.raw_bytes "$s_raw_bytes"
+record cat.small.shards "$s_nshards"
+record cat.small.rss "$s_rss"
 
 echo
 "$py" "$bench/report.py" "$results" "$raw_bytes" "$samples"

@@ -1,5 +1,6 @@
 # Sourced by the bench scripts: where things are, the generated CSV export,
-# and a timer. Sets top, build, py, dir, rows, csv, work (removed at exit).
+# a timer and record (bench/record.sh). Sets top, build, py, dir, rows, csv, work
+# (removed at exit), and builds $dir/gen-csv and $dir/memcpy.
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${SHARDKIT_BUILD:-$top/build}" && pwd)
 py=${SHARDKIT_PYTHON:-python3}
@@ -8,6 +9,8 @@ rows=${BENCH_ROWS:-10000000}
 mkdir -p "$dir"
 [ -x /usr/bin/time ] || apt-get install -y -qq time >/dev/null
 cc -O2 -o "$dir/gen-csv" "$top/bench/gen-csv.c" -lm
+cc -O2 -o "$dir/memcpy" "$top/bench/memcpy.c"
+. "$top/bench/record.sh"
 
 # the Spark-style export: 16 part files with headers, 20 floats and a label
 csv=$dir/csv-$rows

@@ -13,7 +13,8 @@
 # its rate is taken, default 200000), BENCH_SPARK_FILES (part files dataframe_to_mds
 # converts, default 1 of 16), SHARDKIT_BENCH_DIR (cache, default /tmp/shardkit-bench),
 # BENCH_SYNC_RUNS (runs with and without --no-sync, default 3), BENCH_SYNC_ONLY=1 (time
-# only those, then stop: no Python needed).
+# only those, then stop: no Python needed). shard-convert's rows/s is of the median of
+# its runs with the default flush (the first and the BENCH_SYNC_RUNS ones).
 set -euo pipefail
 
 py_rows=${BENCH_PY_ROWS:-200000}
@@ -29,7 +30,7 @@ sbytes=$(cat "$small"/part-*.csv | wc -c)
 schema=$(printf 'f%02d:float32,' $(seq 0 19))label:int64
 echo "input: $rows rows, $bytes bytes of CSV in 16 part files; machine: $(nproc) cores"
 time_cmd "$build/shard-convert" -q --header -s "$schema" -o "$work/ours" "$csv"
-ours_s=$secs ours_rss=$rss
+ours_rss=$rss runs=$secs
 "$build/shard-index" verify -q "$work/ours"
 rm -rf "$work/ours"
 # what durability costs: the conversion with its default flush (the shards, their
@@ -39,6 +40,8 @@ sync_best= nosync_best=
 for i in $(seq "${BENCH_SYNC_RUNS:-3}"); do
 	time_cmd "$build/shard-convert" -q --header -s "$schema" -o "$work/sync" "$csv"
 	sync_best=$(printf '%s\n' $sync_best $secs | sort -g | head -n 1)
+	runs="$runs $secs"
+	[ "$rss" -le "$ours_rss" ] || ours_rss=$rss
 	time_cmd "$build/shard-convert" -q --header -s "$schema" --no-sync -o "$work/nosync" "$csv"
 	nosync_best=$(printf '%s\n' $nosync_best $secs | sort -g | head -n 1)
 	rm -rf "$work/sync" "$work/nosync"
@@ -47,6 +50,15 @@ sync_line=$(awk -v a="$sync_best" -v b="$nosync_best" -v r="$rows" -v n="${BENCH
 	pct = b > 0 ? 100 * (a - b) / b : 0
 	printf "durability: %.2f s with the flush, %.2f s with --no-sync (best of %d): the flush costs %.2f s, %.1f %%; %.0f against %.0f rows/s\n",
 		a, b, n, a - b, pct, r / a, r / b }')
+ours_s=$(printf '%s\n' $runs | sort -g | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+record convert.rows "$rows"
+record convert.csv_bytes "$bytes"
+record convert.runs_s "$runs"
+record convert.s "$ours_s"
+record convert.rss "$ours_rss"
+record convert.sync_best_s "$sync_best"
+record convert.nosync_best_s "$nosync_best"
+record convert.sync_runs "${BENCH_SYNC_RUNS:-3}"
 if [ -n "${BENCH_SYNC_ONLY:-}" ]; then
 	echo "$sync_line"
 	exit 0
@@ -76,6 +88,21 @@ mw_rss=$rss
 time_cmd "$py" "$top/bench/convert_peers.py" spark "$csv" "$work/spark" "$spark_files"
 read -r sp_rows sp_s < <(tail -n 1 "$work/out")
 sp_rss=$rss
+record convert.small_bytes "$sbytes"
+record convert.small_rss "$small_rss"
+record convert.quarter_bytes "$qbytes"
+record convert.quarter_rss "$quarter_rss"
+record convert.size16_small_rss "$small16_rss"
+record convert.size16_full_rss "$full16_rss"
+record convert.zstd3.s "$zstd_s"
+record convert.zstd3.rss "$zstd_rss"
+record convert.mdswriter.rows "$mw_rows"
+record convert.mdswriter.s "$mw_s"
+record convert.mdswriter.rss "$mw_rss"
+record convert.spark.rows "$sp_rows"
+record convert.spark.s "$sp_s"
+record convert.spark.rss "$sp_rss"
+echo "shard-convert: median of $(echo $runs | wc -w) runs with the default flush ($runs s)"
 
 "$py" - "$rows" "$bytes" "$ours_s" "$ours_rss" "$zstd_s" "$mw_rows" "$mw_s" "$mw_rss" "$sp_rows" "$sp_s" "$sp_rss" \
 	"$sbytes" "$small_s" "$small_rss" "$qbytes" "$quarter_rss" "$small16_rss" "$full16_rss" <<'PY'

@@ -42,9 +42,11 @@ else:
         os.link(os.path.join(ds, f), os.path.join(local, f))
     sd = StreamingDataset(local=local, batch_size=batch, shuffle=False)
     loader = DataLoader(sd, batch_size=batch, num_workers=workers)
+    from sd_stop import stop
 
 n, t0, first = 0, None, None
-for b in loader:
+batches = iter(loader)
+for b in batches:
     if t0 is None:
         t0 = time.time()
         first = t0 - t_start
@@ -56,5 +58,8 @@ for b in loader:
         break
 t = time.time() - t0 if t0 else 0.0
 if local:
-    shutil.rmtree(local, ignore_errors=True)
+    # StreamingDataset's download threads (in this process or in the workers) still
+    # fill LOCAL: end them before LOCAL goes
+    stop(sd, batches)
+    shutil.rmtree(local)
 print(n, t, first)

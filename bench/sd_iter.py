@@ -19,6 +19,8 @@ import sys  # noqa: E402
 
 from streaming import StreamingDataset  # noqa: E402
 
+from sd_stop import stop  # noqa: E402
+
 
 def main():
     local, limit = sys.argv[1], int(sys.argv[2])
@@ -37,11 +39,10 @@ def main():
         if n == limit:
             break
     t3 = time.perf_counter()
-    # Stopping early leaves StreamingDataset's download threads waiting for the rest of
-    # the epoch; end them, or the interpreter waits for them at exit.
-    it = getattr(ds, '_iterator', None)
-    if it is not None:
-        it.exit()
+    # Stopping early leaves StreamingDataset's download threads running for the rest of
+    # the epoch; end them, or the interpreter waits for them at exit and the caller
+    # removes the copy under them.
+    stop(ds)
     print(json.dumps({'samples': n, 'total': total, 'columns_touched': acc,
                       'import_s': t1 - t0, 'init_s': t2 - t1, 'iter_s': t3 - t2}))
 

@@ -8,6 +8,8 @@ import time
 
 from streaming import StreamingDataset
 
+from sd_stop import stop
+
 
 def main():
     remote, limit = sys.argv[1], int(sys.argv[2])
@@ -16,14 +18,17 @@ def main():
                           predownload=1000)
     t = time.perf_counter()
     n = 0
-    for sample in ds:
+    samples = iter(ds)
+    for sample in samples:
         n += len(sample) > 0
         if n == limit:
             break
     secs = time.perf_counter() - t
+    # the download thread is still filling LOCAL: end it before LOCAL goes
+    samples.close()
+    stop(ds)
+    shutil.rmtree(local)
     print(n, secs, len(ds))
-    sys.stdout.flush()
-    shutil.rmtree(local, ignore_errors=True)
 
 
 if __name__ == '__main__':

@@ -105,4 +105,53 @@ int shard_source_is_remote(const struct shard_source *src);
 int shard_source_read(struct shard_source *src, const char *basename, struct shard_buf *b, uint64_t max,
 		      struct shard_error *err);
 
+/* ---------------------------------------------------------------- converter inputs */
+
+/* A text input (lib/io/input.c): a file or descriptor through libarchive,
+ * which undoes gzip, bzip2, xz, zstd and lz4-frame compression (a plain file
+ * is read directly), a caller's reader, or bytes in memory. */
+struct archive;
+struct shard_textin {
+	const char *name;		/* for messages */
+	struct archive *a;
+	int fd;				/* a plain file read directly, or -1 */
+	shard_read_fn fn;
+	void *ctx;
+	const uint8_t *mem;
+	size_t len, pos;
+};
+/* *empty when the input holds nothing; errors carry libarchive's text alone
+ * (the caller names the input). */
+int shard_textin_open_path(struct shard_textin *t, const char *path, const char *name, int *empty,
+			   struct shard_error *err);
+int shard_textin_open_fd(struct shard_textin *t, int fd, const char *name, int *empty, struct shard_error *err);
+void shard_textin_open_read(struct shard_textin *t, shard_read_fn fn, void *ctx, const char *name);
+void shard_textin_open_mem(struct shard_textin *t, const void *p, size_t n, const char *name);
+/* A shard_read_fn over a struct shard_textin; errors name the input. */
+ssize_t shard_textin_read(void *t, void *buf, size_t n, struct shard_error *err);
+void shard_textin_close(struct shard_textin *t);
+/* Hadoop's .snappy and .lz4 part files are block-framed, not the standard
+ * frame formats: no decompressor for them exists outside Hadoop. SHARD_EDATA
+ * with the advice for such a file, else 0. */
+int shard_textin_hadoop(const char *path, struct shard_error *err);
+
+/* A Spark output directory (lib/io/input.c): part files in name order; _*
+ * and .* (the _SUCCESS marker, .crc files) skipped; key=value subdirectories
+ * give the files below them those partition values (%XX unescaped). fn gets
+ * each file with its partition (np pairs, valid during the call only); its
+ * non-zero return stops the walk and is returned. */
+typedef int (*shard_part_fn)(void *ctx, const char *path, const char *const *keys, const char *const *vals,
+			     size_t np, struct shard_error *err);
+int shard_part_walk(const char *dir, shard_part_fn fn, void *ctx, struct shard_error *err);
+
+/* Schema inference (lib/text/infer.c): the first rows of a CSV reader (one
+ * JSON object per record with jsonl; the first record a header with header)
+ * as a --schema column list, NUL-terminated in out. Errors name the input. */
+int shard_infer_schema(struct shard_csv *csv, const char *name, int jsonl, int header, struct shard_buf *out,
+		       struct shard_error *err);
+/* A CSV reader's error as one message: NAME:LINE:COLUMN: when the input is
+ * to blame, as for a bad row; a read error already names the file. */
+void shard_csv_error_text(char *out, size_t n, const char *name, const struct shard_csv_record *rec,
+			  const struct shard_error *err);
+
 #endif

@@ -514,6 +514,12 @@ struct shard_writer_opts {
 	size_t nhashes;
 	uint64_t size_limit;		/* bytes; 0 = unlimited (one shard) */
 	uint64_t max_samples;		/* samples per shard; 0 = unlimited */
+	/* where shards are hashed and compressed, a few at once: NULL for a
+	 * pool of the writer's own (a thread per CPU of shard_cpu_budget, up
+	 * to 4), freed by shard_writer_finish or shard_writer_free. A caller
+	 * may share one pool among its writers, converter and batcher; it
+	 * must outlive the writer. */
+	struct shard_pool *pool;
 };
 
 struct shard_writer;
@@ -747,7 +753,192 @@ void shard_csv_free(struct shard_csv *c);
 
 /* ---------------------------------------------------------------- engine: converter */
 
+/* CSV/TSV as Apache Spark writes it, or JSON Lines, typed by a schema into
+ * MDS shards: inputs are queued (files, plain or compressed; directories of
+ * Spark part files, whose key=value subdirectories become columns; a
+ * descriptor; a reader; bytes), the schema settled from the options and the
+ * inputs, then shard_convert_finish converts them all, in order, into a
+ * writer on the caller's sink. Chunks of whole records are parsed on the
+ * pool and written in input order, so the shards are the same whatever the
+ * thread count. Messages name the input and, for a bad row, FILE:LINE or
+ * FILE:LINE:COLUMN (the field, from 1). */
+
+/* A row left out by skip, as on_reject gets it (valid during the call). */
+struct shard_convert_reject {
+	const char *file;		/* the input's name */
+	uint64_t line;			/* the line the record starts on (1-based) */
+	size_t column;			/* the field at fault (from 1), or 0 for the row */
+	const char *reason;
+	const uint8_t *raw;		/* the record as read, its line end included */
+	size_t raw_len;
+};
+
+struct shard_convert_opts {
+	int jsonl;			/* one JSON object per line, else CSV */
+	/* the CSV dialect: delim, quote, escape, null_value, max_record (set
+	 * with shard_csv_opts_default first; jsonl reads lines with it, its
+	 * delimiter, quote and escape unset) */
+	struct shard_csv_opts csv;
+	int header;			/* every input file starts with a header line */
+	int case_sensitive;		/* header names and JSON keys match exactly, not ignoring ASCII case */
+	/* Columns as "NAME:TYPE,..." (see shard_colspec_parse and
+	 * shard_coltype_parse); NULL: inferred from the first 1000 rows of the
+	 * first input, which must be a path or bytes. */
+	const char *schema;
+	int spark_schema;		/* the schema came from Spark's (no_nulls then names its nullable fields) */
+	/* Each a list of n strings, as the options of shard-convert(1) take them:
+	 * "COL=TYPE" another type than the schema's; "COL=VALUE" the text used
+	 * for nulls; "COL=NAME" the name written; "NAME=COL,COL,...:DTYPE" packs
+	 * columns into one ndarray column. */
+	const char *const *types;
+	size_t ntypes;
+	const char *const *fills;
+	size_t nfills;
+	const char *const *renames;
+	size_t nrenames;
+	const char *const *packs;
+	size_t npacks;
+	const char *select;		/* "COL,COL": the columns written (NULL: all) */
+	int no_nulls;			/* no column keeps nulls */
+	const char *timezone;		/* of timestamps without an offset (NULL: UTC) */
+	const char *tzdir;		/* zoneinfo directory (NULL: /usr/share/zoneinfo) */
+	/* A bad row: with skip, passed to on_reject and left out; without, the
+	 * run fails at it. skip needs on_reject. */
+	int skip;
+	void (*on_reject)(void *ctx, const struct shard_convert_reject *r);
+	/* Notes that are no failure (an empty file without its header) and the
+	 * columns that met nulls they cannot hold, before the failure that
+	 * follows them. */
+	void (*on_warning)(void *ctx, const char *msg);
+	/* Rows and input bytes done, after each chunk, in order. */
+	void (*on_progress)(void *ctx, uint64_t rows, uint64_t bytes);
+	void *ctx;			/* for the callbacks, which run on the thread calling finish */
+	struct shard_writer_opts writer;
+	struct shard_pool *pool;	/* NULL: a pool of its own of threads (0: shard_cpu_budget());
+					 * the writer's compression shares it unless writer.pool is set */
+	unsigned threads;
+};
+
+struct shard_convert_stats {
+	uint64_t rows_read, rows_written, rows_rejected;
+	size_t inputs;
+};
+
+struct shard_convert;
+
+/* A converter with these options (its strings and lists are not copied: they
+ * must outlive it). Nothing is checked yet: see shard_convert_prepare. */
+int shard_convert_new(struct shard_convert **h, const struct shard_convert_opts *o, struct shard_error *err);
+/* Queue a file (compressed or not, recognised from its content) or a
+ * directory of Spark part files (walked now). SHARD_EIO for a path that
+ * cannot be read, SHARD_EDATA for a subdirectory that is no key=value
+ * partition; SHARD_EARG after prepare. */
+int shard_convert_add_path(struct shard_convert *h, const char *path, struct shard_error *err);
+/* Queue a descriptor (compressed or not; not closed), a reader (plain text),
+ * or bytes (plain text, not copied: they must outlive the converter); name
+ * (copied) is what messages call it. */
+int shard_convert_add_fd(struct shard_convert *h, int fd, const char *name, struct shard_error *err);
+int shard_convert_add_read(struct shard_convert *h, shard_read_fn fn, void *ctx, const char *name,
+			   struct shard_error *err);
+int shard_convert_add_bytes(struct shard_convert *h, const void *p, size_t n, const char *name,
+			    struct shard_error *err);
+/* Settle the schema: inferred when the options give none, the options
+ * applied, partition keys of the inputs queued made columns. SHARD_EARG for
+ * options that cannot be (a usage error), others for inputs that fail.
+ * After it, no input may be added. finish calls it when not called. */
+int shard_convert_prepare(struct shard_convert *h, struct shard_error *err);
+/* After prepare: the schema as a column list (the options', or the one
+ * inferred), the MDS schema written, and index.json's "shardkit" metadata
+ * (logical types, validity columns) as JSON text, NULL when there is none. */
+const char *shard_convert_schema_text(const struct shard_convert *h);
+/* The input the schema was inferred from, NULL when the options gave it. */
+const char *shard_convert_inferred_from(const struct shard_convert *h);
+const struct shard_schema *shard_convert_schema(const struct shard_convert *h);
+const char *shard_convert_extra(const struct shard_convert *h);
+/* Convert every input queued, in order, into shards handed to sink (not
+ * owned; its extra metadata set), the last one flushed. On a failure
+ * (a bad row without skip, a null a column cannot hold, an input or the
+ * sink failing) no shard is left on its way: the caller aborts the sink.
+ * Once only. */
+int shard_convert_finish(struct shard_convert *h, struct shard_sink *sink, struct shard_error *err);
+/* Rows read, written and rejected so far, and the inputs queued. */
+void shard_convert_stats(const struct shard_convert *h, struct shard_convert_stats *st);
+/* Nulls met in a column of the schema (by the name the input gives it),
+ * filled, kept or refused; 0 for a name that is no column. */
+uint64_t shard_convert_nulls(const struct shard_convert *h, const char *column);
+void shard_convert_free(struct shard_convert *h);
+
 /* ---------------------------------------------------------------- engine: shuffler */
+
+/* An epoch's shuffle of a dataset (shard-shuffle(1)): its samples in a seeded
+ * order, one rank's share of it, as the bytes of each sample (MDS sample
+ * layout, never re-encoded). FULL is a uniform permutation of all samples
+ * and BLOCK shuffles the shards' order, then the samples within each shard
+ * (both shard_epoch_order, dealt by shard_dealer); either holds the share's
+ * samples in memory when their estimated bytes fit memory, else scatters them
+ * to temporary bucket files read back a window at a time, with the same
+ * order. BUFFER passes the input once through a window of buffer samples:
+ * each sample coming in replaces a random one, which goes out (the order of
+ * a stream read once); positions go to ranks one by one, then skip. */
+enum shard_shuffle_mode { SHARD_SHUFFLE_FULL = 0, SHARD_SHUFFLE_BLOCK, SHARD_SHUFFLE_BUFFER };
+
+struct shard_shuffle_opts {
+	uint64_t seed, epoch;
+	int mode;			/* enum shard_shuffle_mode */
+	uint64_t buffer;		/* BUFFER: the window, in samples (at least 1) */
+	uint64_t rank, world;		/* this rank's share of world ranks (world 0: 1) */
+	uint64_t batch;			/* deal whole batches of this many samples (not with BUFFER) */
+	int pad;			/* with batch: wrap around to fill the last batches */
+	uint64_t skip;			/* leave out the share's first skip samples (resuming) */
+	uint64_t memory;		/* bytes of samples held before buckets are used; 0: 1 GiB */
+	const char *tmpdir;		/* where temporary files go; NULL: $TMPDIR, else /tmp */
+	/* called with each shard's stored bytes as it is read (for progress), on
+	 * the thread calling shard_shuffler_open or shard_shuffler_next; may be NULL */
+	void (*on_read)(void *ctx, uint64_t bytes);
+	void *ctx;
+};
+
+/* One sample: bytes valid until the next call on the shuffler, and the entry
+ * of the dataset's first shard, whose columns every sample has (a shuffler
+ * refuses shards whose columns differ). */
+struct shard_shuffle_sample {
+	const uint8_t *p;
+	size_t len;
+	const struct shard_entry *entry;
+};
+
+struct shard_shuffler;
+/* A shuffler with its options (copied, tmpdir too); it reads and makes
+ * nothing yet, so that a signal's cleanup (shard_shuffler_kill) can be set
+ * up between new and open, before any temporary file exists. SHARD_EARG for
+ * options that do not fit together (rank not below world, pad without batch,
+ * batch or no buffer with BUFFER). */
+int shard_shuffler_new(struct shard_shuffler **s, const struct shard_shuffle_opts *o, struct shard_error *err);
+/* Its input: a dataset directory or URL, or "-" for a shard stream on stdin
+ * (spooled to a temporary dataset for FULL and BLOCK; read as it comes for
+ * BUFFER, which takes a dataset too). FULL and BLOCK load and check the
+ * index (the claims of its entries against the files' sizes, the columns of
+ * every shard alike) and deal the order; BUFFER reads the first shard.
+ * Errors carry the message shard-shuffle prints (SHARD_EARG: a batch too
+ * large for world). Once only. */
+int shard_shuffler_open(struct shard_shuffler *s, const char *path, struct shard_error *err);
+/* After open: the first shard's entry (the output's schema and, by default,
+ * its compression, hashes and size limit), and the dataset's extra metadata
+ * (the index's "shardkit" object, the stream's first one) or NULL. */
+const struct shard_entry *shard_shuffler_entry(const struct shard_shuffler *s);
+const char *shard_shuffler_extra(const struct shard_shuffler *s);
+/* 1: the next sample of the share in *out; 0: the end; <0: -status with err
+ * set, after which only shard_shuffler_free may follow. The first call of
+ * FULL or BLOCK reads the whole input. */
+int shard_shuffler_next(struct shard_shuffler *s, struct shard_shuffle_sample *out, struct shard_error *err);
+/* For a thread about to end the process (a signal's cleanup) while another
+ * may be inside open or next: remove every temporary file the shuffler has
+ * made (a spool's shard being written is waited for), and keep it locked, so
+ * that no thread makes another; a thread that tries waits for good. s is not
+ * freed and must not be freed meanwhile. */
+void shard_shuffler_kill(struct shard_shuffler *s);
+/* Removes the temporary files, frees s. */
+void shard_shuffler_free(struct shard_shuffler *s);
 
 /* ---------------------------------------------------------------- engine: batcher */
 

@@ -1,19 +1,17 @@
 /* Building MDS shards from samples: the size_limit split rule exactly as
  * Mosaic's writer applies it, a samples-per-shard cap, and the 4 GiB guard.
- * Finished shards are hashed and compressed on background threads, several at
- * once where there are cores for them, and handed to the sink in order while
- * the caller goes on filling the next one. */
+ * Finished shards are hashed and compressed as tasks on the thread pool,
+ * several at once where there are threads for them, while the caller goes on
+ * filling the next one; the caller hands them to the sink in order. */
 #include "config.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "shard.h"
 #include "internal.h"
 
-#define MAX_EMITTERS 4
+#define MAX_IN_FLIGHT 4
 
 struct shard_writer {
 	struct shard_sink *sink;
@@ -28,29 +26,30 @@ struct shard_writer {
 	 * before them takes the header when the shard is flushed */
 	struct shard_buf raw;
 	size_t gap;
-	struct shard_buf zip, one;
+	struct shard_buf one;
 
-	/* the background stage: up to nemit shards in flight, shard seq going to
-	 * emitter seq % nemit; the sink takes them in seq order */
-	struct emitter {
+	/* shards in flight: shard seq is prepared by the task of slot seq %
+	 * nslots and goes to the sink when that slot is wanted again, or at
+	 * finish, so the sink takes them in seq order */
+	struct slot {
+		struct shard_task task;
 		struct shard_writer *w;
-		pthread_t th;
-		struct shard_buf job;	/* its shard in flight: the raw bytes from job.p + off */
+		struct shard_buf job;	/* its shard: the raw bytes from job.p + off */
 		size_t off;
 		struct shard_buf zip;	/* their compressed form */
 		uint32_t nsamples;
-		uint64_t seq;
-		int pending;
-	} em[MAX_EMITTERS];
-	int nemit, started, stop;
-	uint64_t seq, put;		/* shards handed to emitters; to the sink */
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
+		struct shard_entry e;	/* filled by prepare */
+		int rc, busy;
+		struct shard_error err;
+	} slot[MAX_IN_FLIGHT];
+	struct shard_pool *pool, *own_pool;
+	int nslots;			/* 0 until the first flush */
+	uint64_t seq, put;		/* shards handed to tasks; retired */
 	int failed;
 	struct shard_error werr;
 };
 
-static void stop_worker(struct shard_writer *w);
+static void retire_all(struct shard_writer *w);
 
 /* Bytes of a raw shard before its samples: count, offsets, config. */
 static size_t header_size(const struct shard_writer *w, size_t nsamples)
@@ -106,6 +105,7 @@ int shard_writer_new(struct shard_writer **out, struct shard_sink *sink, const s
 	if (!w)
 		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
 	w->sink = sink;
+	w->pool = o->pool;
 	w->size_limit = o->size_limit;
 	w->max_samples = o->max_samples;
 	if ((rc = shard_codec_parse(o->compression, &w->codec, err)))
@@ -165,15 +165,16 @@ void shard_writer_free(struct shard_writer *w)
 	int i;
 	if (!w)
 		return;
-	stop_worker(w);
-	for (i = 0; i < MAX_EMITTERS; i++) {
-		shard_buf_free(&w->em[i].job);
-		shard_buf_free(&w->em[i].zip);
+	w->failed = 1;	/* shards still in flight are dropped */
+	retire_all(w);
+	shard_pool_free(w->own_pool);
+	for (i = 0; i < MAX_IN_FLIGHT; i++) {
+		shard_buf_free(&w->slot[i].job);
+		shard_buf_free(&w->slot[i].zip);
 	}
 	shard_entry_free(&w->tmpl);
 	shard_buf_free(&w->config);
 	shard_buf_free(&w->raw);
-	shard_buf_free(&w->zip);
 	shard_buf_free(&w->one);
 	free(w->lens);
 	free(w);
@@ -222,91 +223,71 @@ static void entry_files_free(struct shard_entry *e)
 	shard_entry_free(&own);
 }
 
-static void *emitter_main(void *arg)
+/* A slot's task: hash and compress its shard. */
+static void prepare_task(struct shard_task *t)
 {
-	struct emitter *m = arg;
-	struct shard_writer *w = m->w;
-	pthread_mutex_lock(&w->mu);
-	for (;;) {
-		struct shard_entry e;
-		struct shard_error err = {0};
-		int rc, skip, prepared;
-		while (!m->pending && !w->stop)
-			pthread_cond_wait(&w->cv, &w->mu);
-		if (!m->pending)
-			break;
-		skip = w->failed;	/* after a failure nothing more is written */
-		prepared = !skip;
-		pthread_mutex_unlock(&w->mu);
-		rc = prepared ? prepare(w, m->job.p + m->off, m->job.len - m->off, m->nsamples, &m->zip, &e, &err) : 0;
-		pthread_mutex_lock(&w->mu);
-		while (w->put != m->seq)
-			pthread_cond_wait(&w->cv, &w->mu);
-		skip = skip || w->failed;
-		pthread_mutex_unlock(&w->mu);
-		if (!skip && !rc)
-			rc = put(w, &e, m->job.p + m->off, m->job.len - m->off, &m->zip, &err);
-		/* a failure between prepare and put drops the shard: its infos too */
-		if (prepared)
-			entry_files_free(&e);
-		pthread_mutex_lock(&w->mu);
-		if (rc && !skip) {
-			w->failed = 1;
-			w->werr = err;
-		}
-		w->put++;
-		m->pending = 0;
-		pthread_cond_broadcast(&w->cv);
-	}
-	pthread_mutex_unlock(&w->mu);
-	return NULL;
+	struct slot *m = (struct slot *)((char *)t - offsetof(struct slot, task));
+	m->rc = prepare(m->w, m->job.p + m->off, m->job.len - m->off, m->nsamples, &m->zip, &m->e, &m->err);
 }
 
-/* Wait until no shard is in flight; report the background stage's failure. */
-static int drain(struct shard_writer *w, struct shard_error *err)
+/* Wait for the oldest shard in flight and hand it to the sink, unless a
+ * shard before it failed: after a failure nothing more is written. */
+static void retire(struct shard_writer *w)
 {
-	if (!w->nemit)
-		return 0;
-	pthread_mutex_lock(&w->mu);
+	struct slot *m = &w->slot[w->put % (uint64_t)w->nslots];
+	int rc;
+
+	shard_pool_wait(w->pool, &m->task);
+	rc = m->rc;
+	if (!rc && !w->failed)
+		rc = put(w, &m->e, m->job.p + m->off, m->job.len - m->off, &m->zip, &m->err);
+	/* a failure between prepare and put drops the shard: its infos too */
+	entry_files_free(&m->e);
+	if (rc && !w->failed) {
+		w->failed = 1;
+		w->werr = m->err;
+	}
+	m->busy = 0;
+	w->put++;
+}
+
+static void retire_all(struct shard_writer *w)
+{
 	while (w->put != w->seq)
-		pthread_cond_wait(&w->cv, &w->mu);
-	pthread_mutex_unlock(&w->mu);
-	if (w->failed) {
-		if (err)
-			*err = w->werr;
-		return w->werr.status ? w->werr.status : SHARD_EIO;
-	}
-	return 0;
+		retire(w);
 }
 
-/* The emitter threads, one per core up to MAX_EMITTERS; none when no thread
- * starts (flush then emits in place). */
-static void start_emitters(struct shard_writer *w)
+/* The error of the shard that failed, for every call after it. */
+static int failure(struct shard_writer *w, struct shard_error *err)
 {
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	int want = ncpu < 1 ? 1 : ncpu > MAX_EMITTERS ? MAX_EMITTERS : (int)ncpu;
-	w->started = 1;
-	if (pthread_mutex_init(&w->mu, NULL))
-		return;
-	if (pthread_cond_init(&w->cv, NULL)) {
-		pthread_mutex_destroy(&w->mu);
-		return;
+	*err = w->werr;
+	return w->werr.status ? w->werr.status : SHARD_EIO;
+}
+
+/* The pool the shards are prepared on: the caller's, or one of the writer's
+ * own with a thread per CPU up to MAX_IN_FLIGHT; none (each shard prepared in
+ * place) when no thread starts. */
+static void start_pool(struct shard_writer *w)
+{
+	unsigned want = shard_cpu_budget(), n;
+	struct shard_error err;
+
+	if (!w->pool) {
+		if (want > MAX_IN_FLIGHT)
+			want = MAX_IN_FLIGHT;
+		if (!shard_pool_new(&w->own_pool, want, &err))
+			w->pool = w->own_pool;
 	}
-	for (w->nemit = 0; w->nemit < want; w->nemit++) {
-		w->em[w->nemit].w = w;
-		if (pthread_create(&w->em[w->nemit].th, NULL, emitter_main, &w->em[w->nemit]))
-			break;
-	}
-	if (!w->nemit) {
-		pthread_cond_destroy(&w->cv);
-		pthread_mutex_destroy(&w->mu);
-	}
+	n = shard_pool_threads(w->pool);
+	w->nslots = n < 1 ? 1 : n > MAX_IN_FLIGHT ? MAX_IN_FLIGHT : (int)n;
 }
 
 static int flush(struct shard_writer *w, struct shard_error *err)
 {
 	size_t hdr = header_size(w, w->nlens), off, i;
 	uint64_t at = hdr;
+	struct shard_buf t;
+	struct slot *m;
 	uint8_t *p;
 	int rc;
 
@@ -323,36 +304,28 @@ static int flush(struct shard_writer *w, struct shard_error *err)
 	}
 	memcpy(p + 4 + 4 * (w->nlens + 1), w->config.p, w->config.len);
 
-	if (!w->started)
-		start_emitters(w);
-	if (!w->nemit) {
-		/* no thread: do it here */
-		struct shard_entry e;
-		rc = prepare(w, p, w->raw.len - off, (uint32_t)w->nlens, &w->zip, &e, err);
-		if (!rc)
-			rc = put(w, &e, p, w->raw.len - off, &w->zip, err);
-		entry_files_free(&e);
-	} else {
-		struct emitter *m = &w->em[w->seq % (uint64_t)w->nemit];
-		struct shard_buf t;
-		pthread_mutex_lock(&w->mu);
-		while (m->pending)
-			pthread_cond_wait(&w->cv, &w->mu);
-		if (w->failed) {
-			pthread_mutex_unlock(&w->mu);
-			return drain(w, err);
-		}
-		t = m->job;
-		m->job = w->raw;
-		m->off = off;
-		w->raw = t;
-		m->nsamples = (uint32_t)w->nlens;
-		m->seq = w->seq++;
-		m->pending = 1;
-		pthread_cond_broadcast(&w->cv);
-		pthread_mutex_unlock(&w->mu);
-		rc = 0;
-	}
+	if (!w->nslots)
+		start_pool(w);
+	/* the shards already prepared go to the sink now; then the slot this
+	 * one takes is freed by retiring its shard, the oldest in flight */
+	while (w->put != w->seq && shard_task_done(w->pool, &w->slot[w->put % (uint64_t)w->nslots].task))
+		retire(w);
+	m = &w->slot[w->seq % (uint64_t)w->nslots];
+	if (m->busy)
+		retire(w);
+	if (w->failed)
+		return failure(w, err);
+	t = m->job;
+	m->job = w->raw;
+	m->off = off;
+	w->raw = t;
+	m->nsamples = (uint32_t)w->nlens;
+	m->w = w;
+	m->busy = 1;
+	m->task.fn = prepare_task;
+	w->seq++;
+	shard_pool_submit(w->pool, &m->task);
+	rc = 0;
 	/* the next shard likely holds about as many samples as this one */
 	w->gap = hdr + hdr / 8;
 	w->raw.len = 0;
@@ -482,41 +455,26 @@ int shard_writer_add(struct shard_writer *w, const struct shard_field *f, struct
 	return shard_writer_add_raw(w, w->one.p, w->one.len, err);
 }
 
-static void stop_worker(struct shard_writer *w)
-{
-	int i;
-	if (!w->nemit)
-		return;
-	pthread_mutex_lock(&w->mu);
-	w->stop = 1;
-	pthread_cond_broadcast(&w->cv);
-	pthread_mutex_unlock(&w->mu);
-	for (i = 0; i < w->nemit; i++)
-		pthread_join(w->em[i].th, NULL);
-	pthread_mutex_destroy(&w->mu);
-	pthread_cond_destroy(&w->cv);
-	w->nemit = 0;
-}
-
 int shard_writer_finish(struct shard_writer *w, struct shard_error *err)
 {
 	int rc = flush(w, err);
-	if (!rc)
-		rc = drain(w, err);
-	stop_worker(w);
+	retire_all(w);
+	if (!rc && w->failed)
+		rc = failure(w, err);
+	if (w->own_pool) {
+		shard_pool_free(w->own_pool);
+		w->own_pool = NULL;
+		w->pool = NULL;
+	}
 	return rc;
 }
 
 void shard_writer_abort(struct shard_writer *w)
 {
-	if (!w || !w->nemit)
+	if (!w)
 		return;
-	/* an emitter checks failed under the lock just before it hands its shard
-	 * to the sink: from here on none does, and drain waits out one already
-	 * handing its shard over */
-	pthread_mutex_lock(&w->mu);
+	/* shards are handed to the sink only by retire, on the caller's thread:
+	 * once failed is set none is, and on return none is being prepared */
 	w->failed = 1;
-	pthread_mutex_unlock(&w->mu);
-	drain(w, NULL);
-	stop_worker(w);
+	retire_all(w);
 }

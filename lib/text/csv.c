@@ -4,6 +4,7 @@
  * time from a bounded buffer; fields point into a per-record arena. */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -368,4 +369,13 @@ int shard_csv_next(struct shard_csv *c, struct shard_csv_record *rec, struct sha
 	if (r < 0 && rec->bad_field)
 		shard_error_line(err, rec->line, rec->bad_field);
 	return r;
+}
+
+void shard_csv_error_text(char *out, size_t n, const char *name, const struct shard_csv_record *rec,
+			  const struct shard_error *err)
+{
+	if (rec->bad_field)
+		snprintf(out, n, "%s:%llu:%zu: %s", name, (unsigned long long)rec->line, rec->bad_field, err->msg);
+	else
+		snprintf(out, n, "%s", err->msg);
 }
