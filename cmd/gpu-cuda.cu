@@ -12,7 +12,7 @@
 #include "gpu.h"
 
 /* One block row per column; threads stride over its 32-bit words, each
- * warp adds its partial sum to the column's total (see gpu_checksum). */
+ * warp adds its partial sum to the column's total (see shard_batch_checksum in shard.h). */
 __global__ void checksum_columns(const unsigned char *base, size_t table, unsigned long long *sums)
 {
 	const struct gpu_coldesc *desc = (const struct gpu_coldesc *)(base + table);

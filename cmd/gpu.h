@@ -6,7 +6,8 @@
  * checksums every column where the bytes landed, and the caller compares
  * those sums with the ones it computed on the host before the copy.
  *
- * The CPU backend (gpu-cpu.c) is a thread with its own memory; the CUDA
+ * The CPU backend (gpu-cpu.c) works in tasks on the program's thread pool,
+ * into memory of its own; the CUDA
  * backend (gpu-cuda.cu) copies with cudaMemcpyAsync on one stream per slot
  * and checksums with a kernel. */
 #ifndef SHARD_GPU_H
@@ -25,26 +26,21 @@ enum { GPU_FAIL = 1, GPU_NODEV = 2 };
 /* Columns start on this boundary inside a batch region. */
 #define GPU_ALIGN 256
 
-/* The batch checksum of one column: the sum, modulo 2^64, of w[j] * (2j + 1)
- * over the little-endian 32-bit words w[j] of its bytes (n is a multiple of
- * 4: columns are zero-padded). A sum, so a device computes it in any order;
- * weighted by position, so moved or swapped words change it. */
-uint64_t gpu_checksum(const void *p, size_t n);
-/* Non-zero: the AVX2 code paths (set once at start, where the CPU has AVX2
- * and SHARDKIT_NO_AVX2 is unset); otherwise SSE2's. */
-extern int gpu_use_avx2;
-/* The CPUs this process may run on (its affinity mask), at least 1. */
-int gpu_cpus(void);
+/* Every column's checksum is shard_batch_checksum's (shard.h), of its
+ * bytes zero-padded to a multiple of 4. */
 
 /* One column's place in a batch region; the table follows the columns. */
 struct gpu_coldesc {
 	uint64_t off, len;
 };
 
+struct shard_pool;
+
 struct gpu_config {
 	int nslots;		/* batches in flight: 2 double, 3 triple buffering */
 	size_t slot_bytes;	/* region size, table included */
 	size_t ncols;
+	struct shard_pool *pool;	/* the program's threads, for a backend that works on the host */
 };
 
 struct gpu_stats {
@@ -94,6 +90,14 @@ extern const struct gpu_backend gpu_cpu_backend;
 #ifdef HAVE_CUDA
 extern const struct gpu_backend gpu_cuda_backend;
 #endif
+
+/* The backend and device index of a --device value (cpu, cuda, cuda:N or
+ * auto), the device opened once to see that it answers (gpu-pick.c). 0;
+ * -1 for a value that is none of those; GPU_NODEV or GPU_FAIL with msg set.
+ * auto is CUDA when a device answers, else the CPU with *fell_back set and
+ * the reason in msg. */
+int gpu_pick(const char *spec, const struct gpu_backend **be, int *index, int *fell_back, char *msg,
+	     size_t msglen);
 
 #ifdef __cplusplus
 }

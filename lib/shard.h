@@ -942,6 +942,88 @@ void shard_shuffler_free(struct shard_shuffler *s);
 
 /* ---------------------------------------------------------------- engine: batcher */
 
+/* Batches of fixed-size columns from datasets, loose shards or the shard
+ * stream, gathered into memory the caller provides (pinned host memory for a
+ * device, a numpy array's buffer, ...). Shards are read, checked and
+ * decompressed ahead on the pool, and the gathering runs on it too.
+ *
+ * A batch's layout: each column's values back to back, sample after sample,
+ * little-endian as MDS stores them, starting at the column's off (a multiple
+ * of opts.align) and cap bytes long: batch * size rounded up to a multiple of
+ * 4, zeros after the samples of a short last batch. The bytes between one
+ * column's cap and the next column's off are never written. Columns are in
+ * the order asked for, or the schema's. Every shard must have the first
+ * shard's columns. */
+struct shard_batch_opts {
+	const char *const *columns;	/* fixed-size columns to gather (copied); NULL or */
+	size_t ncolumns;		/* 0: every fixed-size one, in the schema's order */
+	size_t batch;			/* samples per batch; 0: 1024 */
+	size_t align;			/* column boundary in a batch, a power of two; 0: 256 */
+	int drop_last;			/* leave out a last, partial batch */
+	int no_verify;			/* do not check shard hashes (sizes are always checked) */
+	struct shard_pool *pool;	/* not owned; NULL: the batcher's own, of threads */
+	unsigned threads;		/* 0: shard_cpu_budget() */
+};
+
+/* One column of a batch. name and encoding are the batcher's, valid until
+ * shard_batcher_free. */
+struct shard_batch_column {
+	const char *name, *encoding;
+	size_t size;			/* bytes a sample */
+	size_t off, cap;		/* its place in a batch buffer */
+};
+
+struct shard_batch_layout {
+	size_t ncols;
+	const struct shard_batch_column *cols;
+	size_t sample_bytes;		/* of a sample, over the columns */
+	size_t bytes;			/* a batch buffer's size: every column's place */
+};
+
+/* What shard_batcher_next filled. samples 0: the inputs are done. */
+struct shard_batch {
+	size_t samples;			/* in this batch: opts.batch, or fewer in the last */
+	size_t bytes;			/* samples * sample_bytes */
+	/* each column's shard_batch_checksum over its cap bytes (the
+	 * batcher's, valid until the next call) */
+	const uint64_t *sums;
+	/* so far, over the run */
+	uint64_t shards;		/* shards taken */
+	uint64_t dropped;		/* samples left out by drop_last */
+	double reader_wait;		/* seconds the batching waited for shards */
+};
+
+/* The checksum of a column's bytes: the sum, modulo 2^64, of w[j] * (2j + 1)
+ * over its little-endian 32-bit words w[j] (n a multiple of 4). A sum, so a
+ * device computes it in any order; weighted by position, so moved or swapped
+ * words change it. */
+uint64_t shard_batch_checksum(const void *p, size_t n);
+
+struct shard_batcher;
+/* Batch the inputs one after the other: each a dataset directory, an
+ * index.json, a dataset's URL, a loose shard file, or "-" for a shard stream
+ * on stdin (see shard_source_open). Reading starts at once, on the pool.
+ * SHARD_EARG for no inputs or a bad opts.align. */
+int shard_batcher_new(struct shard_batcher **b, const char *const *inputs, size_t ninputs,
+		      const struct shard_batch_opts *opts, struct shard_error *err);
+/* The layout of every batch, from the first shard's columns (waits for it).
+ * SHARD_EDATA for input that holds no shards, a column the shard lacks or
+ * one of no fixed size, a read error of that shard; SHARD_EARG for a column
+ * named twice or a batch too large for a column. An error stays: every
+ * later call returns it. */
+int shard_batcher_layout(struct shard_batcher *b, struct shard_batch_layout *l, struct shard_error *err);
+/* Fill the next batch into buf (cap bytes, at least the layout's bytes; the
+ * caller's, any alignment) and say what went in (out->samples 0 at the end).
+ * Errors name the shard, and err's place says it (the shard's file, or
+ * "<stdin>"; its index entry; the sample where one is at fault): a read,
+ * hash or size failure, a sample shorter than its columns, a shard with
+ * other columns. After an error only shard_batcher_free may follow. */
+int shard_batcher_next(struct shard_batcher *b, void *buf, size_t cap, struct shard_batch *out,
+		       struct shard_error *err);
+/* Stops the reading (waits for the shard being read) and frees everything. */
+void shard_batcher_free(struct shard_batcher *b);
+
+
 /* ---------------------------------------------------------------- engine: verifier */
 
 /* A finding of the verifier, as fields; the strings live until the callback

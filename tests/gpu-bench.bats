@@ -181,6 +181,19 @@ PY
 	assert_output ""
 }
 
+@test "--peak measures real copies: finite rates between 1e8 and 1e12 bytes/s" {
+	# each copy must be made: a copy loop the compiler leaves out reports 1e14 B/s and more
+	run shard-gpu-bench -d cpu -b 4096 --peak --json ds
+	assert_success
+	python3 - "$output" <<'PY'
+import json, math, sys
+p = json.loads(sys.argv[1].splitlines()[-1])["peak"]
+for k in ("pinned_bytes_per_s", "pageable_bytes_per_s", "pinned_batch_bytes_per_s"):
+    assert math.isfinite(p[k]) and 1e8 < p[k] < 1e12, (k, p[k])
+assert math.isfinite(p["h2d_fraction_of_peak"]) and p["h2d_fraction_of_peak"] > 0, p
+PY
+}
+
 @test "asked for CUDA without a GPU it says so in one line and exits 4" {
 	if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then skip "this machine has a GPU"; fi
 	for d in cuda cuda:0 cuda:3; do
