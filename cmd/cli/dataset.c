@@ -37,12 +37,6 @@ void cli_dataset_summary(const char *name, size_t nindexes, uint64_t shards, uin
 		(unsigned long long)samples);
 }
 
-void cli_same_schema(const struct shard_entry *a, const struct shard_entry *b, const char *name)
-{
-	if (!shard_schema_same(&a->schema, &b->schema))
-		cli_die(CLI_FAIL, "%s: its columns differ from the first shard's; shards of one dataset must agree", name);
-}
-
 /* A file the index names twice. */
 static void repeat_refused(void *dir, const char *name, size_t first, size_t again)
 {

@@ -1,5 +1,5 @@
 /* Front-end helpers the programs share for datasets they write: -o DEST,
- * index.json written with its summary line, shards that must agree. */
+ * index.json written with its summary line. */
 #ifndef SHARD_CLI_DATASET_H
 #define SHARD_CLI_DATASET_H
 
@@ -15,9 +15,6 @@ int cli_dest_open(struct shard_sink **sink, const char *dest, int force, int no_
 /* "prog: NAME: [N indexes, ]S shards, M samples" on stderr (nindexes 0: no
  * count of indexes). */
 void cli_dataset_summary(const char *name, size_t nindexes, uint64_t shards, uint64_t samples);
-/* Dies unless shard b (named name) has a's columns: samples must share one
- * schema to be mixed into the same shards. */
-void cli_same_schema(const struct shard_entry *a, const struct shard_entry *b, const char *name);
 /* DIR/index.json for ix, written atomically, after the shards it names
  * reach the disk (unless no_sync); refused, with a warning per repeat, when
  * it lists a file twice. Dies on failure. */

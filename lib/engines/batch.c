@@ -358,13 +358,14 @@ static int take(struct shard_batcher *b)
 
 /* ---------------------------------------------------------------- layout */
 
+/* The same columns, and the same sizes index.json gives them: a batch's
+ * layout holds for every shard. */
 static int same_schema(const struct shard_schema *a, const struct shard_schema *b)
 {
-	if (a->ncols != b->ncols)
+	if (!shard_schema_same(a, b))
 		return 0;
 	for (size_t i = 0; i < a->ncols; i++)
-		if (strcmp(a->names[i], b->names[i]) || strcmp(a->enc_names[i], b->enc_names[i]) ||
-		    a->enc[i].size != b->enc[i].size)
+		if (a->enc[i].size != b->enc[i].size)
 			return 0;
 	return 1;
 }

@@ -416,15 +416,8 @@ void shard_shuffler_free(struct shard_shuffler *s)
 static int same_schema(const struct shard_entry *a, const struct shard_entry *b, const char *name,
 		       struct shard_error *err)
 {
-	size_t i;
-	if (a->schema.ncols == b->schema.ncols) {
-		for (i = 0; i < a->schema.ncols; i++)
-			if (strcmp(a->schema.names[i], b->schema.names[i]) ||
-			    strcmp(a->schema.enc_names[i], b->schema.enc_names[i]))
-				break;
-		if (i == a->schema.ncols)
-			return 0;
-	}
+	if (shard_schema_same(&a->schema, &b->schema))
+		return 0;
 	return shard_error_set(err, SHARD_EDATA,
 			       "%s: its columns differ from the first shard's; shards of one dataset must agree", name);
 }
