@@ -254,143 +254,168 @@ static void text_item(struct text_state *t, struct shard_item *it, int verify, c
 	t->pos += n;
 }
 
-int main(int argc, char **argv)
-{
-	const char *dest = NULL, *format = NULL, *cols = NULL, *range = NULL;
-	int verify = 1, force = 0, quiet = 0, header = 1, rfc4180 = 0, no_sync = 0, c, i;
-	struct text_state t = {0};
-	struct shard_sink *sink = NULL;
-	struct shard_error err = {0};
-	struct shard_item it = {0};
-	struct cli_progress progress;
-	char *def[] = {"-", NULL};
+struct cat {
+	const char *dest, *format, *cols, *range;
+	int verify, force, quiet, header, rfc4180, no_sync;
 	char **inputs;
 	int ninputs;
-	uint64_t shards = 0, samples = 0;
-	char *sink_extra = NULL;
+	struct shard_sink *sink;	/* -o: shards copied here; else text on stdout */
+	struct text_state t;
+	uint64_t shards, samples;
+	char *sink_extra;
+	struct cli_progress progress;
+};
 
-	cli_init(argv[0]);
+static void parse_options(struct cat *o, int argc, char **argv)
+{
+	static char *def[] = {"-", NULL};
+	int c, i, dashes = 0;
+
+	o->verify = o->header = 1;
 	while ((c = getopt_long(argc, argv, "o:f:c:r:qhV", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'o': dest = optarg; break;
-		case 'f': format = optarg; break;
-		case 'c': cols = optarg; break;
-		case 'r': range = optarg; break;
-		case 'q': quiet = 1; break;
-		case OPT_NO_HEADER: header = 0; break;
-		case OPT_NO_VERIFY: verify = 0; break;
-		case OPT_FORCE: force = 1; break;
-		case OPT_NO_SYNC: no_sync = 1; break;
-		case OPT_RAW: t.raw = 1; break;
-		case OPT_RFC4180: rfc4180 = 1; break;
+		case 'o': o->dest = optarg; break;
+		case 'f': o->format = optarg; break;
+		case 'c': o->cols = optarg; break;
+		case 'r': o->range = optarg; break;
+		case 'q': o->quiet = 1; break;
+		case OPT_NO_HEADER: o->header = 0; break;
+		case OPT_NO_VERIFY: o->verify = 0; break;
+		case OPT_FORCE: o->force = 1; break;
+		case OPT_NO_SYNC: o->no_sync = 1; break;
+		case OPT_RAW: o->t.raw = 1; break;
+		case OPT_RFC4180: o->rfc4180 = 1; break;
 		case 'h': help();
 		case 'V': cli_version();
 		default: cli_usage_error(usage, "invalid option");
 		}
 	}
-	inputs = optind < argc ? argv + optind : def;
-	ninputs = optind < argc ? argc - optind : 1;
-	if (dest && format)
+	o->inputs = optind < argc ? argv + optind : def;
+	o->ninputs = optind < argc ? argc - optind : 1;
+	if (o->dest && o->format)
 		cli_usage_error(usage, "-o and -f cannot be combined: -o writes shards, -f writes text");
-	if (dest && (cols || range))
+	if (o->dest && (o->cols || o->range))
 		cli_usage_error(usage, "--columns and --range apply to text output; shards are copied whole");
-	{
-		int dashes = 0;
-		for (i = 0; i < ninputs; i++)
-			dashes += strcmp(inputs[i], "-") == 0;
-		if (dashes > 1)
-			cli_usage_error(usage, "stdin ('-') can be read only once");
-	}
+	for (i = 0; i < o->ninputs; i++)
+		dashes += strcmp(o->inputs[i], "-") == 0;
+	if (dashes > 1)
+		cli_usage_error(usage, "stdin ('-') can be read only once");
+}
 
-	if (dest) {
-		if (cli_dest_open(&sink, dest, force, no_sync, &err))	/* a signal removes what was copied */
+/* -f, -c, -r and their companions as the text writer's state. */
+static void text_setup(struct cat *o)
+{
+	struct text_state *t = &o->t;
+	if (!o->format || strcmp(o->format, "jsonl") == 0 || strcmp(o->format, "json") == 0)
+		t->how = SHARD_TEXT_JSON;
+	else if (strcmp(o->format, "csv") == 0)
+		t->how = o->rfc4180 ? SHARD_TEXT_CSV_RFC4180 : SHARD_TEXT_CSV;
+	else if (strcmp(o->format, "tsv") == 0)
+		t->how = SHARD_TEXT_TSV;
+	else
+		cli_usage_error(usage, "unknown format '%s' (expected jsonl, csv or tsv)", o->format);
+	if (o->rfc4180 && t->how != SHARD_TEXT_CSV_RFC4180)
+		cli_usage_error(usage, "--rfc4180 applies to -f csv");
+	t->header = o->header;
+	t->hi = UINT64_MAX;
+	if (o->range)
+		parse_range(o->range, &t->lo, &t->hi);
+	if (o->cols)
+		t->cols = cli_split(o->cols, &t->ncols);
+}
+
+static void text_free(struct text_state *t)
+{
+	if (t->cols) {
+		free(t->cols[0]);
+		free(t->cols);
+	}
+	free(t->map);
+	free(t->fields);
+	free(t->keyoff);
+	free(t->ltype);
+	free(t->valid);
+	shard_buf_free(&t->keys);
+	shard_buf_free(&t->line);
+}
+
+/* One shard into the -o sink. What is passed on is checked: by its hashes
+ * when the index lists any (done by the source), else by decompressing it
+ * and validating the MDS header and offsets. A failure exits, and the exit
+ * removes what the sink holds. */
+static void copy_item(struct cat *o, struct shard_source *src, struct shard_item *it)
+{
+	struct shard_error err;
+	if (o->verify && !it->entry.nhashes && shard_item_load_raw(it, 1, &err))
+		cli_die_err(&err);
+	/* logical types and other extra metadata travel when all inputs agree */
+	if (o->shards == 1) {
+		const char *x = shard_source_extra(src);
+		o->sink_extra = x ? strdup(x) : NULL;
+	} else if (o->sink_extra && !extra_agrees(o->sink_extra, shard_source_extra(src))) {
+		free(o->sink_extra);
+		o->sink_extra = NULL;
+	}
+	shard_sink_set_extra(o->sink, o->sink_extra);
+	if (shard_sink_put(o->sink, &it->entry, it->stored.p, it->stored.len, it->stored_is_zip, &err))
+		cli_die_err(&err);
+	cli_progress_add(&o->progress, 1, it->entry.samples, it->stored.len);
+}
+
+/* One input, shard by shard; 1 once --range is done. */
+static int cat_input(struct cat *o, const char *input, struct shard_item *it)
+{
+	struct shard_source *src;
+	struct shard_error err;
+	int r;
+	if (shard_source_open(&src, input, o->verify ? SHARD_SRC_VERIFY_HASHES : 0, &err))
+		cli_die_err(&err);
+	while ((r = shard_source_next(src, it, &err)) > 0) {
+		o->shards++;
+		o->samples += it->entry.samples;
+		if (o->sink) {
+			copy_item(o, src, it);
+		} else {
+			text_item(&o->t, it, o->verify, shard_source_extra(src));
+			if (o->t.pos >= o->t.hi)
+				break;
+		}
+	}
+	if (r < 0)
+		cli_die_err(&err);
+	shard_source_close(src);
+	return !o->sink && o->t.pos >= o->t.hi;
+}
+
+int main(int argc, char **argv)
+{
+	struct cat o = {0};
+	struct shard_error err = {0};
+	struct shard_item it = {0};
+	int i;
+
+	cli_init(argv[0]);
+	parse_options(&o, argc, argv);
+	if (o.dest) {
+		if (cli_dest_open(&o.sink, o.dest, o.force, o.no_sync, &err))	/* a signal removes what was copied */
 			cli_die_err(&err);
 	} else {
-		if (!format || strcmp(format, "jsonl") == 0 || strcmp(format, "json") == 0)
-			t.how = SHARD_TEXT_JSON;
-		else if (strcmp(format, "csv") == 0)
-			t.how = rfc4180 ? SHARD_TEXT_CSV_RFC4180 : SHARD_TEXT_CSV;
-		else if (strcmp(format, "tsv") == 0)
-			t.how = SHARD_TEXT_TSV;
-		else
-			cli_usage_error(usage, "unknown format '%s' (expected jsonl, csv or tsv)", format);
-		if (rfc4180 && t.how != SHARD_TEXT_CSV_RFC4180)
-			cli_usage_error(usage, "--rfc4180 applies to -f csv");
-		t.header = header;
-		t.hi = UINT64_MAX;
-		if (range)
-			parse_range(range, &t.lo, &t.hi);
-		if (cols)
-			t.cols = cli_split(cols, &t.ncols);
+		text_setup(&o);
 	}
-
 	/* text output is what a person reads: progress only beside shards, and
 	 * not when they go down a pipe: the pipeline's last program shows it */
-	cli_progress_begin(&progress, "samples", 1, sink && !quiet && strcmp(dest, "-"));
-	for (i = 0; i < ninputs; i++) {
-		struct shard_source *src;
-		int r;
-		if (shard_source_open(&src, inputs[i], verify ? SHARD_SRC_VERIFY_HASHES : 0, &err)) {
-			cli_sink_abort(sink);
-			cli_die_err(&err);
-		}
-		while ((r = shard_source_next(src, &it, &err)) > 0) {
-			shards++;
-			samples += it.entry.samples;
-			if (sink) {
-				/* What we pass on is checked: by its hashes when the index lists
-				 * any (done by the source), else by decompressing it and
-				 * validating the MDS header and offsets. */
-				if (verify && !it.entry.nhashes && shard_item_load_raw(&it, 1, &err)) {
-					cli_sink_abort(sink);
-					cli_die_err(&err);
-				}
-				/* logical types and other extra metadata travel when all inputs agree */
-				if (shards == 1) {
-					const char *x = shard_source_extra(src);
-					sink_extra = x ? strdup(x) : NULL;
-				} else if (sink_extra && !extra_agrees(sink_extra, shard_source_extra(src))) {
-					free(sink_extra);
-					sink_extra = NULL;
-				}
-				shard_sink_set_extra(sink, sink_extra);
-				if (shard_sink_put(sink, &it.entry, it.stored.p, it.stored.len, it.stored_is_zip, &err)) {
-					cli_sink_abort(sink);
-					cli_die_err(&err);
-				}
-				cli_progress_add(&progress, 1, it.entry.samples, it.stored.len);
-			} else {
-				text_item(&t, &it, verify, shard_source_extra(src));
-				if (t.pos >= t.hi)
-					break;
-			}
-		}
-		if (r < 0) {
-			cli_sink_abort(sink);
-			cli_die_err(&err);
-		}
-		shard_source_close(src);
-		if (!sink && t.pos >= t.hi)
+	cli_progress_begin(&o.progress, "samples", 1, o.sink && !o.quiet && strcmp(o.dest, "-"));
+	for (i = 0; i < o.ninputs; i++)
+		if (cat_input(&o, o.inputs[i], &it))
 			break;
-	}
 	shard_item_free(&it);
-	if (sink && cli_sink_close(sink, &err))
+	if (o.sink && cli_sink_close(o.sink, &err))
 		cli_die_err(&err);
-	cli_progress_end(&progress);
-	if (sink && !quiet)
-		cli_dataset_summary(strcmp(dest, "-") ? dest : "<stdout>", 0, shards, samples);
+	cli_progress_end(&o.progress);
+	if (o.sink && !o.quiet)
+		cli_dataset_summary(strcmp(o.dest, "-") ? o.dest : "<stdout>", 0, o.shards, o.samples);
 	cli_out_flush();
-	if (t.cols) {
-		free(t.cols[0]);
-		free(t.cols);
-	}
-	free(sink_extra);
-	free(t.map);
-	free(t.fields);
-	free(t.keyoff);
-	free(t.ltype);
-	free(t.valid);
-	shard_buf_free(&t.keys);
-	shard_buf_free(&t.line);
+	free(o.sink_extra);
+	text_free(&o.t);
 	return 0;
 }

@@ -310,15 +310,15 @@ static void print_entry(void *ctx, const struct shard_entry *e)
 }
 
 /* The inputs, stdin when none is named. */
-static void add_inputs(struct shard_convert *h, int argc, char **argv)
+static void add_inputs(struct shard_converter *h, int argc, char **argv)
 {
 	struct shard_error err;
 	int i = optind;
-	if (i == argc && shard_convert_add_fd(h, 0, "<stdin>", &err))
+	if (i == argc && shard_converter_add_fd(h, 0, "<stdin>", &err))
 		cli_die_err(&err);
 	for (; i < argc; i++)
-		if (strcmp(argv[i], "-") ? shard_convert_add_path(h, argv[i], &err)
-					 : shard_convert_add_fd(h, 0, "<stdin>", &err))
+		if (strcmp(argv[i], "-") ? shard_converter_add_path(h, argv[i], &err)
+					 : shard_converter_add_fd(h, 0, "<stdin>", &err))
 			cli_die_err(&err);
 }
 
@@ -346,10 +346,10 @@ static struct shard_sink *open_output(struct run *r, const char *extra)
 	return sink;
 }
 
-static void summary(const struct run *r, const struct shard_convert *h, uint64_t shards)
+static void summary(const struct run *r, const struct shard_converter *h, uint64_t shards)
 {
 	struct shard_convert_stats st;
-	shard_convert_stats(h, &st);
+	shard_converter_stats(h, &st);
 	if (r->json) {
 		FILE *o = strcmp(r->dest, "-") && !r->entries ? stdout : stderr;
 		fprintf(o, "{\"rows_read\":%llu,\"rows_written\":%llu,\"rows_rejected\":%llu,\"shards\":%llu,"
@@ -364,13 +364,13 @@ static void summary(const struct run *r, const struct shard_convert *h, uint64_t
 }
 
 /* The schema, inferred or given, and every usage error settled. */
-static void prepare(struct run *r, struct shard_convert *h)
+static void prepare(struct run *r, struct shard_converter *h)
 {
 	struct shard_error err;
-	int rc = shard_convert_prepare(h, &err);
-	if (shard_convert_inferred_from(h) && shard_convert_schema_text(h) && !r->quiet)
-		cli_warn("no schema given; inferred from %s: --schema '%s'", shard_convert_inferred_from(h),
-			 shard_convert_schema_text(h));
+	int rc = shard_converter_prepare(h, &err);
+	if (shard_converter_inferred_from(h) && shard_converter_schema_text(h) && !r->quiet)
+		cli_warn("no schema given; inferred from %s: --schema '%s'", shard_converter_inferred_from(h),
+			 shard_converter_schema_text(h));
 	if (rc == SHARD_EARG)
 		cli_usage_error(usage, "%s", err.msg);
 	if (rc)
@@ -378,7 +378,7 @@ static void prepare(struct run *r, struct shard_convert *h)
 }
 
 /* Convert into DEST, the shards' count when it is whole. */
-static uint64_t write_dest(struct run *r, struct shard_convert *h)
+static uint64_t write_dest(struct run *r, struct shard_converter *h)
 {
 	struct cli_overwrite ow = {0};
 	struct shard_sink *sink;
@@ -390,12 +390,12 @@ static uint64_t write_dest(struct run *r, struct shard_convert *h)
 		cli_usage_error(usage, "--overwrite applies to a dataset directory, not a stream");
 	if (r->overwrite && !shard_is_url(r->dest))
 		cli_overwrite_begin(&ow, r->dest, r->entries);
-	sink = open_output(r, shard_convert_extra(h));
+	sink = open_output(r, shard_converter_extra(h));
 	/* no progress line beside a JSON summary on stderr: a script reads it;
 	 * none beside a stream on stdout: the pipeline's last program shows its
 	 * own on the same terminal */
 	cli_progress_begin(&r->progress, "rows", 1, !r->quiet && strcmp(r->dest, "-") && !(r->json && r->entries));
-	if (shard_convert_finish(h, sink, &err)) {
+	if (shard_converter_finish(h, sink, &err)) {
 		cli_sink_abort(sink);
 		cli_die_err(&err);
 	}
@@ -414,7 +414,7 @@ int main(int argc, char **argv)
 {
 	struct run r = {.format = "csv", .comp = "zstd", .hashes = "xxh64", .quote = "\"", .escape = "\\",
 			.onerr = "fail", .size_limit = 1ull << 26};
-	struct shard_convert *h;
+	struct shard_converter *h;
 	struct shard_error err;
 
 	cli_init(argv[0]);
@@ -426,14 +426,14 @@ int main(int argc, char **argv)
 	r.o.on_warning = on_warning;
 	r.o.on_progress = on_progress;
 	r.o.ctx = &r;
-	if (shard_convert_new(&h, &r.o, &err))
+	if (shard_converter_new(&h, &r.o, &err))
 		cli_die_err(&err);
 	add_inputs(h, argc, argv);
 	prepare(&r, h);
 	check_writer(&r.o.writer);
 	summary(&r, h, write_dest(&r, h));
 	/* everything back, so leak checkers see a clean exit */
-	shard_convert_free(h);
+	shard_converter_free(h);
 	if (r.hl) {
 		free(r.hl[0]);
 		free(r.hl);

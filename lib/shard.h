@@ -757,7 +757,7 @@ void shard_csv_free(struct shard_csv *c);
  * MDS shards: inputs are queued (files, plain or compressed; directories of
  * Spark part files, whose key=value subdirectories become columns; a
  * descriptor; a reader; bytes), the schema settled from the options and the
- * inputs, then shard_convert_finish converts them all, in order, into a
+ * inputs, then shard_converter_finish converts them all, in order, into a
  * writer on the caller's sink. Chunks of whole records are parsed on the
  * pool and written in input order, so the shards are the same whatever the
  * thread count. Messages name the input and, for a bad row, FILE:LINE or
@@ -824,49 +824,49 @@ struct shard_convert_stats {
 	size_t inputs;
 };
 
-struct shard_convert;
+struct shard_converter;
 
 /* A converter with these options (its strings and lists are not copied: they
- * must outlive it). Nothing is checked yet: see shard_convert_prepare. */
-int shard_convert_new(struct shard_convert **h, const struct shard_convert_opts *o, struct shard_error *err);
+ * must outlive it). Nothing is checked yet: see shard_converter_prepare. */
+int shard_converter_new(struct shard_converter **h, const struct shard_convert_opts *o, struct shard_error *err);
 /* Queue a file (compressed or not, recognised from its content) or a
  * directory of Spark part files (walked now). SHARD_EIO for a path that
  * cannot be read, SHARD_EDATA for a subdirectory that is no key=value
  * partition; SHARD_EARG after prepare. */
-int shard_convert_add_path(struct shard_convert *h, const char *path, struct shard_error *err);
+int shard_converter_add_path(struct shard_converter *h, const char *path, struct shard_error *err);
 /* Queue a descriptor (compressed or not; not closed), a reader (plain text),
  * or bytes (plain text, not copied: they must outlive the converter); name
  * (copied) is what messages call it. */
-int shard_convert_add_fd(struct shard_convert *h, int fd, const char *name, struct shard_error *err);
-int shard_convert_add_read(struct shard_convert *h, shard_read_fn fn, void *ctx, const char *name,
+int shard_converter_add_fd(struct shard_converter *h, int fd, const char *name, struct shard_error *err);
+int shard_converter_add_read(struct shard_converter *h, shard_read_fn fn, void *ctx, const char *name,
 			   struct shard_error *err);
-int shard_convert_add_bytes(struct shard_convert *h, const void *p, size_t n, const char *name,
+int shard_converter_add_bytes(struct shard_converter *h, const void *p, size_t n, const char *name,
 			    struct shard_error *err);
 /* Settle the schema: inferred when the options give none, the options
  * applied, partition keys of the inputs queued made columns. SHARD_EARG for
  * options that cannot be (a usage error), others for inputs that fail.
  * After it, no input may be added. finish calls it when not called. */
-int shard_convert_prepare(struct shard_convert *h, struct shard_error *err);
+int shard_converter_prepare(struct shard_converter *h, struct shard_error *err);
 /* After prepare: the schema as a column list (the options', or the one
  * inferred), the MDS schema written, and index.json's "shardkit" metadata
  * (logical types, validity columns) as JSON text, NULL when there is none. */
-const char *shard_convert_schema_text(const struct shard_convert *h);
+const char *shard_converter_schema_text(const struct shard_converter *h);
 /* The input the schema was inferred from, NULL when the options gave it. */
-const char *shard_convert_inferred_from(const struct shard_convert *h);
-const struct shard_schema *shard_convert_schema(const struct shard_convert *h);
-const char *shard_convert_extra(const struct shard_convert *h);
+const char *shard_converter_inferred_from(const struct shard_converter *h);
+const struct shard_schema *shard_converter_schema(const struct shard_converter *h);
+const char *shard_converter_extra(const struct shard_converter *h);
 /* Convert every input queued, in order, into shards handed to sink (not
  * owned; its extra metadata set), the last one flushed. On a failure
  * (a bad row without skip, a null a column cannot hold, an input or the
  * sink failing) no shard is left on its way: the caller aborts the sink.
  * Once only. */
-int shard_convert_finish(struct shard_convert *h, struct shard_sink *sink, struct shard_error *err);
+int shard_converter_finish(struct shard_converter *h, struct shard_sink *sink, struct shard_error *err);
 /* Rows read, written and rejected so far, and the inputs queued. */
-void shard_convert_stats(const struct shard_convert *h, struct shard_convert_stats *st);
+void shard_converter_stats(const struct shard_converter *h, struct shard_convert_stats *st);
 /* Nulls met in a column of the schema (by the name the input gives it),
  * filled, kept or refused; 0 for a name that is no column. */
-uint64_t shard_convert_nulls(const struct shard_convert *h, const char *column);
-void shard_convert_free(struct shard_convert *h);
+uint64_t shard_converter_nulls(const struct shard_converter *h, const char *column);
+void shard_converter_free(struct shard_converter *h);
 
 /* ---------------------------------------------------------------- engine: shuffler */
 

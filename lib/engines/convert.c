@@ -67,7 +67,7 @@ struct filectx {
  * strings are decoded, other values keep their JSON text, a missing member or
  * null is null (Spark's toJSON leaves nulls out). */
 struct jline {
-	const struct shard_convert *h;
+	const struct shard_converter *h;
 	size_t ncsv;
 	struct shard_csv_field *jf;
 	size_t *stroff;		/* decoded string offsets in strs, or SIZE_MAX */
@@ -96,7 +96,7 @@ struct rej {
 
 struct chunk {
 	struct shard_task task;
-	struct shard_convert *h;
+	struct shard_converter *h;
 	const struct filectx *fc;
 	struct shard_buf data;		/* whole records */
 	uint64_t line0;
@@ -122,7 +122,7 @@ struct chunk {
 	struct fastrow fr;
 };
 
-struct shard_convert {
+struct shard_converter {
 	struct shard_convert_opts o;
 	struct shard_csv_opts co;	/* the dialect, jsonl's applied */
 	struct input *in;
@@ -173,7 +173,7 @@ static int prefixed(struct shard_error *err, int status, const char *fmt, ...)
 	return status;
 }
 
-static char *own(struct shard_convert *h, char *s)
+static char *own(struct shard_converter *h, char *s)
 {
 	char **o = realloc(h->owned, (h->nowned + 1) * sizeof *o);
 	if (!s || !o) {
@@ -187,7 +187,7 @@ static char *own(struct shard_convert *h, char *s)
 
 /* ---------------------------------------------------------------- inputs */
 
-static struct input *new_input(struct shard_convert *h, const char *name, struct shard_error *err)
+static struct input *new_input(struct shard_converter *h, const char *name, struct shard_error *err)
 {
 	struct input *in;
 	if (h->prepared) {
@@ -213,7 +213,7 @@ static struct input *new_input(struct shard_convert *h, const char *name, struct
 static int add_file(void *ctx, const char *path, const char *const *keys, const char *const *vals, size_t np,
 		    struct shard_error *err)
 {
-	struct shard_convert *h = ctx;
+	struct shard_converter *h = ctx;
 	struct input *in = new_input(h, path, err);
 	size_t i;
 	if (!in)
@@ -229,7 +229,7 @@ static int add_file(void *ctx, const char *path, const char *const *keys, const 
 	return 0;
 }
 
-int shard_convert_add_path(struct shard_convert *h, const char *path, struct shard_error *err)
+int shard_converter_add_path(struct shard_converter *h, const char *path, struct shard_error *err)
 {
 	struct stat st;
 	if (stat(path, &st) != 0)
@@ -239,7 +239,7 @@ int shard_convert_add_path(struct shard_convert *h, const char *path, struct sha
 	return add_file(h, path, NULL, NULL, 0, err);
 }
 
-int shard_convert_add_fd(struct shard_convert *h, int fd, const char *name, struct shard_error *err)
+int shard_converter_add_fd(struct shard_converter *h, int fd, const char *name, struct shard_error *err)
 {
 	struct input *in = new_input(h, name, err);
 	if (!in)
@@ -248,7 +248,7 @@ int shard_convert_add_fd(struct shard_convert *h, int fd, const char *name, stru
 	return 0;
 }
 
-int shard_convert_add_read(struct shard_convert *h, shard_read_fn fn, void *ctx, const char *name,
+int shard_converter_add_read(struct shard_converter *h, shard_read_fn fn, void *ctx, const char *name,
 			   struct shard_error *err)
 {
 	struct input *in = new_input(h, name, err);
@@ -259,7 +259,7 @@ int shard_convert_add_read(struct shard_convert *h, shard_read_fn fn, void *ctx,
 	return 0;
 }
 
-int shard_convert_add_bytes(struct shard_convert *h, const void *p, size_t n, const char *name,
+int shard_converter_add_bytes(struct shard_converter *h, const void *p, size_t n, const char *name,
 			    struct shard_error *err)
 {
 	struct input *in = new_input(h, name, err);
@@ -296,7 +296,7 @@ static int open_input(struct shard_textin *t, const struct input *in, int *empty
 /* The file column (an index into h->filecols, below n) a header name or JSON
  * key names: exactly, else, unless case_sensitive, ignoring ASCII case as
  * Spark does by default. n when none does; *twice when several do. */
-static size_t match_name(const struct shard_convert *h, const uint8_t *p, size_t len, size_t n, int *twice)
+static size_t match_name(const struct shard_converter *h, const uint8_t *p, size_t len, size_t n, int *twice)
 {
 	size_t k, found = n;
 	*twice = 0;
@@ -324,7 +324,7 @@ static const char *col_type_name(const struct column *c)
 }
 
 /* Why a column cannot take a null, and the way out. */
-static void null_text(const struct shard_convert *h, const struct column *c, char *out, size_t n)
+static void null_text(const struct shard_converter *h, const struct column *c, char *out, size_t n)
 {
 	if (h->o.no_nulls)
 		snprintf(out, n, "column '%s': null, and %s cannot hold a null (use --fill %s=VALUE)", c->name,
@@ -334,8 +334,8 @@ static void null_text(const struct shard_convert *h, const struct column *c, cha
 			 col_type_name(c), c->name, col_type_name(c), c->name);
 }
 
-static void warn(const struct shard_convert *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void warn(const struct shard_convert *h, const char *fmt, ...)
+static void warn(const struct shard_converter *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void warn(const struct shard_converter *h, const char *fmt, ...)
 {
 	char msg[PATH_MAX + 1400];
 	va_list ap;
@@ -349,7 +349,7 @@ static void warn(const struct shard_convert *h, const char *fmt, ...)
 
 /* The columns of a chunk that met a null they cannot hold, each remembered
  * at its first place in the input. */
-static int note_nulls(struct shard_convert *h, struct chunk *ch, struct shard_error *err)
+static int note_nulls(struct shard_converter *h, struct chunk *ch, struct shard_error *err)
 {
 	size_t k;
 	for (k = 0; k < h->ncols; k++) {
@@ -375,7 +375,7 @@ static int note_nulls(struct shard_convert *h, struct chunk *ch, struct shard_er
 /* Name every column that met a null it cannot hold, each with its first one,
  * as warnings; the last line goes into err when last is set (the failure
  * is the nulls), else err keeps the failure that follows them. */
-static int report_nulls(const struct shard_convert *h, int last, struct shard_error *err)
+static int report_nulls(const struct shard_converter *h, int last, struct shard_error *err)
 {
 	char msg[PATH_MAX + 1400], why[1200];
 	size_t k, n = 0, nnull = 0;
@@ -403,7 +403,7 @@ static int report_nulls(const struct shard_convert *h, int last, struct shard_er
 static int jline_member(void *ctx, const char *key, size_t key_at, const uint8_t *val, size_t vlen)
 {
 	struct jline *j = ctx;
-	const struct shard_convert *h = j->h;
+	const struct shard_converter *h = j->h;
 	int twice, json;
 	size_t k = match_name(h, (const uint8_t *)key, strlen(key), j->ncsv, &twice);
 	if (twice)
@@ -529,7 +529,7 @@ static int push_len(struct chunk *ch, size_t n)
  * with err set and *fi the field at fault. */
 static int pack_values(struct chunk *ch, const struct column *c, const struct shard_csv_record *rec, size_t *fi)
 {
-	const struct shard_convert *h = ch->h;
+	const struct shard_converter *h = ch->h;
 	struct shard_error *err = &ch->err;
 	size_t j;
 	for (j = 0; j < c->npack; j++) {
@@ -562,7 +562,7 @@ static int pack_values(struct chunk *ch, const struct column *c, const struct sh
  * partition's when c->part). */
 static int column_value(struct chunk *ch, size_t k, const struct shard_csv_record *rec, size_t *fi, int *nullrow)
 {
-	const struct shard_convert *h = ch->h;
+	const struct shard_converter *h = ch->h;
 	const struct filectx *fc = ch->fc;
 	const struct column *c = &h->cols[k];
 	struct shard_error *err = &ch->err;
@@ -633,7 +633,7 @@ static int column_value(struct chunk *ch, size_t k, const struct shard_csv_recor
  * go on, -1 when the chunk stops at a failure. */
 static int convert_record(struct chunk *ch, const struct shard_csv_record *in)
 {
-	const struct shard_convert *h = ch->h;
+	const struct shard_converter *h = ch->h;
 	const struct filectx *fc = ch->fc;
 	struct shard_csv_record rec;
 	struct shard_error *err = &ch->err;
@@ -693,7 +693,7 @@ static int convert_record(struct chunk *ch, const struct shard_csv_record *in)
 
 /* The fast path's layout for a file, or fr->n 0 when its records need the
  * general path. */
-static void fast_layout(const struct shard_convert *h, const struct filectx *fc, struct fastrow *fr)
+static void fast_layout(const struct shard_converter *h, const struct filectx *fc, struct fastrow *fr)
 {
 	const struct shard_schema *s = &h->s;
 	size_t k, j, covered = 0, ndropped = 0;
@@ -784,7 +784,7 @@ static size_t fast_record(const struct fastrow *fr, const struct shard_csv_opts 
 static void convert_chunk(struct shard_task *t)
 {
 	struct chunk *ch = (struct chunk *)((char *)t - offsetof(struct chunk, task));
-	const struct shard_convert *h = ch->h;
+	const struct shard_converter *h = ch->h;
 	struct shard_csv_opts co = h->co;
 	struct shard_csv *csv;
 	struct shard_csv_record rec;
@@ -842,7 +842,7 @@ static void convert_chunk(struct shard_task *t)
 
 /* ---------------------------------------------------------------- the ring */
 
-static int ring_start(struct shard_convert *h, struct shard_error *err)
+static int ring_start(struct shard_converter *h, struct shard_error *err)
 {
 	int i;
 	for (i = 0; i < INFLIGHT; i++) {
@@ -869,7 +869,7 @@ static int ring_start(struct shard_convert *h, struct shard_error *err)
 	return 0;
 }
 
-static void ring_free(struct shard_convert *h)
+static void ring_free(struct shard_converter *h)
 {
 	int i;
 	for (i = 0; i < INFLIGHT; i++) {
@@ -896,13 +896,13 @@ static void ring_free(struct shard_convert *h)
 }
 
 /* Wait for every chunk in flight, their results dropped (after a failure). */
-static void ring_drain(struct shard_convert *h)
+static void ring_drain(struct shard_converter *h)
 {
 	for (; h->head != h->tail; h->head++)
 		shard_pool_wait(h->pool, &h->ring[h->head % INFLIGHT].task);
 }
 
-static void pass_rejects(struct shard_convert *h, struct chunk *ch)
+static void pass_rejects(struct shard_converter *h, struct chunk *ch)
 {
 	size_t i;
 	for (i = 0; i < ch->nrejs && h->o.on_reject; i++) {
@@ -914,7 +914,7 @@ static void pass_rejects(struct shard_convert *h, struct chunk *ch)
 }
 
 /* Hand the oldest chunk's results to the writer (waiting for it), in order. */
-static int retire_one(struct shard_convert *h, struct shard_error *err)
+static int retire_one(struct shard_converter *h, struct shard_error *err)
 {
 	struct chunk *ch = &h->ring[h->head % INFLIGHT];
 	size_t k;
@@ -949,7 +949,7 @@ static int retire_one(struct shard_convert *h, struct shard_error *err)
 
 /* Hand buf[0..cut) to the pool without copying it: the chunk takes buf's
  * memory, and buf gets the chunk's old buffer holding the bytes past cut. */
-static int submit(struct shard_convert *h, const struct filectx *fc, struct shard_buf *buf, size_t cut,
+static int submit(struct shard_converter *h, const struct filectx *fc, struct shard_buf *buf, size_t cut,
 		  uint64_t line0, struct shard_error *err)
 {
 	struct chunk *ch;
@@ -1084,7 +1084,7 @@ static size_t scan(struct scan *st, const struct shard_csv_opts *co, const uint8
 
 /* The header, buf's first record: the file's columns mapped by name, and the
  * bytes it took (0 when the input ends inside or before it: *none). */
-static int read_header(struct shard_convert *h, struct filectx *fc, const struct shard_buf *buf, size_t *consumed,
+static int read_header(struct shard_converter *h, struct filectx *fc, const struct shard_buf *buf, size_t *consumed,
 		       uint64_t *lines, int *none, struct shard_error *err)
 {
 	struct shard_csv *hc;
@@ -1168,7 +1168,7 @@ static int fill(struct shard_textin *t, struct shard_buf *buf, size_t scanned, i
 }
 
 /* An input's records, cut into chunks, through the pool into the writer. */
-static int convert_input(struct shard_convert *h, struct filectx *fc, struct shard_textin *t, int eof,
+static int convert_input(struct shard_converter *h, struct filectx *fc, struct shard_textin *t, int eof,
 			 struct shard_error *err)
 {
 	struct shard_buf buf = {0};
@@ -1229,7 +1229,7 @@ static int convert_input(struct shard_convert *h, struct filectx *fc, struct sha
 	return rc;
 }
 
-static int convert_file(struct shard_convert *h, const struct input *in, struct shard_error *err)
+static int convert_file(struct shard_converter *h, const struct input *in, struct shard_error *err)
 {
 	struct filectx fc = {in, in->name, h->ncsv, NULL};
 	struct shard_textin t;
@@ -1254,7 +1254,7 @@ static int convert_file(struct shard_convert *h, const struct input *in, struct 
 /* ---------------------------------------------------------------- the schema */
 
 /* No schema given: the first input's first rows say it. */
-static int infer(struct shard_convert *h, struct shard_error *err)
+static int infer(struct shard_converter *h, struct shard_error *err)
 {
 	const struct input *in = h->nin ? &h->in[0] : NULL;
 	struct shard_textin t;
@@ -1283,7 +1283,7 @@ static int infer(struct shard_convert *h, struct shard_error *err)
 	return rc;
 }
 
-static struct column *new_column(struct shard_convert *h, struct shard_error *err)
+static struct column *new_column(struct shard_converter *h, struct shard_error *err)
 {
 	struct column *c = realloc(h->cols, (h->ncols + 1) * sizeof *c);
 	if (!c) {
@@ -1298,7 +1298,7 @@ static struct column *new_column(struct shard_convert *h, struct shard_error *er
 
 /* The schema column an option's "COL<sep>..." names (COL may be in
  * backquotes); *rest the text after sep. h->ncols on a usage error. */
-static size_t opt_column(struct shard_convert *h, const char *opt, const char *arg, char sep, const char **rest,
+static size_t opt_column(struct shard_converter *h, const char *opt, const char *arg, char sep, const char **rest,
 			 struct shard_error *err)
 {
 	char *name;
@@ -1321,7 +1321,7 @@ static size_t opt_column(struct shard_convert *h, const char *opt, const char *a
 }
 
 /* The schema list: columns in file order, each named once. */
-static int parse_columns(struct shard_convert *h, struct shard_error *err)
+static int parse_columns(struct shard_converter *h, struct shard_error *err)
 {
 	size_t i, k;
 	if (shard_colspec_parse(h->schema_text, 1, &h->spec, &h->nspec, err))
@@ -1345,7 +1345,7 @@ static int parse_columns(struct shard_convert *h, struct shard_error *err)
  * int32, range-checked); nullable if either says so. Then the time zone of
  * timestamp text without an offset, in the files and in key=value
  * directories alike. */
-static int apply_types(struct shard_convert *h, struct shard_error *err)
+static int apply_types(struct shard_converter *h, struct shard_error *err)
 {
 	size_t i, k;
 	const char *rest;
@@ -1371,7 +1371,7 @@ static int apply_types(struct shard_convert *h, struct shard_error *err)
 }
 
 /* fills: the text for nulls, checked against the column's type. */
-static int apply_fills(struct shard_convert *h, struct shard_error *err)
+static int apply_fills(struct shard_converter *h, struct shard_error *err)
 {
 	size_t i, k;
 	const char *rest;
@@ -1400,7 +1400,7 @@ static int apply_fills(struct shard_convert *h, struct shard_error *err)
 
 /* select: the columns written; the others are read and left out. renames:
  * the name written. */
-static int apply_select(struct shard_convert *h, struct shard_error *err)
+static int apply_select(struct shard_converter *h, struct shard_error *err)
 {
 	size_t i, k;
 	const char *rest;
@@ -1434,7 +1434,7 @@ static int apply_select(struct shard_convert *h, struct shard_error *err)
 
 /* no_nulls: nulls are errors. With Spark's schema, the fields it says may
  * hold one and that have no fill are named now, before any data. */
-static int apply_no_nulls(struct shard_convert *h, struct shard_error *err)
+static int apply_no_nulls(struct shard_converter *h, struct shard_error *err)
 {
 	struct shard_buf list = {0};
 	size_t i, n = 0;
@@ -1455,7 +1455,7 @@ static int apply_no_nulls(struct shard_convert *h, struct shard_error *err)
 
 /* One pack "NAME=a,b,c:DTYPE": the columns a, b, c are read from the files and
  * written as one ndarray:DTYPE:3 column NAME, in that order. */
-static int add_pack(struct shard_convert *h, const char *arg, struct shard_error *err)
+static int add_pack(struct shard_converter *h, const char *arg, struct shard_error *err)
 {
 	char *spec = own(h, strdup(arg)), *eq, *colon, *p, *save = NULL, enc[64];
 	struct column *pc;
@@ -1509,7 +1509,7 @@ static int add_pack(struct shard_convert *h, const char *arg, struct shard_error
  * directory names: a schema column of that name takes its type from the
  * schema, any other key becomes a str column. Then the columns the files
  * hold, in file order. */
-static int add_partitions(struct shard_convert *h, struct shard_error *err)
+static int add_partitions(struct shard_converter *h, struct shard_error *err)
 {
 	size_t i, k, j;
 	for (i = 0; i < h->nin; i++) {
@@ -1537,7 +1537,7 @@ static int add_partitions(struct shard_convert *h, struct shard_error *err)
 }
 
 /* The names and encodings written: value columns, then validity columns. */
-static int written_columns(struct shard_convert *h, char **names, const char **encs, size_t *n,
+static int written_columns(struct shard_converter *h, char **names, const char **encs, size_t *n,
 			   struct shard_error *err)
 {
 	size_t i, j, k = 0;
@@ -1578,7 +1578,7 @@ static int written_columns(struct shard_convert *h, char **names, const char **e
 
 /* Logical types and validity columns go in index.json, where Python's reader
  * ignores them. */
-static int make_extra(struct shard_convert *h, struct shard_error *err)
+static int make_extra(struct shard_converter *h, struct shard_error *err)
 {
 	json_t *x = json_object(), *lt = json_object(), *va = json_object();
 	size_t i;
@@ -1606,7 +1606,7 @@ static int make_extra(struct shard_convert *h, struct shard_error *err)
 	return rc;
 }
 
-static int build_schema(struct shard_convert *h, struct shard_error *err)
+static int build_schema(struct shard_converter *h, struct shard_error *err)
 {
 	char **names = calloc(2 * h->ncols + 1, sizeof *names);
 	const char **encs = calloc(2 * h->ncols + 1, sizeof *encs);
@@ -1640,7 +1640,7 @@ static int build_schema(struct shard_convert *h, struct shard_error *err)
 	return make_extra(h, err);
 }
 
-int shard_convert_prepare(struct shard_convert *h, struct shard_error *err)
+int shard_converter_prepare(struct shard_converter *h, struct shard_error *err)
 {
 	size_t i;
 	if (h->prepared)
@@ -1667,9 +1667,9 @@ int shard_convert_prepare(struct shard_convert *h, struct shard_error *err)
 
 /* ---------------------------------------------------------------- the handle */
 
-int shard_convert_new(struct shard_convert **out, const struct shard_convert_opts *o, struct shard_error *err)
+int shard_converter_new(struct shard_converter **out, const struct shard_convert_opts *o, struct shard_error *err)
 {
-	struct shard_convert *h = calloc(1, sizeof *h);
+	struct shard_converter *h = calloc(1, sizeof *h);
 	*out = NULL;
 	if (!h)
 		return oom(err);
@@ -1689,12 +1689,12 @@ int shard_convert_new(struct shard_convert **out, const struct shard_convert_opt
 	return 0;
 }
 
-int shard_convert_finish(struct shard_convert *h, struct shard_sink *sink, struct shard_error *err)
+int shard_converter_finish(struct shard_converter *h, struct shard_sink *sink, struct shard_error *err)
 {
 	struct shard_writer_opts wo;
 	size_t i;
 	int rc;
-	if (shard_convert_prepare(h, err))
+	if (shard_converter_prepare(h, err))
 		return err->status;
 	if (h->finished)
 		return shard_error_set(err, SHARD_EARG, "the converter has finished already");
@@ -1725,27 +1725,27 @@ int shard_convert_finish(struct shard_convert *h, struct shard_sink *sink, struc
 	return rc;
 }
 
-const char *shard_convert_schema_text(const struct shard_convert *h)
+const char *shard_converter_schema_text(const struct shard_converter *h)
 {
 	return h->schema_text;
 }
 
-const char *shard_convert_inferred_from(const struct shard_convert *h)
+const char *shard_converter_inferred_from(const struct shard_converter *h)
 {
 	return h->prepared && !h->o.schema && h->nin ? h->in[0].name : NULL;
 }
 
-const struct shard_schema *shard_convert_schema(const struct shard_convert *h)
+const struct shard_schema *shard_converter_schema(const struct shard_converter *h)
 {
 	return h->have_schema ? &h->s : NULL;
 }
 
-const char *shard_convert_extra(const struct shard_convert *h)
+const char *shard_converter_extra(const struct shard_converter *h)
 {
 	return h->extra;
 }
 
-void shard_convert_stats(const struct shard_convert *h, struct shard_convert_stats *st)
+void shard_converter_stats(const struct shard_converter *h, struct shard_convert_stats *st)
 {
 	st->rows_read = h->rows;
 	st->rows_written = h->written;
@@ -1753,7 +1753,7 @@ void shard_convert_stats(const struct shard_convert *h, struct shard_convert_sta
 	st->inputs = h->nin;
 }
 
-uint64_t shard_convert_nulls(const struct shard_convert *h, const char *column)
+uint64_t shard_converter_nulls(const struct shard_converter *h, const char *column)
 {
 	size_t k;
 	for (k = 0; h->nullcount && k < h->ncols; k++)
@@ -1762,7 +1762,7 @@ uint64_t shard_convert_nulls(const struct shard_convert *h, const char *column)
 	return 0;
 }
 
-void shard_convert_free(struct shard_convert *h)
+void shard_converter_free(struct shard_converter *h)
 {
 	size_t i;
 	if (!h)

@@ -89,7 +89,7 @@ static void opts_init(struct shard_convert_opts *o, const char *schema)
 }
 
 /* Convert the inputs queued in h into DIR/ds; the status of finish. */
-static int run_into(struct shard_convert *h, const char *dir, struct shard_error *err)
+static int run_into(struct shard_converter *h, const char *dir, struct shard_error *err)
 {
 	struct shard_sink *sink;
 	char path[512];
@@ -98,7 +98,7 @@ static int run_into(struct shard_convert *h, const char *dir, struct shard_error
 	if (shard_sink_open_dir(&sink, path, err))
 		return err->status;
 	shard_sink_set_sync(sink, 0);
-	rc = shard_convert_finish(h, sink, err);
+	rc = shard_converter_finish(h, sink, err);
 	if (rc) {
 		shard_sink_abort(sink);
 		return rc;
@@ -110,7 +110,7 @@ static void test_csv_values(void)
 {
 	static const char csv[] = "b,a\nx,1\n\"y,z\",2\n\\N,40\n";
 	struct shard_convert_opts o;
-	struct shard_convert *h;
+	struct shard_converter *h;
 	struct shard_convert_stats st;
 	struct shard_error err = {0};
 	struct readback rb;
@@ -120,17 +120,17 @@ static void test_csv_values(void)
 	opts_init(&o, "a:int32,b:str?");
 	o.header = 1;
 	o.csv.null_value = "\\N";
-	CHECK(shard_convert_new(&h, &o, &err) == 0, "new: %s", err.msg);
-	CHECK(shard_convert_add_bytes(h, csv, sizeof csv - 1, "mem.csv", &err) == 0, "add: %s", err.msg);
-	CHECK(shard_convert_prepare(h, &err) == 0, "prepare: %s", err.msg);
-	CHECK(shard_convert_schema(h)->ncols == 3, "a, b and b.valid: %zu", shard_convert_schema(h)->ncols);
-	CHECK(strcmp(shard_convert_extra(h), "{\"validity\":{\"b\":\"b.valid\"}}") == 0, "extra %s", shard_convert_extra(h));
+	CHECK(shard_converter_new(&h, &o, &err) == 0, "new: %s", err.msg);
+	CHECK(shard_converter_add_bytes(h, csv, sizeof csv - 1, "mem.csv", &err) == 0, "add: %s", err.msg);
+	CHECK(shard_converter_prepare(h, &err) == 0, "prepare: %s", err.msg);
+	CHECK(shard_converter_schema(h)->ncols == 3, "a, b and b.valid: %zu", shard_converter_schema(h)->ncols);
+	CHECK(strcmp(shard_converter_extra(h), "{\"validity\":{\"b\":\"b.valid\"}}") == 0, "extra %s", shard_converter_extra(h));
 	CHECK(run_into(h, dir, &err) == 0, "finish: %s", err.msg);
-	shard_convert_stats(h, &st);
+	shard_converter_stats(h, &st);
 	CHECK(st.rows_read == 3 && st.rows_written == 3 && st.rows_rejected == 0 && st.inputs == 1,
 	      "stats %llu %llu", (unsigned long long)st.rows_read, (unsigned long long)st.rows_written);
-	CHECK(shard_convert_nulls(h, "b") == 1 && shard_convert_nulls(h, "a") == 0, "nulls per column");
-	shard_convert_free(h);
+	CHECK(shard_converter_nulls(h, "b") == 1 && shard_converter_nulls(h, "a") == 0, "nulls per column");
+	shard_converter_free(h);
 	snprintf(ds, sizeof ds, "%s/ds", dir);
 	CHECK(read_back(ds, "a", "b", &rb) == 0, "read back");
 	CHECK(rb.rows == 3 && rb.sum == 43, "rows %llu sum %lld", (unsigned long long)rb.rows, (long long)rb.sum);
@@ -158,7 +158,7 @@ static void test_rejects(void)
 {
 	static const char csv[] = "1,x\nz,y\n3\n4,w";
 	struct shard_convert_opts o;
-	struct shard_convert *h;
+	struct shard_converter *h;
 	struct shard_convert_stats st;
 	struct shard_error err = {0};
 	struct rejects rj = {0};
@@ -170,15 +170,15 @@ static void test_rejects(void)
 	o.skip = 1;
 	o.on_reject = collect;
 	o.ctx = &rj;
-	CHECK(shard_convert_new(&h, &o, &err) == 0, "new");
-	CHECK(shard_convert_add_bytes(h, csv, sizeof csv - 1, "r.csv", &err) == 0, "add");
+	CHECK(shard_converter_new(&h, &o, &err) == 0, "new");
+	CHECK(shard_converter_add_bytes(h, csv, sizeof csv - 1, "r.csv", &err) == 0, "add");
 	CHECK(run_into(h, dir, &err) == 0, "finish: %s", err.msg);
-	shard_convert_stats(h, &st);
+	shard_converter_stats(h, &st);
 	CHECK(st.rows_read == 4 && st.rows_written == 2 && st.rows_rejected == 2, "stats");
 	CHECK(rj.n == 2, "%zu rejects", rj.n);
 	CHECK(strcmp(rj.text, "r.csv:2:1 column 'a': 'z' is not an int32 [z,y\n]\n"
 			      "r.csv:3:2 row has 1 fields, expected 2 [3\n]\n") == 0, "rejects:\n%s", rj.text);
-	shard_convert_free(h);
+	shard_converter_free(h);
 	snprintf(ds, sizeof ds, "%s/ds", dir);
 	CHECK(read_back(ds, "a", "b", &rb) == 0 && rb.rows == 2 && rb.sum == 5, "read back");
 	shard_buf_free(&rb.strs);
@@ -190,27 +190,27 @@ static void test_failure(void)
 {
 	static const char csv[] = "1,x\n2,y\nz,q\n";
 	struct shard_convert_opts o;
-	struct shard_convert *h;
+	struct shard_converter *h;
 	struct shard_error err = {0};
 	char dir[64], ix[128];
 
 	CHECK(tmpdir(dir, sizeof dir) != NULL, "mkdtemp");
 	opts_init(&o, "a:int32,b:str");
-	CHECK(shard_convert_new(&h, &o, &err) == 0, "new");
-	CHECK(shard_convert_add_bytes(h, csv, sizeof csv - 1, "f.csv", &err) == 0, "add");
+	CHECK(shard_converter_new(&h, &o, &err) == 0, "new");
+	CHECK(shard_converter_add_bytes(h, csv, sizeof csv - 1, "f.csv", &err) == 0, "add");
 	CHECK(run_into(h, dir, &err) == SHARD_EDATA, "a failure");
 	CHECK(strcmp(err.msg, "f.csv:3:1: column 'a': 'z' is not an int32") == 0, "message: %s", err.msg);
-	shard_convert_free(h);
+	shard_converter_free(h);
 	snprintf(ix, sizeof ix, "%s/ds/index.json", dir);
 	CHECK(access(ix, F_OK) != 0, "no index.json");
 	/* a usage error in the options */
 	opts_init(&o, "a:int32");
 	o.fills = (const char *const[]){"zz=1"};
 	o.nfills = 1;
-	CHECK(shard_convert_new(&h, &o, &err) == 0, "new");
-	CHECK(shard_convert_prepare(h, &err) == SHARD_EARG, "prepare refuses");
+	CHECK(shard_converter_new(&h, &o, &err) == 0, "new");
+	CHECK(shard_converter_prepare(h, &err) == SHARD_EARG, "prepare refuses");
 	CHECK(strcmp(err.msg, "--fill: no column 'zz' in the schema") == 0, "message: %s", err.msg);
-	shard_convert_free(h);
+	shard_converter_free(h);
 	rmtree(dir);
 }
 
@@ -218,7 +218,7 @@ static void test_infer_jsonl(void)
 {
 	static const char js[] = "{\"n\":1,\"s\":\"a\"}\n{\"n\":2,\"s\":\"b\",\"d\":\"x\"}\n";
 	struct shard_convert_opts o;
-	struct shard_convert *h;
+	struct shard_converter *h;
 	struct shard_error err = {0};
 	struct readback rb;
 	char dir[64], ds[128];
@@ -226,14 +226,14 @@ static void test_infer_jsonl(void)
 	CHECK(tmpdir(dir, sizeof dir) != NULL, "mkdtemp");
 	opts_init(&o, NULL);
 	o.jsonl = 1;
-	CHECK(shard_convert_new(&h, &o, &err) == 0, "new");
-	CHECK(shard_convert_add_bytes(h, js, sizeof js - 1, "j.jsonl", &err) == 0, "add");
-	CHECK(shard_convert_prepare(h, &err) == 0, "prepare: %s", err.msg);
-	CHECK(strcmp(shard_convert_schema_text(h), "n:int64,s:str,d:str?") == 0, "inferred %s",
-	      shard_convert_schema_text(h));
-	CHECK(strcmp(shard_convert_inferred_from(h), "j.jsonl") == 0, "inferred from");
+	CHECK(shard_converter_new(&h, &o, &err) == 0, "new");
+	CHECK(shard_converter_add_bytes(h, js, sizeof js - 1, "j.jsonl", &err) == 0, "add");
+	CHECK(shard_converter_prepare(h, &err) == 0, "prepare: %s", err.msg);
+	CHECK(strcmp(shard_converter_schema_text(h), "n:int64,s:str,d:str?") == 0, "inferred %s",
+	      shard_converter_schema_text(h));
+	CHECK(strcmp(shard_converter_inferred_from(h), "j.jsonl") == 0, "inferred from");
 	CHECK(run_into(h, dir, &err) == 0, "finish: %s", err.msg);
-	shard_convert_free(h);
+	shard_converter_free(h);
 	snprintf(ds, sizeof ds, "%s/ds", dir);
 	/* int64 little-endian: the low half read as int32 */
 	CHECK(read_back(ds, "n", "s", &rb) == 0 && rb.rows == 2 && rb.sum == 3, "read back");
@@ -267,7 +267,7 @@ static ssize_t read_str(void *ctx, void *buf, size_t n, struct shard_error *err)
 static void test_partitions_and_reader(void)
 {
 	struct shard_convert_opts o;
-	struct shard_convert *h;
+	struct shard_converter *h;
 	struct shard_error err = {0};
 	struct strin in = {"7\n8\n", 4};
 	struct readback rb;
@@ -287,14 +287,14 @@ static void test_partitions_and_reader(void)
 	CHECK((f = fopen(path, "w")) != NULL, "fopen");
 	fclose(f);
 	opts_init(&o, "n:int32");
-	CHECK(shard_convert_new(&h, &o, &err) == 0, "new");
+	CHECK(shard_converter_new(&h, &o, &err) == 0, "new");
 	snprintf(path, sizeof path, "%s/exp", dir);
-	CHECK(shard_convert_add_path(h, path, &err) == 0, "add_path: %s", err.msg);
-	CHECK(shard_convert_add_read(h, read_str, &in, "reader", &err) == 0, "add_read");
+	CHECK(shard_converter_add_path(h, path, &err) == 0, "add_path: %s", err.msg);
+	CHECK(shard_converter_add_read(h, read_str, &in, "reader", &err) == 0, "add_read");
 	CHECK(run_into(h, dir, &err) == 0, "finish: %s", err.msg);
-	CHECK(shard_convert_nulls(h, "k") == 2, "the reader's rows have no partition: %llu",
-	      (unsigned long long)shard_convert_nulls(h, "k"));
-	shard_convert_free(h);
+	CHECK(shard_converter_nulls(h, "k") == 2, "the reader's rows have no partition: %llu",
+	      (unsigned long long)shard_converter_nulls(h, "k"));
+	shard_converter_free(h);
 	snprintf(ds, sizeof ds, "%s/ds", dir);
 	CHECK(read_back(ds, "n", "k", &rb) == 0 && rb.rows == 4 && rb.sum == 18, "read back");
 	CHECK(strcmp((const char *)rb.strs.p, "a,b|a,b||") == 0, "partition values '%s'", (const char *)rb.strs.p);
@@ -328,18 +328,18 @@ static void *job_main(void *arg)
 {
 	struct job *j = arg;
 	struct shard_convert_opts o;
-	struct shard_convert *h;
+	struct shard_converter *h;
 	opts_init(&o, "v:int32,s:str");
 	o.pool = j->pool;
 	o.on_progress = count_chunk;
 	o.ctx = j;
 	o.writer.size_limit = 1u << 20;
-	if ((j->rc = shard_convert_new(&h, &o, &j->err)))
+	if ((j->rc = shard_converter_new(&h, &o, &j->err)))
 		return NULL;
-	if (!(j->rc = shard_convert_add_bytes(h, j->csv.p, j->csv.len, "big.csv", &j->err)))
+	if (!(j->rc = shard_converter_add_bytes(h, j->csv.p, j->csv.len, "big.csv", &j->err)))
 		j->rc = run_into(h, j->dir, &j->err);
-	shard_convert_stats(h, &j->st);
-	shard_convert_free(h);
+	shard_converter_stats(h, &j->st);
+	shard_converter_free(h);
 	return NULL;
 }
 
