@@ -2,10 +2,12 @@
 #include "config.h"
 
 #include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "shard.h"
@@ -271,6 +273,46 @@ static void test_error_place(void)
 	rmdir(dir);
 }
 
+/* The CPU budget follows the affinity mask: a process allowed one CPU (as
+ * taskset -c 0, or a Spark executor given one core) gets a pool of one
+ * thread, not one per CPU of the machine. In a child, so the mask does not
+ * outlive the case. */
+static void test_cpu_budget_affinity(void)
+{
+	cpu_set_t set;
+	int cpu = -1, st = 0;
+	pid_t pid;
+
+	if (sched_getaffinity(0, sizeof set, &set) != 0) {
+		CHECK(0, "sched_getaffinity failed");
+		return;
+	}
+	for (int i = 0; i < CPU_SETSIZE && cpu < 0; i++)
+		if (CPU_ISSET(i, &set))
+			cpu = i;
+	CHECK(shard_cpu_budget() <= (unsigned)CPU_COUNT(&set), "budget %u over the %d CPUs allowed",
+	      shard_cpu_budget(), CPU_COUNT(&set));
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		struct shard_pool *p = NULL;
+		struct shard_error err = {0};
+		CPU_ZERO(&set);
+		CPU_SET(cpu, &set);
+		if (sched_setaffinity(0, sizeof set, &set) != 0)
+			_exit(2);
+		if (shard_cpu_budget() != 1)
+			_exit(3);
+		if (shard_pool_new(&p, 0, &err) || shard_pool_threads(p) != 1)
+			_exit(4);
+		shard_pool_free(p);
+		_exit(0);
+	}
+	CHECK(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st), "child did not finish");
+	CHECK(WEXITSTATUS(st) == 0, "one CPU allowed: child exit %d (3: budget not 1, 4: pool not of 1 thread)",
+	      WEXITSTATUS(st));
+}
+
 int main(void)
 {
 	static const struct tap_case cases[] = {
@@ -282,6 +324,7 @@ int main(void)
 		TAP(test_hash_pieces),
 		TAP(test_sizes),
 		TAP(test_pool),
+		TAP(test_cpu_budget_affinity),
 		{0},
 	};
 	return tap_run(cases);
