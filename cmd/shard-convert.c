@@ -395,10 +395,8 @@ static uint64_t write_dest(struct run *r, struct shard_converter *h)
 	 * none beside a stream on stdout: the pipeline's last program shows its
 	 * own on the same terminal */
 	cli_progress_begin(&r->progress, "rows", 1, !r->quiet && strcmp(r->dest, "-") && !(r->json && r->entries));
-	if (shard_converter_finish(h, sink, &err)) {
-		cli_sink_abort(sink);
-		cli_die_err(&err);
-	}
+	if (shard_converter_finish(h, sink, &err))
+		cli_die_err(&err);	/* the exit removes the shards written */
 	shards = shard_sink_shards(sink);
 	if (cli_sink_close(sink, &err))
 		cli_die_err(&err);

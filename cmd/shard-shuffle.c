@@ -92,10 +92,8 @@ static void on_signal(void *ctx)
 static void die(const struct shard_error *err)
 {
 	/* shards still being compressed are stopped first: none may reach the
-	 * sink after it has removed the written ones */
+	 * sink after the exit has removed the written ones */
 	shard_writer_abort(writer);
-	cli_sink_abort(out_sink);
-	out_sink = NULL;
 	cli_die_err(err);
 }
 
