@@ -11,21 +11,8 @@
 
 #include "shard.h"
 #include "internal.h"
+#include "remote.h"
 
-struct shard_remote {
-	CURL *curl;
-	struct curl_slist *headers;
-	char *url;		/* the dataset as messages name it, without a trailing slash */
-	struct shard_buf base;	/* where requests go: the dataset's directory, ending in '/' */
-	struct shard_buf req;	/* the URL of the file being fetched */
-	int s3, retries;
-	char *user, *secret;
-	/* the transfer in progress */
-	struct shard_buf *out;
-	uint64_t max;
-	int first, failed, over, nomem;
-	char curl_err[CURL_ERROR_SIZE];
-};
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_rc;
@@ -133,7 +120,7 @@ static char *pct_decode(const char *p, size_t n)
 
 /* Append s to b with every byte but the unreserved ones and '/' percent-encoded,
  * as S3's canonical request wants a key. */
-static int put_path(struct shard_buf *b, const char *s)
+int remote_put_path(struct shard_buf *b, const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
@@ -162,75 +149,6 @@ static int env_number(const char *name, long def, long min, long *out, struct sh
 	*out = strtol(v, &end, 10);
 	if (errno || end == v || *end || *out < min || *out > 86400)
 		return shard_error_set(err, SHARD_EARG, "%s=%s: expected a whole number from %ld to 86400", name, v, min);
-	return 0;
-}
-
-static const char *env_first(const char *a, const char *b)
-{
-	const char *v = getenv(a);
-	if (v && *v)
-		return v;
-	v = b ? getenv(b) : NULL;
-	return v && *v ? v : NULL;
-}
-
-/* The base URL of s3://BUCKET/PREFIX and the signing setup. Reads the
- * environment: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL (path-style requests to
- * that endpoint), AWS_REGION or AWS_DEFAULT_REGION, AWS_ACCESS_KEY_ID,
- * AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN; no credentials, no signature. */
-static int s3_setup(struct shard_remote *r, const char *path, struct shard_error *err)
-{
-	const char *endpoint = env_first("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL");
-	const char *region = env_first("AWS_REGION", "AWS_DEFAULT_REGION");
-	const char *key = env_first("AWS_ACCESS_KEY_ID", NULL), *secret = env_first("AWS_SECRET_ACCESS_KEY", NULL);
-	const char *token = env_first("AWS_SESSION_TOKEN", NULL);
-	const char *slash = strchr(path, '/');
-	size_t blen = slash ? (size_t)(slash - path) : strlen(path);
-	const char *prefix = slash ? slash + 1 : "";
-	int rc = 0;
-
-	if (!region)
-		region = "us-east-1";
-	if (endpoint) {
-		size_t n = strlen(endpoint);
-		while (n && endpoint[n - 1] == '/')
-			n--;
-		rc = shard_buf_printf(&r->base, "%.*s/%.*s/", (int)n, endpoint, (int)blen, path);
-	} else if (memchr(path, '.', blen)) {
-		/* a dotted bucket does not match the wildcard certificate as a host name */
-		rc = shard_buf_printf(&r->base, "https://s3.%s.amazonaws.com/%.*s/", region, (int)blen, path);
-	} else {
-		rc = shard_buf_printf(&r->base, "https://%.*s.s3.%s.amazonaws.com/", (int)blen, path, region);
-	}
-	if (rc || put_path(&r->base, prefix) || (*prefix && shard_buf_putc(&r->base, '/')))
-		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
-	if (!key && !secret)
-		return 0;
-	if (!key || !secret)
-		return shard_error_set(err, SHARD_EARG, "%s: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together",
-				       r->url);
-	{
-		struct shard_buf hdr = {0};
-		char sig[160];
-		snprintf(sig, sizeof sig, "aws:amz:%s:s3", region);
-		if (!(r->user = strdup(key)) || !(r->secret = strdup(secret)))
-			return shard_error_set(err, SHARD_ENOMEM, "out of memory");
-		curl_easy_setopt(r->curl, CURLOPT_AWS_SIGV4, sig);
-		curl_easy_setopt(r->curl, CURLOPT_USERNAME, r->user);
-		curl_easy_setopt(r->curl, CURLOPT_PASSWORD, r->secret);
-		/* libcurl signs this header's value as the payload hash; S3 requires it */
-		r->headers = curl_slist_append(r->headers, "x-amz-content-sha256: UNSIGNED-PAYLOAD");
-		if (token && r->headers) {
-			struct curl_slist *h = NULL;
-			if (!shard_buf_printf(&hdr, "x-amz-security-token: %s", token))
-				h = curl_slist_append(r->headers, (const char *)hdr.p);
-			shard_buf_free(&hdr);
-			if (!h)
-				return shard_error_set(err, SHARD_ENOMEM, "out of memory");
-		}
-		if (!r->headers)
-			return shard_error_set(err, SHARD_ENOMEM, "out of memory");
-	}
 	return 0;
 }
 
@@ -296,10 +214,47 @@ static int take_credentials(struct shard_remote *r, const char *url, const struc
 	if (!(r->user = pct_decode(url + v->host, (size_t)((colon ? colon : url + v->at) - (url + v->host)))) ||
 	    (colon && !(r->secret = pct_decode(colon + 1, (size_t)(url + v->at - colon - 1)))))
 		return SHARD_ENOMEM;
-	curl_easy_setopt(r->curl, CURLOPT_USERNAME, r->user);
-	if (r->secret)
-		curl_easy_setopt(r->curl, CURLOPT_PASSWORD, r->secret);
 	return 0;
+}
+
+void remote_easy_init(const struct shard_remote *r, CURL *c)
+{
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "shardkit/" PACKAGE_VERSION);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, r->connect_s);
+	/* a stalled transfer ends: below 1 KiB/s for that long */
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, r->low_speed_s);
+	if (r->sigv4[0])
+		curl_easy_setopt(c, CURLOPT_AWS_SIGV4, r->sigv4);
+	if (r->user)
+		curl_easy_setopt(c, CURLOPT_USERNAME, r->user);
+	if (r->secret)
+		curl_easy_setopt(c, CURLOPT_PASSWORD, r->secret);
+	if (r->headers)
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, r->headers);
+	if (r->follow) {
+		curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+		curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
+		curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	}
+}
+
+int remote_file_url(const struct shard_remote *r, const char *basename, struct shard_buf *out)
+{
+	out->len = 0;
+	if (shard_buf_append(out, r->base.p, r->base.len) || remote_put_path(out, basename) || shard_buf_putc(out, 0))
+		return SHARD_ENOMEM;
+	return 0;
+}
+
+void remote_backoff(int attempt)
+{
+	long ms = 250L << (attempt < 6 ? attempt : 6);
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
 }
 
 int shard_remote_open(struct shard_remote **out, const char *url, struct shard_error *err)
@@ -333,26 +288,17 @@ int shard_remote_open(struct shard_remote **out, const char *url, struct shard_e
 	if (!(r = calloc(1, sizeof *r)))
 		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
 	r->retries = (int)retries;
+	r->connect_s = connect_s;
+	r->low_speed_s = low_speed_s;
 	if (!(raw = strndup(url, n)) || !(r->url = strdup(shard_url_redact(raw, shown, sizeof shown))) ||
 	    !(r->curl = curl_easy_init())) {
 		rc = shard_error_set(err, SHARD_ENOMEM, "%s: out of memory", name);
 		goto fail;
 	}
-	curl_easy_setopt(r->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(r->curl, CURLOPT_ERRORBUFFER, r->curl_err);
-	curl_easy_setopt(r->curl, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(r->curl, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(r->curl, CURLOPT_USERAGENT, "shardkit/" PACKAGE_VERSION);
-	curl_easy_setopt(r->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(r->curl, CURLOPT_CONNECTTIMEOUT, connect_s);
-	/* a stalled transfer ends: below 1 KiB/s for that long */
-	curl_easy_setopt(r->curl, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-	curl_easy_setopt(r->curl, CURLOPT_LOW_SPEED_TIME, low_speed_s);
 	if (strncmp(raw, "s3://", 5) == 0) {
 		r->s3 = 1;
-		if ((rc = s3_setup(r, raw + 5, err)))
+		if ((rc = remote_s3_setup(r, raw + 5, err)))
 			goto fail;
-		curl_easy_setopt(r->curl, CURLOPT_HTTPHEADER, r->headers);
 	} else {
 		/* the requests' URL without the credentials, which libcurl is given apart */
 		if ((v.at && take_credentials(r, raw, &v)) ||
@@ -361,10 +307,12 @@ int shard_remote_open(struct shard_remote **out, const char *url, struct shard_e
 			goto fail;
 		}
 		/* a signed S3 request must not follow a redirect elsewhere; plain http may */
-		curl_easy_setopt(r->curl, CURLOPT_FOLLOWLOCATION, 1L);
-		curl_easy_setopt(r->curl, CURLOPT_MAXREDIRS, 5L);
-		curl_easy_setopt(r->curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+		r->follow = 1;
 	}
+	remote_easy_init(r, r->curl);
+	curl_easy_setopt(r->curl, CURLOPT_ERRORBUFFER, r->curl_err);
+	curl_easy_setopt(r->curl, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(r->curl, CURLOPT_WRITEDATA, r);
 	free(raw);
 	*out = r;
 	return 0;
@@ -395,7 +343,7 @@ void shard_remote_close(struct shard_remote *r)
 }
 
 /* S3 says why in its error body: <Code>NoSuchKey</Code>. */
-static void s3_code(const struct shard_buf *b, char *out, size_t n)
+void remote_s3_code(const struct shard_buf *b, char *out, size_t n)
 {
 	const char *p = b->len ? memmem(b->p, b->len, "<Code>", 6) : NULL, *q;
 
@@ -410,7 +358,7 @@ static void s3_code(const struct shard_buf *b, char *out, size_t n)
 
 /* Worth another try: a server restarting (refused, reset, nothing sent), a
  * stalled or timed-out transfer, a server asking for patience. */
-static int transient(CURLcode rc, long code)
+int remote_transient(CURLcode rc, long code)
 {
 	if (rc == CURLE_OK)
 		return code >= 500 || code == 429 || code == 408;
@@ -428,9 +376,7 @@ int shard_remote_get(struct shard_remote *r, const char *basename, struct shard_
 	curl_off_t cl = -1;
 	int attempt;
 
-	r->req.len = 0;
-	if (shard_buf_append(&r->req, r->base.p, r->base.len) || put_path(&r->req, basename) ||
-	    shard_buf_putc(&r->req, 0))
+	if (remote_file_url(r, basename, &r->req))
 		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
 	curl_easy_setopt(r->curl, CURLOPT_URL, (const char *)r->req.p);
 	r->out = b;
@@ -447,15 +393,10 @@ int shard_remote_get(struct shard_remote *r, const char *basename, struct shard_
 		curl_easy_getinfo(r->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
 		if (rc == CURLE_OK && code == 200 && (cl < 0 || (uint64_t)cl == b->len))
 			return 0;
-		if (!transient(rc, code) || attempt >= r->retries)
+		if (!remote_transient(rc, code) || attempt >= r->retries)
 			break;
-		/* 0.25 s, 0.5 s, 1 s, ... : a restarting server gets time to come back */
-		{
-			long ms = 250L << (attempt < 6 ? attempt : 6);
-			struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-			while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-				;
-		}
+		/* a restarting server gets time to come back */
+		remote_backoff(attempt);
 	}
 	if (attempt)
 		snprintf(tries, sizeof tries, " (after %d tries)", attempt + 1);
@@ -473,7 +414,7 @@ int shard_remote_get(struct shard_remote *r, const char *basename, struct shard_
 	{
 		char why[80] = "";
 		if (r->s3)
-			s3_code(b, why, sizeof why);
+			remote_s3_code(b, why, sizeof why);
 		b->len = 0;
 		return shard_error_set(err, code == 404 ? SHARD_ENOENT : SHARD_EIO, "%s/%s: HTTP %ld%s%s", r->url,
 				       basename, code, why, tries);
