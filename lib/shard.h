@@ -467,7 +467,12 @@ int shard_item_load_raw(struct shard_item *it, int verify, struct shard_error *e
 /* ---------------------------------------------------------------- sinks */
 
 /* Where whole shards go: a dataset directory (index.json written last, at
- * close) or a shard stream (end frame written at close). */
+ * close), an s3:// dataset, or a shard stream (end frame written at close).
+ * For s3://BUCKET/PREFIX (shard_remote_open's URL and environment, and
+ * SHARDKIT_MULTIPART_SIZE: see shard-convert(1)), each shard is PUT as it is
+ * put, shards from several threads at once, above the multipart size in
+ * parts; index.json is PUT at close, after every shard; abort and kill DELETE
+ * every object the sink wrote. http(s):// URLs are refused (SHARD_EARG). */
 struct shard_sink;
 
 int shard_sink_open_dir(struct shard_sink **s, const char *dir, struct shard_error *err);
@@ -497,7 +502,8 @@ uint64_t shard_sink_shards(const struct shard_sink *s);
 int shard_sink_set_prefix(struct shard_sink *s, const char *prefix);
 /* Whether close flushes the shards and their directories to stable storage
  * before it writes index.json, and index.json after (the default, 1); 0 for
- * scratch data, which a power loss may leave with an index over lost bytes. */
+ * scratch data, which a power loss may leave with an index over lost bytes.
+ * No-op for an s3:// dataset, whose objects are durable once PUT. */
 void shard_sink_set_sync(struct shard_sink *s, int on);
 /* Flush to stable storage the files of ix found below dir (a missing one is
  * passed over) and every directory from dir down to them. */
