@@ -78,21 +78,15 @@ int remote_up_exists(struct remote_up *u, const char *basename, struct shard_err
  * aborts of multipart uploads still run. Safe from any thread. */
 void remote_up_cancel(struct remote_up *u);
 
-/* An object below the dataset: its name relative to the dataset's prefix. */
-struct remote_object {
-	char *name;
-	uint64_t size;
-};
 /* Every object whose name below the dataset starts with sub ("" for all), in
  * name order (ListObjectsV2, page after page; S3 only). */
-int remote_up_list(struct remote_up *u, const char *sub, struct remote_object **v, size_t *n,
+int remote_up_list(struct remote_up *u, const char *sub, struct shard_remote_file **v, size_t *n,
 		   struct shard_error *err);
-void remote_objects_free(struct remote_object *v, size_t n);
 /* One page of a ListObjectsV2 answer: its objects whose keys start with
  * prefix (and are longer), the prefix cut off and XML references decoded,
  * appended to *v; *next the continuation token when the listing goes on, else
  * NULL. SHARD_EDATA for an answer that is no listing. */
-int remote_list_parse(const char *xml, size_t len, const char *prefix, struct remote_object **v, size_t *n,
+int remote_list_parse(const char *xml, size_t len, const char *prefix, struct shard_remote_file **v, size_t *n,
 		      char **next, struct shard_error *err);
 
 #endif

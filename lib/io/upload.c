@@ -401,7 +401,7 @@ static char *xml_text(const char *p, size_t n)
 	return out;
 }
 
-void remote_objects_free(struct remote_object *v, size_t n)
+void shard_remote_files_free(struct shard_remote_file *v, size_t n)
 {
 	size_t i;
 	for (i = 0; i < n; i++)
@@ -409,7 +409,7 @@ void remote_objects_free(struct remote_object *v, size_t n)
 	free(v);
 }
 
-int remote_list_parse(const char *xml, size_t len, const char *prefix, struct remote_object **v, size_t *n,
+int remote_list_parse(const char *xml, size_t len, const char *prefix, struct shard_remote_file **v, size_t *n,
 		      char **next, struct shard_error *err)
 {
 	const char *p = xml, *end = xml + len, *f;
@@ -423,7 +423,7 @@ int remote_list_parse(const char *xml, size_t len, const char *prefix, struct re
 		const char *k, *s;
 		size_t klen, slen;
 		char *key, *stop;
-		struct remote_object *w;
+		struct shard_remote_file *w;
 		unsigned long long size;
 
 		p = f + flen;
@@ -463,10 +463,10 @@ int remote_list_parse(const char *xml, size_t len, const char *prefix, struct re
 
 static int cmp_object(const void *a, const void *b)
 {
-	return strcmp(((const struct remote_object *)a)->name, ((const struct remote_object *)b)->name);
+	return strcmp(((const struct shard_remote_file *)a)->name, ((const struct shard_remote_file *)b)->name);
 }
 
-int remote_up_list(struct remote_up *u, const char *sub, struct remote_object **v, size_t *n,
+int remote_up_list(struct remote_up *u, const char *sub, struct shard_remote_file **v, size_t *n,
 		   struct shard_error *err)
 {
 	struct shard_buf url = {0}, query = {0};
@@ -505,7 +505,7 @@ int remote_up_list(struct remote_up *u, const char *sub, struct remote_object **
 	shard_buf_free(&url);
 	shard_buf_free(&query);
 	if (rc) {
-		remote_objects_free(*v, *n);
+		shard_remote_files_free(*v, *n);
 		*v = NULL;
 		*n = 0;
 	} else if (*n) {
@@ -632,4 +632,99 @@ int remote_up_put(struct remote_up *u, const char *basename, const void *p, size
 	if (u->r->s3 && remote_multipart_parts(n, u->part_size))
 		return put_multipart(u, basename, p, n, err);
 	return object_req(u, "PUT", basename, NULL, p, n, 1, NULL, NULL, 0, err);
+}
+
+/* ---------------------------------------------------------------- the public calls */
+
+/* A writer for one call on r. */
+static int up_for(struct shard_remote *r, struct remote_up **u, struct shard_error *err)
+{
+	if (!r->s3)
+		return shard_error_set(err, SHARD_EARG, "%s: only s3:// datasets can be written", r->url);
+	return remote_up_new(u, r, err);
+}
+
+int shard_remote_list(struct shard_remote *r, const char *sub, struct shard_remote_file **v, size_t *n,
+		      struct shard_error *err)
+{
+	struct remote_up *u;
+	int rc;
+	*v = NULL;
+	*n = 0;
+	if ((rc = up_for(r, &u, err)))
+		return rc;
+	rc = remote_up_list(u, sub, v, n, err);
+	remote_up_free(u);
+	return rc;
+}
+
+int shard_remote_put(struct shard_remote *r, const char *basename, const void *p, size_t n, struct shard_error *err)
+{
+	struct remote_up *u;
+	int rc;
+	if ((rc = up_for(r, &u, err)))
+		return rc;
+	rc = remote_up_put(u, basename, p, n, err);
+	remote_up_free(u);
+	return rc;
+}
+
+int shard_remote_delete(struct shard_remote *r, const char *basename, struct shard_error *err)
+{
+	struct remote_up *u;
+	int rc;
+	if ((rc = up_for(r, &u, err)))
+		return rc;
+	rc = remote_up_delete(u, basename, err);
+	remote_up_free(u);
+	return rc;
+}
+
+/* The listed file name (v sorted), or NULL. */
+static const struct shard_remote_file *listed(const struct shard_remote_file *v, size_t n, const char *name)
+{
+	struct shard_remote_file key = {(char *)name, 0};
+	return n ? bsearch(&key, v, n, sizeof *v, cmp_object) : NULL;
+}
+
+int shard_index_put_remote(struct shard_remote *r, const struct shard_index *ix, int replace,
+			   struct shard_error *err)
+{
+	struct shard_remote_file *v = NULL;
+	struct shard_buf b = {0};
+	struct remote_up *u;
+	size_t n = 0, i, k;
+	int rc;
+
+	if ((rc = up_for(r, &u, err)))
+		return rc;
+	if ((rc = remote_up_list(u, "", &v, &n, err)))
+		goto out;
+	if (!replace && listed(v, n, "index.json")) {
+		rc = shard_error_set(err, SHARD_EARG, "%s/index.json: already exists", r->url);
+		goto out;
+	}
+	/* a reader never finds an index over a missing shard */
+	for (i = 0; i < ix->nshards && !rc; i++)
+		for (k = 0; k < 2 && !rc; k++) {
+			const struct shard_entry *e = &ix->shards[i];
+			const struct shard_fileinfo *f = k ? &e->zip : &e->raw;
+			const struct shard_remote_file *o;
+			/* a compressed dataset keeps no raw files */
+			if ((k && !e->has_zip) || (!k && e->has_zip))
+				continue;
+			if (!(o = listed(v, n, f->basename)))
+				rc = shard_error_set(err, SHARD_EDATA, "%s/%s: the shard that entry %zu names is missing",
+						     r->url, f->basename, i);
+			else if (o->size != f->bytes)
+				rc = shard_error_set(err, SHARD_EDATA, "%s/%s: %llu bytes, the entry says %llu", r->url,
+						     f->basename, (unsigned long long)o->size, (unsigned long long)f->bytes);
+		}
+	if (!rc && !(rc = shard_index_to_json(ix, &b, err)))
+		rc = remote_up_put(u, "index.json", b.p, b.len, err);
+out:
+	shard_buf_free(&b);
+	shard_remote_files_free(v, n);
+	remote_up_free(u);
+	return rc;
 }
