@@ -72,7 +72,8 @@ void remote_up_free(struct remote_up *u);
 int remote_up_put(struct remote_up *u, const char *basename, const void *p, size_t n, struct shard_error *err);
 /* DELETE the file basename (one already gone is no error). */
 int remote_up_delete(struct remote_up *u, const char *basename, struct shard_error *err);
-/* HEAD: 1 when the file basename is there, 0 on 404, -status otherwise. */
+/* 1 when the file basename is there, 0 on 404, -status otherwise (a GET of
+ * its first byte). */
 int remote_up_exists(struct remote_up *u, const char *basename, struct shard_error *err);
 /* Transfers under way or to come end at once ("interrupted"); deletes and
  * aborts of multipart uploads still run. Safe from any thread. */

@@ -39,6 +39,7 @@ struct req {
 	const uint8_t *body;
 	size_t n, off;
 	int cancellable;
+	const char *range;		/* a GET of these bytes only */
 	struct shard_buf resp;		/* the body (of an error, its start) */
 	char etag[200];
 	long code;
@@ -247,8 +248,8 @@ static void perform_once(struct req *q)
 		curl_easy_setopt(c, CURLOPT_HTTPHEADER, q->u->post_headers);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, q->body ? (const char *)q->body : "");
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)q->n);
-	} else if (strcmp(q->method, "HEAD") == 0) {
-		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	} else if (q->range) {
+		curl_easy_setopt(c, CURLOPT_RANGE, q->range);
 	} else if (strcmp(q->method, "DELETE") == 0) {
 		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "DELETE");
 	}
@@ -551,7 +552,21 @@ int remote_up_delete(struct remote_up *u, const char *basename, struct shard_err
 
 int remote_up_exists(struct remote_up *u, const char *basename, struct shard_error *err)
 {
-	int rc = object_req(u, "HEAD", basename, NULL, NULL, 0, 1, NULL, NULL, 0, err);
+	/* a GET of its first byte: unlike HEAD's, its 403 says why in S3's code */
+	struct req q = {.u = u, .method = "GET", .cancellable = 1, .range = "0-0"};
+	struct shard_buf url = {0};
+	char name[1200];
+	int rc;
+
+	snprintf(name, sizeof name, "%s/%s", u->r->url, basename);
+	if (object_url(u, basename, NULL, &url)) {
+		shard_buf_free(&url);
+		return -shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	}
+	q.url = (const char *)url.p;
+	rc = perform(&q, name, err);
+	shard_buf_free(&q.resp);
+	shard_buf_free(&url);
 	if (rc == SHARD_ENOENT)
 		return 0;
 	return rc ? -rc : 1;
