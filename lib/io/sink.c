@@ -450,6 +450,14 @@ out:
 	pthread_mutex_lock(&s->lock);
 	s->inflight--;
 	pthread_cond_broadcast(&s->idle);
+	if (s->killed) {
+		/* shard_sink_kill cut this upload short and ends the process: as a
+		 * put into a directory waits on the lock kill keeps, this one waits
+		 * for that end rather than report an interruption */
+		pthread_mutex_unlock(&s->lock);
+		for (;;)
+			sleep(60);
+	}
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }

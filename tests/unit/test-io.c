@@ -195,7 +195,7 @@ static void test_list_parse(void)
 		"<Size>12884901888</Size><StorageClass>STANDARD</StorageClass></Contents><Name>bucket</Name>"
 		"<Prefix>cap/</Prefix><MaxKeys>1000</MaxKeys><KeyCount>1</KeyCount></ListBucketResult>";
 	static const char bad_size[] = "<ListBucketResult><Contents><Key>cap/x</Key><Size>12a</Size></Contents></ListBucketResult>";
-	struct remote_object *v = NULL;
+	struct shard_remote_file *v = NULL;
 	struct shard_error err;
 	size_t n = 0;
 	char *next = NULL;
@@ -209,7 +209,7 @@ static void test_list_parse(void)
 	CHECK(n == 2 && strcmp(v[1].name, "z//1.mds") == 0 && v[1].size == 12884901888ull, "page 2's key: %s",
 	      n == 2 ? v[1].name : "none");
 	CHECK(next == NULL, "the last page has no token");
-	remote_objects_free(v, n);
+	shard_remote_files_free(v, n);
 	v = NULL;
 	n = 0;
 	/* a key outside the prefix is no answer, nor is the prefix itself */
@@ -219,7 +219,7 @@ static void test_list_parse(void)
 	      strstr(err.msg, "cap/x: a size that is no number"), "a bad size: %s", err.msg);
 	CHECK(remote_list_parse("<Error><Code>AccessDenied</Code></Error>", 39, "", &v, &n, &next, &err) == SHARD_EDATA,
 	      "an error body is no listing");
-	remote_objects_free(v, n);
+	shard_remote_files_free(v, n);
 }
 
 /* Objects up to the multipart size go in one PUT; a bigger one in parts of
