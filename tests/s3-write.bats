@@ -241,3 +241,16 @@ S=(-s n:int64,m:int64,s:str)
 	assert_output --partial "HTTP 403 (SignatureDoesNotMatch)"
 	[ -z "$(s3ls bucket/w/denied/)" ]
 }
+
+@test "examples/spark_to_mds.py into s3://: tasks PUT their parts, a failed attempt's deleted, shard-cat equals the local run" {
+	"$SHARDKIT_PYTHON" -c 'import pyspark' 2>/dev/null || skip "pyspark is not in the interop environment"
+	command -v java >/dev/null || skip "no Java runtime"
+	TZ=UTC SPARK_LOCAL_IP=127.0.0.1 PYSPARK_PYTHON="$SHARDKIT_PYTHON" \
+		run "$SHARDKIT_PYTHON" "$SRC/tests/spark/s3_recipe_test.py" "${SHARDKIT_BUILD:-$SRC/build}" "$BATS_TEST_TMPDIR" \
+		s3://bucket/w/recipe
+	[ "$status" -eq 0 ] || { echo "$output" | grep -v WARN | tail -n 30; false; }
+	assert_output --partial "ok: s3 recipe: 600 rows"
+	# the tasks' shards went up under part-PID-RANDOM/ (one attempt's deleted after)
+	grep -q "PUT /bucket/w/recipe/part-[0-9]*-[0-9a-f]*/shard.00000.mds.zstd HTTP" "$BATS_FILE_TMPDIR/moto.log"
+	grep -q "DELETE /bucket/w/recipe/part-[0-9]*-[0-9a-f]*/shard.00000.mds.zstd HTTP" "$BATS_FILE_TMPDIR/moto.log"
+}
