@@ -229,7 +229,7 @@ S=(-s n:int64,m:int64,s:str)
 	[ "$(s3ls bucket/ref/ | wc -l)" -eq "$(ls "$REF" | wc -l)" ]
 }
 
-@test "a wrong secret on write: exit 1, S3's 403 named with the object; nothing written" {
+@test "a wrong secret on write: exit 1, S3's 403 named with the object; a PUT's 404 too, not retried; nothing written" {
 	run env AWS_SECRET_ACCESS_KEY=wrong shard-cat -q "$REF" -o s3://bucket/w/denied
 	assert_failure 1
 	assert_output --partial "s3://bucket/w/denied/index.json: GET: HTTP 403 (SignatureDoesNotMatch)"
@@ -240,6 +240,11 @@ S=(-s n:int64,m:int64,s:str)
 	assert_failure 1
 	assert_output --partial "HTTP 403 (SignatureDoesNotMatch)"
 	[ -z "$(s3ls bucket/w/denied/)" ]
+	# a PUT's error is named too, and a 404 is not tried again
+	run shard-cat -q "$REF" -o s3://nobucket/ds
+	assert_failure 1
+	assert_output --regexp "s3://nobucket/ds/shard\.0000[0-9]\.mds\.zstd: PUT: HTTP 404 \(NoSuchBucket\)$"
+	[ "$(grep -c 'PUT /nobucket/ds/shard.00000.mds.zstd ' "$BATS_FILE_TMPDIR/moto.log")" -eq 1 ]
 }
 
 @test "examples/spark_to_mds.py into s3://: tasks PUT their parts, a failed attempt's deleted, shard-cat equals the local run" {
