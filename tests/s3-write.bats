@@ -25,6 +25,10 @@ setup_file() {
 		> "$d/upload.log" 2>&1 || { cat "$d/upload.log"; false; }
 }
 
+teardown() {
+	[ ! -f "$BATS_TEST_TMPDIR/proxy.pid" ] || kill "$(cat "$BATS_TEST_TMPDIR/proxy.pid")" 2>/dev/null || true
+}
+
 teardown_file() {
 	[ ! -f "$BATS_FILE_TMPDIR/moto.pid" ] || kill "$(cat "$BATS_FILE_TMPDIR/moto.pid")" 2>/dev/null || true
 }
@@ -94,6 +98,33 @@ S=(-s n:int64,m:int64,s:str)
 	run shard-cat s3://bucket/w/bad
 	assert_failure 1
 	assert_output --partial "s3://bucket/w/bad/index.json: HTTP 404 (NoSuchKey)"
+}
+
+@test "writes through failures: a part's 503, CompleteMultipartUpload's 500, a dropped index.json PUT and a listing's 503 are tried again; without retries the 503 is named and nothing is left" {
+	rows 600000 parts.csv
+	local pp
+	pp=$(free_port)
+	"$SHARDKIT_PYTHON" "$SRC/tests/remote/s3-flaky.py" "$pp" "$PORT" \
+		'503:PUT:/w/flaky/shard\.00000\.mds\?partNumber=2&' '500:POST:/w/flaky/shard\.00000\.mds\?uploadId=' \
+		'drop:PUT:/w/flaky/index\.json$' '503:GET:list-type=2&prefix=w%2Fflaky%2F' \
+		'503:PUT:/w/flaky0/shard\.00000\.mds\?partNumber=2&' > proxy.log 2>&1 3>&- &
+	echo $! > "$BATS_TEST_TMPDIR/proxy.pid"
+	wait_port "$pp" 30
+	AWS_ENDPOINT_URL=http://127.0.0.1:$pp SHARDKIT_MULTIPART_SIZE=5MiB \
+		shard-convert -q "${S[@]}" -c none --size-limit 12MiB -o s3://bucket/w/flaky parts.csv
+	run env AWS_ENDPOINT_URL=http://127.0.0.1:$pp shard-index prune -n s3://bucket/w/flaky
+	assert_success
+	assert_output --partial "nothing to remove"
+	[ "$(wc -l < proxy.log)" -eq 4 ]
+	shard-convert -q "${S[@]}" -c none --size-limit 12MiB -o flaky parts.csv
+	cmp <(shard-cat flaky) <(shard-cat s3://bucket/w/flaky)
+	grep -qx "w/flaky/shard.00000.mds $(stat -c %s flaky/shard.00000.mds)" <(s3ls bucket/w/flaky/)
+	run env AWS_ENDPOINT_URL=http://127.0.0.1:$pp SHARDKIT_RETRIES=0 SHARDKIT_MULTIPART_SIZE=5MiB \
+		shard-convert -q "${S[@]}" -c none --size-limit 12MiB -o s3://bucket/w/flaky0 parts.csv
+	assert_failure 1
+	assert_output --partial "s3://bucket/w/flaky0/shard.00000.mds: PUT: HTTP 503 (SlowDown)"
+	[ -z "$(s3ls bucket/w/flaky0/)" ]
+	kill "$(cat "$BATS_TEST_TMPDIR/proxy.pid")"
 }
 
 @test "SIGTERM during a write: exit 143, and what went up is deleted" {
