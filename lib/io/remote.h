@@ -44,7 +44,34 @@ void remote_backoff(int attempt);
  * or "" when it has none. */
 void remote_s3_code(const struct shard_buf *b, char *out, size_t n);
 /* S3 set-up for s3://BUCKET/PREFIX (path is BUCKET/PREFIX): r->base and the
- * signing fields, from the environment (lib/io/s3conf.c). */
+ * signing fields, from the environment and the profile's sections of the
+ * shared credentials and config files (lib/io/s3conf.c, man/shard-cat.1). */
 int remote_s3_setup(struct shard_remote *r, const char *path, struct shard_error *err);
+
+/* An INI file as the AWS credentials and config files write it: [SECTION]
+ * headers (inner white space made one space), NAME = VALUE settings (names in
+ * lower case, both sides trimmed), comments on lines of their own or after
+ * white space (# or ;), and "NAME =" alone opening a sub-section of indented
+ * NAME = VALUE lines. */
+struct remote_ini_entry {
+	char *section;
+	char *parent;	/* the sub-section's name, or NULL */
+	char *key;	/* NULL for the section's header */
+	char *value;
+	int line;
+};
+struct remote_ini {
+	char *file;
+	struct remote_ini_entry *e;
+	size_t n, cap;
+};
+/* Parse text, named file in messages; a malformed line is SHARD_EARG with
+ * "FILE:LINE: what" and err's file and line set. ini is freed on failure. */
+int remote_ini_parse(struct remote_ini *ini, const char *file, const char *text, size_t len, struct shard_error *err);
+/* The last entry of section with that parent (NULL: none) and key (NULL:
+ * the section's header), or NULL. */
+const struct remote_ini_entry *remote_ini_get(const struct remote_ini *ini, const char *section, const char *parent,
+					      const char *key);
+void remote_ini_free(struct remote_ini *ini);
 
 #endif
