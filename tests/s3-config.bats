@@ -11,20 +11,14 @@ load helpers
 setup_file() {
 	[ -n "${SHARDKIT_PYTHON:-}" ] || return 0
 	local d=$BATS_FILE_TMPDIR
-	export PORT
-	PORT=$(free_port)
-	INITIAL_NO_AUTH_ACTION_COUNT=3 "$SHARDKIT_PYTHON" -m moto.server -H 127.0.0.1 -p "$PORT" > "$d/moto.log" 2>&1 3>&- &
-	echo $! > "$d/moto.pid"
-	wait_port "$PORT" 60 || { cat "$d/moto.log"; false; }
+	moto_start
 	{ "$SHARDKIT_PYTHON" "$SRC/tests/remote/s3-upload.py" "http://127.0.0.1:$PORT" "$d/keys" "$REF=bucket/ref" &&
 		"$SHARDKIT_PYTHON" "$SRC/tests/remote/s3-session.py" "http://127.0.0.1:$PORT" "$d/keys" "$d/session"; } \
 		> "$d/upload.log" 2>&1 || { cat "$d/upload.log"; false; }
 	shard-cat "$REF" > "$d/local.jsonl"
 }
 
-teardown_file() {
-	[ ! -f "$BATS_FILE_TMPDIR/moto.pid" ] || kill "$(cat "$BATS_FILE_TMPDIR/moto.pid")" 2>/dev/null || true
-}
+teardown_file() { moto_stop; }
 
 setup() {
 	[ -n "${SHARDKIT_PYTHON:-}" ] || skip "SHARDKIT_PYTHON unset: scripts/test.sh builds the interop environment"
