@@ -6,6 +6,9 @@
 # read, within SHARDKIT_RETRIES tries a file, and the proxy's log of requests
 # shows how many each file took. Nothing here depends on the order in which
 # files are asked for, so it holds for any number of transfers in flight.
+# Writes too: a PUT or a multipart part answered 503 or cut short is retried
+# and the dataset is whole; a 403, or a fault past the retries, fails and
+# leaves neither index.json nor shards.
 
 load helpers
 
@@ -175,4 +178,71 @@ both() {
 	[ "$output" = "$(cat "$BATS_FILE_TMPDIR/ref.jsonl")" ]
 	[ "$(grep -c ' GET /bucket/ref/shard.00001.mds.zstd ' proxy.log)" -eq 3 ]
 	[ "$(grep -c ' GET /bucket/ref/shard.00002.mds.zstd ' proxy.log)" -eq 2 ]
+}
+
+@test "with 1 and with 8 transfers in flight: cuts, stalls and 503s at once, every sample once" {
+	export SHARDKIT_LOW_SPEED_TIME=1
+	for n in 1 8; do
+		SHARDKIT_IN_FLIGHT=$n both path='shard\.00000\.mds$',fault=drop,bytes=4000 \
+			path='shard\.00002\.mds$',fault=stall,seconds=30 path='shard\.00003\.mds$',fault=slowdown,times=2 \
+			path='shard\.00005\.mds$',fault=close
+		faulted shard.00000.mds 2
+		faulted shard.00002.mds 2
+		faulted shard.00003.mds 3
+		faulted shard.00005.mds 2
+		faulted shard.00004.mds 1
+	done
+}
+
+# puts OBJECT: how many times the proxy was asked to PUT OBJECT (with its query)
+puts() { grep -c "^[0-9]* PUT /bucket/$1 " proxy.log || true; }
+
+# s3ls BUCKET/PREFIX: "KEY SIZE" per object there, "upload KEY" per open multipart upload (from moto itself)
+s3ls() { "$SHARDKIT_PYTHON" "$SRC/tests/remote/s3-ls.py" "http://127.0.0.1:$PORT" "$BATS_FILE_TMPDIR/keys" "$1"; }
+
+@test "writes: a 503 on a PUT, SlowDown and a cut body on multipart parts are retried, and the dataset is whole" {
+	local conv=$BATS_FILE_TMPDIR/conv
+	proxy_start method=PUT,path='/w1/shard\.00002\.mds$',fault=503 method=PUT,path='/w1/index\.json$',fault=slowdown
+	shard-convert -q -s n:int64,m:int64,s:str -c none --hashes sha1,xxh64 --size-limit 16KiB -o s3://bucket/w1 \
+		"$conv.csv"
+	[ "$(puts w1/shard.00002.mds)" -eq 2 ] && [ "$(puts w1/shard.00001.mds)" -eq 1 ] && [ "$(puts w1/index.json)" -eq 2 ]
+	cmp <(shard-cat "$conv") <(shard-cat s3://bucket/w1)
+	diff <(cd "$conv" && for f in *; do echo "w1/$f $(stat -c %s "$f")"; done) <(s3ls bucket/w1/ | sort)
+	# a shard of three parts: the second answered SlowDown, the third cut short once
+	seq 1 220000 | awk '{ printf "%d,%d,row %d padding to make the shard bigger\n", $1, $1 * 7, $1 }' > big.csv
+	shard-convert -q -s n:int64,m:int64,s:str -c none --size-limit 64MiB -o big big.csv
+	[ "$(stat -c %s big/shard.00000.mds)" -gt $((10 << 20)) ] && [ "$(stat -c %s big/shard.00000.mds)" -le $((15 << 20)) ]
+	proxy_start method=PUT,path='shard\.00000\.mds\?partNumber=2&',fault=slowdown \
+		method=PUT,path='shard\.00000\.mds\?partNumber=3&',fault=drop,bytes=100000
+	SHARDKIT_MULTIPART_SIZE=5MiB shard-convert -q -s n:int64,m:int64,s:str -c none --size-limit 64MiB \
+		-o s3://bucket/w2 big.csv
+	[ "$(grep -c ' PUT /bucket/w2/shard.00000.mds?partNumber=2&' proxy.log)" -eq 2 ]
+	[ "$(grep -c ' PUT /bucket/w2/shard.00000.mds?partNumber=3&' proxy.log)" -eq 2 ]
+	[ "$(grep -c ' PUT /bucket/w2/shard.00000.mds?partNumber=1&' proxy.log)" -eq 1 ]
+	cmp <(shard-cat big) <(shard-cat s3://bucket/w2)
+	diff <(echo "w2/index.json $(stat -c %s big/index.json)"; echo "w2/shard.00000.mds $(stat -c %s big/shard.00000.mds)") \
+		<(s3ls bucket/w2/ | sort)
+}
+
+@test "writes: a 403 on a PUT or a PUT past its retries fails, no index.json and no shard left" {
+	local conv=$BATS_FILE_TMPDIR/conv
+	proxy_start method=PUT,path='/w3/shard\.00001\.mds$',fault=403
+	run shard-convert -q -s n:int64,m:int64,s:str -c none --size-limit 16KiB -o s3://bucket/w3 "$conv.csv"
+	assert_failure 1
+	assert_output --partial "s3://bucket/w3/shard.00001.mds: PUT: HTTP 403 (AccessDenied)"
+	refute_output --partial "tries"
+	[ "$(puts w3/shard.00001.mds)" -eq 1 ] && [ "$(puts w3/index.json)" -eq 0 ]
+	[ -z "$(s3ls bucket/w3/)" ]
+	proxy_start method=PUT,path='/w4/shard\.00003\.mds$',fault=500,times=0
+	run env SHARDKIT_RETRIES=1 shard-convert -q -s n:int64,m:int64,s:str -c none --size-limit 16KiB \
+		-o s3://bucket/w4 "$conv.csv"
+	assert_failure 1
+	assert_output --partial "s3://bucket/w4/shard.00003.mds: PUT: HTTP 500 (InternalError) (after 2 tries)"
+	[ "$(puts w4/shard.00003.mds)" -eq 2 ] && [ "$(puts w4/index.json)" -eq 0 ]
+	[ -z "$(s3ls bucket/w4/)" ]
+	proxy_start method=PUT,path='/w5/index\.json$',fault=403
+	run shard-cat -q "$REF" -o s3://bucket/w5
+	assert_failure 1
+	assert_output --partial "s3://bucket/w5/index.json: PUT: HTTP 403 (AccessDenied)"
+	[ -z "$(s3ls bucket/w5/)" ]
 }
