@@ -87,6 +87,10 @@ both() {
 @test "the proxy passes requests through unchanged: the signature still verifies" {
 	both
 	for f in index.json shard.00000.mds shard.00005.mds; do faulted $f 1; done
+	# virtual-hosted requests through it too: the Host header, BUCKET.localhost:PORT, goes on as it came
+	SHARDKIT_S3_ADDRESSING=virtual AWS_ENDPOINT_URL=http://localhost:$(cat proxy.port) shard-cat s3://bucket/conv > got.jsonl
+	cmp got.jsonl "$BATS_FILE_TMPDIR/conv.jsonl"
+	grep -q '^[0-9]* GET /conv/shard.00005.mds pass$' proxy.log
 	run env AWS_SECRET_ACCESS_KEY=wrong shard-cat s3://bucket/conv
 	assert_failure 1
 	assert_output --partial "s3://bucket/conv/index.json: HTTP 403 (SignatureDoesNotMatch)"
@@ -113,8 +117,14 @@ both() {
 }
 
 @test "500, 503, SlowDown and a connection closed unanswered: retried" {
-	both path='shard\.00000\.mds$',fault=500,times=2 path='shard\.00004\.mds$',fault=slowdown,times=3 \
-		path='/index\.json$',fault=503 path='shard\.00005\.mds$',fault=close
+	# a plan file, as well as rules on the command line
+	cat > plan <<-'EOF'
+	# SEQ METHOD PATH FAULT
+	path=shard\.00000\.mds$,fault=500,times=2
+	path=shard\.00004\.mds$,fault=slowdown,times=3   # S3's XML body, code SlowDown
+	path=/index\.json$,fault=503
+	EOF
+	both --plan "$PWD/plan" path='shard\.00005\.mds$',fault=close
 	faulted shard.00000.mds 3
 	faulted shard.00004.mds 4
 	faulted index.json 2
