@@ -225,7 +225,8 @@ static void test_ini_parse(void)
 	      "s3 addressing_style: %s", v ? v : "(none)");
 	CHECK((v = ini_value(&ini, "profile dev", "s3", "endpoint_url")) && strcmp(v, "http://localhost:9000") == 0,
 	      "s3 endpoint_url: %s", v ? v : "(none)");
-	CHECK(ini_value(&ini, "profile dev", NULL, "addressing_style") == NULL, "a sub-section's setting is not the section's");
+	CHECK(ini_value(&ini, "profile dev", NULL, "addressing_style") == NULL,
+	      "a sub-section's setting is not the section's");
 	CHECK((v = ini_value(&ini, "profile dev", NULL, "region")) && strcmp(v, "us-west-2") == 0,
 	      "an unindented line ends the sub-section: %s", v ? v : "(none)");
 	CHECK((v = ini_value(&ini, "profile dev", NULL, "empty")) && *v == 0, "an empty value");
