@@ -494,6 +494,8 @@ struct shard_source_stats {
 	uint64_t cache_hits;	/* shards read from the cache */
 	unsigned cache_dropped;	/* cached files that failed their check, dropped and fetched again */
 	uint64_t peak_ahead;	/* the most bytes held fetched ahead */
+	/* index.json was read from the cache, the server not answering: why */
+	const char *index_cached;
 };
 void shard_source_stats(const struct shard_source *src, struct shard_source_stats *st);
 /* Index of the dataset when the source has one (NULL for streams). */

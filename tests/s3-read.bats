@@ -7,37 +7,26 @@
 # the raw one.
 
 load helpers
-
-# big_ds DIR: 20000 rows in raw shards of 16 KiB, hashes listed (about 40 shards)
-big_ds() {
-	seq 1 20000 | awk '{ printf "%d,%d,row %d\n", $1, $1 * 7, $1 }' > "$1.csv"
-	shard-convert -q -s n:int64,m:int64,s:str -c none --hashes sha1,xxh64 --size-limit 16KiB -o "$1" "$1.csv"
-}
+load remote/s3-read
 
 setup_file() {
 	[ -n "${SHARDKIT_PYTHON:-}" ] || return 0
 	local d=$BATS_FILE_TMPDIR
-	export MOTO TAP DENY
-	MOTO=$(free_port)
-	INITIAL_NO_AUTH_ACTION_COUNT=3 "$SHARDKIT_PYTHON" -m moto.server -H 127.0.0.1 -p "$MOTO" > "$d/moto.log" 2>&1 3>&- &
-	echo $! > "$d/moto.pid"
-	TAP=$(free_port)
-	"$SHARDKIT_PYTHON" "$SRC/tests/remote/s3-tap.py" "$MOTO" "$TAP" "$d/tap.log" > "$d/tap.out" 2>&1 3>&- &
-	echo $! > "$d/tap.pid"
-	DENY=$(free_port)
-	"$SHARDKIT_PYTHON" "$SRC/tests/remote/s3-tap.py" "$MOTO" "$DENY" "$d/deny.log" --missing-403 > "$d/deny.out" 2>&1 3>&- &
-	echo $! > "$d/deny.pid"
-	wait_port "$MOTO" 60 || { cat "$d/moto.log"; false; }
-	wait_port "$TAP" 30 && wait_port "$DENY" 30
 	big_ds "$d/big"
 	# the index lists compressed files; of shard 1 only the raw file is there
 	cp -r "$REF" "$d/fallback"
 	zstd -q -d --rm "$d/fallback/shard.00001.mds.zstd"
 	cp -r "$REF" "$d/gone"
 	rm "$d/gone/shard.00001.mds.zstd"
-	"$SHARDKIT_PYTHON" "$SRC/tests/remote/s3-upload.py" "http://127.0.0.1:$MOTO" "$d/keys" "$REF=bucket/ref" \
-		"$d/big=bucket/big" "$d/fallback=bucket/fallback" "$d/gone=bucket/gone" > "$d/upload.log" 2>&1 ||
-		{ cat "$d/upload.log"; false; }
+	moto_start "$REF=bucket/ref" "$d/big=bucket/big" "$d/fallback=bucket/fallback" "$d/gone=bucket/gone"
+	export TAP DENY
+	TAP=$(free_port)
+	"$SHARDKIT_PYTHON" "$SRC/tests/remote/s3-tap.py" "$MOTO" "$TAP" "$d/tap.log" > "$d/tap.out" 2>&1 3>&- &
+	echo $! > "$d/tap.pid"
+	DENY=$(free_port)
+	"$SHARDKIT_PYTHON" "$SRC/tests/remote/s3-tap.py" "$MOTO" "$DENY" "$d/deny.log" --missing-403 > "$d/deny.out" 2>&1 3>&- &
+	echo $! > "$d/deny.pid"
+	wait_port "$TAP" 30 && wait_port "$DENY" 30
 }
 
 teardown_file() {
@@ -49,10 +38,8 @@ teardown_file() {
 
 setup() {
 	[ -n "${SHARDKIT_PYTHON:-}" ] || skip "SHARDKIT_PYTHON unset: scripts/test.sh builds the interop environment"
-	read -r AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY < "$BATS_FILE_TMPDIR/keys"
-	export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_ENDPOINT_URL=http://127.0.0.1:$TAP
-	unset AWS_SESSION_TOKEN AWS_ENDPOINT_URL_S3 AWS_REGION AWS_DEFAULT_REGION SHARDKIT_IN_FLIGHT SHARDKIT_READ_AHEAD \
-		SHARDKIT_CACHE SHARDKIT_CACHE_SIZE
+	read_keys
+	export AWS_ENDPOINT_URL=http://127.0.0.1:$TAP
 	: > "$BATS_FILE_TMPDIR/tap.log"
 	cd "$BATS_TEST_TMPDIR"
 }

@@ -41,6 +41,8 @@ void cli_fetch_report(const struct shard_source *src, const char *name)
 	struct shard_source_stats st;
 
 	shard_source_stats(src, &st);
+	if (st.index_cached)
+		cli_warn("%s; index.json read from the cache", st.index_cached);
 	if (st.cache_dropped)
 		cli_warn("%s: %u cached file%s failed %s check and %s fetched again", name,
 			 st.cache_dropped, st.cache_dropped == 1 ? "" : "s", st.cache_dropped == 1 ? "its" : "their",

@@ -219,15 +219,13 @@ static void evict(struct fetch_cache *c, const char *keep)
 	close(lk);
 }
 
-int cache_put(struct fetch_cache *c, const char *url, const char *name, const struct shard_fileinfo *fi,
-	      const void *p, size_t n)
+/* p..p+n as the cached file of key: a temporary file renamed into place. */
+static int store(struct fetch_cache *c, const char *key, const void *p, size_t n)
 {
-	char key[160], tmp[4300], dst[4200];
+	char tmp[4300], dst[4200];
 	struct shard_error err;
 	int fd, rc;
 
-	if (!fi || key_of(url, name, key) || shard_fileinfo_verify(fi, p, n, 1, name, &err) || n > c->limit)
-		return -1;
 	snprintf(tmp, sizeof tmp, "%s/.tmp-%s-%ld-%u", c->dir, key, (long)getpid(), c->serial++);
 	snprintf(dst, sizeof dst, "%s/%s", c->dir, key);
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0)
@@ -240,5 +238,39 @@ int cache_put(struct fetch_cache *c, const char *url, const char *name, const st
 		return -1;
 	}
 	evict(c, key);
+	return 0;
+}
+
+int cache_put(struct fetch_cache *c, const char *url, const char *name, const struct shard_fileinfo *fi,
+	      const void *p, size_t n)
+{
+	char key[160];
+	struct shard_error err;
+
+	if (!fi || key_of(url, name, key) || shard_fileinfo_verify(fi, p, n, 1, name, &err) || n > c->limit)
+		return -1;
+	return store(c, key, p, n);
+}
+
+int cache_keep(struct fetch_cache *c, const char *url, const char *name, const void *p, size_t n)
+{
+	char key[160];
+	if (key_of(url, name, key) || n > c->limit)
+		return -1;
+	return store(c, key, p, n);
+}
+
+int cache_read(struct fetch_cache *c, const char *url, const char *name, uint64_t max, struct shard_buf *body)
+{
+	char key[160], p[4200];
+	struct shard_error err;
+
+	if (key_of(url, name, key))
+		return -1;
+	snprintf(p, sizeof p, "%s/%s", c->dir, key);
+	body->len = 0;
+	if (shard_read_file(p, body, max, &err))
+		return -1;
+	utimensat(AT_FDCWD, p, NULL, 0);
 	return 0;
 }

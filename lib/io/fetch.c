@@ -391,6 +391,8 @@ static void file_done(struct fetcher *f, struct fetch_file *x, CURLcode rc)
 	x->cl = -1;
 	curl_easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, &x->code);
 	curl_easy_getinfo(x->c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &x->cl);
+	/* an answer with no body never reached on_body */
+	x->failed = x->code && !(x->code == 200 || (x->len && x->code == 206));
 	if (!x->failed)
 		f->st.bytes += x->body.len;
 	file_stop(f, x);

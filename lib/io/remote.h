@@ -95,6 +95,10 @@ int cache_get(struct fetch_cache *c, const char *url, const char *name, const st
 int cache_put(struct fetch_cache *c, const char *url, const char *name, const struct shard_fileinfo *fi,
 	      const void *p, size_t n);
 void cache_unlock(int lock);
+/* A file kept and read back unchecked (the index, which no entry vouches
+ * for): 0 done, -1 not. */
+int cache_keep(struct fetch_cache *c, const char *url, const char *name, const void *p, size_t n);
+int cache_read(struct fetch_cache *c, const char *url, const char *name, uint64_t max, struct shard_buf *body);
 
 struct fetcher;
 struct fetch_stats {

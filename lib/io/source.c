@@ -41,6 +41,7 @@ struct shard_source {
 	size_t planned;		/* shards before this are planned and, when whole, queued */
 	int ranged;
 	uint64_t lo, hi;
+	char index_note[1024];	/* why index.json came from the cache */
 };
 
 enum { PLAN_WHOLE, PLAN_PART, PLAN_NONE };
@@ -291,6 +292,33 @@ static int remote_opts(struct shard_source *s, const struct shard_source_opts *o
 	return 0;
 }
 
+/* A remote dataset's index.json; with a cache, kept there, and read from
+ * there when the server cannot be reached (no answer at all). */
+static int index_load(struct shard_source *s, struct shard_error *err)
+{
+	struct shard_buf b = {0};
+	char name[8400];
+	long code = 0;
+	int rc;
+
+	if (!s->cache)
+		return shard_index_load_remote(&s->ix, s->remote, err);
+	snprintf(name, sizeof name, "%s/index.json", s->path);
+	rc = shard_remote_get(s->remote, "index.json", &b, 4ull << 30, err);
+	curl_easy_getinfo(s->remote->curl, CURLINFO_RESPONSE_CODE, &code);
+	if (!rc) {
+		cache_keep(s->cache, s->path, "index.json", b.p, b.len);
+	} else if (rc == SHARD_EIO && !code && !cache_read(s->cache, s->path, "index.json", 4ull << 30, &b)) {
+		snprintf(s->index_note, sizeof s->index_note, "%s", err->msg);
+		shard_error_clear(err);
+		rc = 0;
+	}
+	if (!rc)
+		rc = shard_index_parse(&s->ix, (const char *)b.p, b.len, name, err);
+	shard_buf_free(&b);
+	return rc;
+}
+
 int shard_source_open(struct shard_source **out, const char *path, int flags, struct shard_error *err)
 {
 	return shard_source_open_opts(out, path, flags, NULL, err);
@@ -332,7 +360,7 @@ int shard_source_open_opts(struct shard_source **out, const char *path, int flag
 			rc = shard_error_set(err, SHARD_ENOMEM, "out of memory");
 			goto fail;
 		}
-		if ((rc = shard_index_load_remote(&s->ix, s->remote, err)) &&
+		if ((rc = index_load(s, err)) &&
 		    !((flags & SHARD_SRC_INDEX_ERROR_OK) && (rc == SHARD_EDATA || rc == SHARD_ENOENT)))
 			goto fail;
 		if (rc)
@@ -883,6 +911,7 @@ void shard_source_stats(const struct shard_source *s, struct shard_source_stats 
 	st->cache_hits = a.cache_hits;
 	st->cache_dropped = a.cache_dropped;
 	st->peak_ahead = a.peak_buffered;
+	st->index_cached = s->index_note[0] ? s->index_note : NULL;
 }
 
 const struct shard_error *shard_source_index_error(const struct shard_source *s)
