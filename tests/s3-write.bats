@@ -97,23 +97,42 @@ S=(-s n:int64,m:int64,s:str)
 }
 
 @test "SIGTERM during a write: exit 143, and what went up is deleted" {
-	rows 200000 slow.csv
+	# some 2000 shards: long enough to be caught at work
+	rows 600000 slow.csv
 	shard-convert -q "${S[@]}" --size-limit 16KiB -o s3://bucket/w/term slow.csv 3>&- &
 	local pid=$! i
 	for i in $(seq 100); do
 		[ -z "$(s3ls bucket/w/term/)" ] || break
 		sleep 0.1
 	done
-	[ -n "$(s3ls bucket/w/term/)" ]
 	kill -TERM "$pid"
 	local st=0
 	wait "$pid" || st=$?
 	[ "$st" -eq 143 ]
+	# shards had gone up before the signal came
+	grep -q "PUT /bucket/w/term/shard.00000.mds.zstd HTTP" "$BATS_FILE_TMPDIR/moto.log"
 	[ -z "$(s3ls bucket/w/term/)" ]
 }
 
+@test "SIGTERM during multipart uploads: exit 143, the uploads aborted, nothing left" {
+	# 130 MB in shards of 64 MiB, 13 parts each: caught after the first part
+	rows 2400000 parts.csv
+	SHARDKIT_MULTIPART_SIZE=5MiB shard-convert -q "${S[@]}" -c none --size-limit 64MiB -o s3://bucket/w/mpterm parts.csv 3>&- &
+	local pid=$! i st=0
+	for i in $(seq 500); do
+		! grep -q "PUT /bucket/w/mpterm/shard.00000.mds?partNumber=1&" "$BATS_FILE_TMPDIR/moto.log" || break
+		sleep 0.02
+	done
+	kill -TERM "$pid"
+	wait "$pid" || st=$?
+	[ "$st" -eq 143 ]
+	grep -q "DELETE /bucket/w/mpterm/shard.00000.mds?uploadId=" "$BATS_FILE_TMPDIR/moto.log"
+	! grep -q "PUT /bucket/w/mpterm/index.json" "$BATS_FILE_TMPDIR/moto.log"
+	[ -z "$(s3ls bucket/w/mpterm/)" ]
+}
+
 @test "SIGKILL leaves shards without index.json: shard-index prune lists them (-n), then deletes them" {
-	rows 200000 slow.csv
+	rows 600000 slow.csv
 	shard-convert -q "${S[@]}" --size-limit 16KiB -o s3://bucket/w/kill slow.csv 3>&- &
 	local pid=$! i n
 	for i in $(seq 100); do
