@@ -352,13 +352,37 @@ nomem:
 	return shard_error_set(err, SHARD_ENOMEM, "out of memory");
 }
 
-/* Credentials of the profile: the credentials file's, else the config file's,
- * a key and its secret from the same file. */
+/* A profile whose credentials come another way than keys in the files: a
+ * usage error rather than unsigned requests and a 403 that does not say why. */
+static int elsewhere(const struct profile *pf, const char *const *names, struct shard_error *err)
+{
+	char where[1100];
+	for (; *names; names++)
+		if (setting(pf, NULL, *names, where, sizeof where))
+			return shard_error_set(err, SHARD_EARG, "%s: the profile %s gets its credentials by %s, which is not "
+					       "done here: put them in AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and "
+					       "AWS_SESSION_TOKEN (as 'aws configure export-credentials --format env' "
+					       "prints them)", where, pf->name, *names);
+	return 0;
+}
+
+/* Credentials of the profile, in the order of the AWS SDKs' chain: a role,
+ * web identity or SSO (refused), the credentials file's keys, a credential
+ * process (refused), the config file's keys; a key and its secret from the
+ * same file. */
 static int profile_keys(struct profile *pf, const char **key, const char **secret, const char **token,
 			struct shard_error *err)
 {
+	static const char *const first[] = {"role_arn", "web_identity_token_file", "sso_session", "sso_start_url", NULL};
+	static const char *const process[] = {"credential_process", NULL};
+	int rc;
+
+	if ((rc = elsewhere(pf, first, err)))
+		return rc;
 	for (int i = CRED; i <= CONF; i++) {
 		const struct remote_ini_entry *k, *s, *t;
+		if (i == CONF && (rc = elsewhere(pf, process, err)))
+			return rc;
 		if (!pf->present[i] || !pf->section[i])
 			continue;
 		k = remote_ini_get(&pf->ini[i], pf->section[i], NULL, "aws_access_key_id");

@@ -313,6 +313,13 @@ static void test_s3_resolve(void)
 		 "config:8: addressing_style = diagonal: expected path, virtual or auto"},
 		{"s3://bucket/a", "halfkey", NULL, NULL, NULL, NULL, NULL,
 		 "credentials:8: the profile halfkey has aws_access_key_id but no aws_secret_access_key"},
+		{"s3://bucket/a", "sso", NULL, NULL, NULL, NULL, NULL,
+		 "config:17: the profile sso gets its credentials by sso_session, which is not done here"},
+		/* a role comes before the profile's keys; the credentials file's keys before a process */
+		{"s3://bucket/a", "roled", NULL, NULL, NULL, NULL, NULL,
+		 "config:19: the profile roled gets its credentials by role_arn, which is not done here"},
+		{"s3://bucket/a", "proc", NULL, NULL, "https://bucket.s3.us-east-1.amazonaws.com/a/", "aws:amz:us-east-1:s3",
+		 "AKIAPROC", NULL},
 		{"s3://bucket/a", "nobody", NULL, NULL, NULL, NULL, NULL,
 		 "s3://bucket/a: the profile nobody (AWS_PROFILE) is in neither "},
 	};
@@ -323,12 +330,17 @@ static void test_s3_resolve(void)
 	snprintf(conf, sizeof conf, "%s/config", dir);
 	put_file(cred, "[default]\naws_access_key_id = AKIADEF\naws_secret_access_key = s1\n"
 		       "[dev]\naws_access_key_id = AKIADEV\naws_secret_access_key = s2\n"
-		       "[halfkey]\naws_access_key_id = AKIAHALF\n");
+		       "[halfkey]\naws_access_key_id = AKIAHALF\n"
+		       "[roled]\naws_access_key_id = AKIAROLE\naws_secret_access_key = s3\n"
+		       "[proc]\naws_access_key_id = AKIAPROC\naws_secret_access_key = s4\n");
 	put_file(conf, "[default]\nregion = eu-west-1\n"
 		       "[profile dev]\nregion = ap-south-1\nendpoint_url = http://localhost:7000\n"
 		       "[profile badstyle]\ns3 =\n  addressing_style = diagonal\n"
 		       "[profile virt]\nservices = mine\ns3 =\n  addressing_style = virtual\n"
-		       "[services mine]\ns3 =\n  endpoint_url = http://localhost:7001\n");
+		       "[services mine]\ns3 =\n  endpoint_url = http://localhost:7001\n"
+		       "[profile sso]\nsso_session = corp\n"
+		       "[profile roled]\nrole_arn = arn:aws:iam::123456789012:role/r\n"
+		       "[profile proc]\ncredential_process = /bin/false\n");
 	for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
 		unsetenv(vars[i]);
 	setenv("AWS_SHARED_CREDENTIALS_FILE", cred, 1);
