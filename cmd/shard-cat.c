@@ -10,11 +10,13 @@
 
 #include "cli.h"
 #include "dataset.h"
+#include "fetch-opts.h"
 #include "shard.h"
 
 static const char usage[] =
 	"Usage: shard-cat [-o DEST | -f FORMAT] [-c COLS] [-r RANGE] [--no-header] [--rfc4180] [--raw]\n"
-	"                 [--no-verify] [--force] [--no-sync] [-q] [INPUT ...]\n";
+	"                 [--no-verify] [--force] [--no-sync] [--in-flight N] [--read-ahead BYTES]\n"
+	"                 [--cache DIR] [--cache-size BYTES] [-q] [INPUT ...]\n";
 
 static void __attribute__((noreturn)) help(void)
 {
@@ -34,6 +36,10 @@ static void __attribute__((noreturn)) help(void)
 	       "      --force          write a binary stream even to a terminal\n"
 	       "      --no-sync        -o DIR: do not flush the shards and index.json to disk (for\n"
 	       "                       scratch data: faster, not safe from a power loss)\n"
+	       "      --in-flight N    remote datasets: shards fetched at once (default 4)\n"
+	       "      --read-ahead BYTES  remote datasets: the most bytes fetched ahead (256M)\n"
+	       "      --cache DIR      keep fetched shards in DIR and read them from there\n"
+	       "      --cache-size BYTES  the cache's limit, least recently used out first (10G)\n"
 	       "  -q, --quiet          no summary on stderr\n"
 	       "  -h, --help           show this help\n"
 	       "  -V, --version        show the version\n\n"
@@ -58,6 +64,7 @@ static const struct option longopts[] = {
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
+	CLI_FETCH_LONGOPTS,
 	{NULL, 0, NULL, 0},
 };
 
@@ -223,7 +230,7 @@ static void text_item(struct text_state *t, struct shard_item *it, int verify, c
 		const uint8_t *p;
 		size_t len;
 		t->line.len = 0;
-		shard_mds_sample(&it->mds, (uint32_t)i, &p, &len);
+		shard_mds_sample(&it->mds, (uint32_t)(i - it->part_first), &p, &len);
 		if (shard_sample_split(s, p, len, t->fields, &err))
 			cli_die(CLI_FAIL, "%s: sample %llu: %s", it->name, (unsigned long long)i, err.msg);
 		if (t->how == SHARD_TEXT_JSON)
@@ -265,6 +272,7 @@ struct cat {
 	uint64_t shards, samples;
 	char *sink_extra;
 	struct cli_progress progress;
+	struct shard_source_opts fetch;	/* --in-flight, --read-ahead, --cache, --cache-size */
 };
 
 static void parse_options(struct cat *o, int argc, char **argv)
@@ -288,7 +296,9 @@ static void parse_options(struct cat *o, int argc, char **argv)
 		case OPT_RFC4180: o->rfc4180 = 1; break;
 		case 'h': help();
 		case 'V': cli_version();
-		default: cli_usage_error(usage, "invalid option");
+		default:
+			if (!cli_fetch_opt(c, optarg, &o->fetch, usage))
+				cli_usage_error(usage, "invalid option");
 		}
 	}
 	o->inputs = optind < argc ? argv + optind : def;
@@ -369,8 +379,13 @@ static int cat_input(struct cat *o, const char *input, struct shard_item *it)
 	struct shard_source *src;
 	struct shard_error err;
 	int r;
-	if (shard_source_open(&src, input, o->verify ? SHARD_SRC_VERIFY_HASHES : 0, &err))
+	if (shard_source_open_opts(&src, input, o->verify ? SHARD_SRC_VERIFY_HASHES : 0, &o->fetch, &err))
 		cli_die_err(&err);
+	/* shards outside --range are not fetched; a raw remote one partly in it,
+	 * only its samples in it */
+	if (!o->sink && (o->t.lo || o->t.hi != UINT64_MAX))
+		shard_source_set_range(src, o->t.lo > o->t.pos ? o->t.lo - o->t.pos : 0,
+				       o->t.hi == UINT64_MAX ? UINT64_MAX : o->t.hi - o->t.pos);
 	while ((r = shard_source_next(src, it, &err)) > 0) {
 		o->shards++;
 		o->samples += it->entry.samples;
@@ -384,6 +399,7 @@ static int cat_input(struct cat *o, const char *input, struct shard_item *it)
 	}
 	if (r < 0)
 		cli_die_err(&err);
+	cli_fetch_report(src, input);
 	shard_source_close(src);
 	return !o->sink && o->t.pos >= o->t.hi;
 }

@@ -61,7 +61,10 @@ _shard_cat()
 		done
 		compopt -o nospace 2>/dev/null
 		;;
-	-r | --range)
+	-r | --range | --in-flight | --read-ahead | --cache-size)
+		;;
+	--cache)
+		COMPREPLY=($(compgen -d -- "$val"))
 		;;
 	*)
 		opt=
@@ -73,7 +76,7 @@ _shard_cat()
 	fi
 
 	if [[ $cur == -?* ]]; then
-		COMPREPLY=($(compgen -W $'-o\n--output\n-f\n--format\n-c\n--columns\n-r\n--range\n--no-header\n--rfc4180\n--raw\n--no-verify\n--force\n--no-sync\n-q\n--quiet\n-h\n--help\n-V\n--version' -- "$cur"))
+		COMPREPLY=($(compgen -W $'-o\n--output\n-f\n--format\n-c\n--columns\n-r\n--range\n--no-header\n--rfc4180\n--raw\n--no-verify\n--force\n--no-sync\n--in-flight\n--read-ahead\n--cache\n--cache-size\n-q\n--quiet\n-h\n--help\n-V\n--version' -- "$cur"))
 		return 0
 	fi
 

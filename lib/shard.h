@@ -433,6 +433,12 @@ struct shard_item {
 	struct shard_buf raw;		/* decompressed bytes, filled by shard_item_load_raw */
 	int raw_loaded;
 	struct shard_mds mds;
+	/* after shard_source_set_range: an item of a shard only partly in the
+	 * range may hold only samples part_first.. part_first+part_count-1 of
+	 * it (stored then holds a raw MDS shard of just those, with no config),
+	 * and one wholly outside the range no bytes at all (part_count 0) */
+	int part;
+	uint64_t part_first, part_count;
 };
 
 struct shard_source;
@@ -455,6 +461,43 @@ void shard_source_close(struct shard_source *src);
 /* Pass over the next shard: a dataset's is not even read; a stream's must be.
  * Same returns as shard_source_next; it may or may not fill it. */
 int shard_source_skip(struct shard_source *src, struct shard_item *it, struct shard_error *err);
+/* How a dataset under a URL is read: in_flight files fetched at once
+ * (SHARDKIT_IN_FLIGHT, default 4), at most window bytes fetched ahead of the
+ * reader (SHARDKIT_READ_AHEAD, default 256 MiB; one file larger than it is
+ * still fetched, alone), and the files kept in cache_dir (SHARDKIT_CACHE,
+ * none by default) up to cache_limit bytes (SHARDKIT_CACHE_SIZE, default
+ * 10 GiB). Zero or NULL: the environment's value, else the default. */
+struct shard_source_opts {
+	unsigned in_flight;
+	uint64_t window;
+	const char *cache_dir;
+	uint64_t cache_limit;
+};
+#define SHARD_SOURCE_IN_FLIGHT_DEFAULT 4
+#define SHARD_SOURCE_WINDOW_DEFAULT (256ull << 20)
+#define SHARD_SOURCE_CACHE_DEFAULT (10ull << 30)
+/* shard_source_open with options (opts may be NULL); SHARD_EARG for an
+ * environment variable above that holds no valid value. */
+int shard_source_open_opts(struct shard_source **src, const char *path, int flags,
+			   const struct shard_source_opts *opts, struct shard_error *err);
+/* Only samples lo..hi-1 of the source (counted from its first shard) will be
+ * read; call before the first shard_source_next. A shard wholly outside
+ * comes back as an item with its entry and no bytes (part set, part_count 0),
+ * never fetched; a raw shard of a remote dataset partly inside is fetched in
+ * two range requests, its offset table then its samples in the range (see
+ * struct shard_item). Compressed shards are fetched whole. */
+void shard_source_set_range(struct shard_source *src, uint64_t lo, uint64_t hi);
+/* What reading a remote dataset took so far (zero for a local one). */
+struct shard_source_stats {
+	uint64_t requests;	/* HTTP requests for shards, retries included */
+	uint64_t bytes;		/* body bytes received */
+	uint64_t cache_hits;	/* shards read from the cache */
+	unsigned cache_dropped;	/* cached files that failed their check, dropped and fetched again */
+	uint64_t peak_ahead;	/* the most bytes held fetched ahead */
+	/* index.json was read from the cache, the server not answering: why */
+	const char *index_cached;
+};
+void shard_source_stats(const struct shard_source *src, struct shard_source_stats *st);
 /* Index of the dataset when the source has one (NULL for streams). */
 const struct shard_index *shard_source_index(const struct shard_source *src);
 /* The dataset's extra metadata (the index's "shardkit" object as JSON text,

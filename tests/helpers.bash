@@ -175,3 +175,18 @@ PY
 
 # unsynced LOG: no fsync or fdatasync at all in strace LOG
 unsynced() { ! grep -E 'f(data)?sync\(' "$1"; }
+
+# moto_start: moto's S3 server (SHARDKIT_PYTHON's) on a free port of
+# 127.0.0.1, exported as PORT; after three unauthenticated actions (creating
+# a user and its key, tests/remote/s3-upload.py) every request must carry a
+# valid signature of a key the server knows. Its log (a line per request) is
+# $BATS_FILE_TMPDIR/moto.log; moto_stop ends it.
+moto_start() {
+	local d=$BATS_FILE_TMPDIR
+	export PORT
+	PORT=$(free_port)
+	INITIAL_NO_AUTH_ACTION_COUNT=3 "$SHARDKIT_PYTHON" -m moto.server -H 127.0.0.1 -p "$PORT" > "$d/moto.log" 2>&1 3>&- &
+	echo $! > "$d/moto.pid"
+	wait_port "$PORT" 60 || { cat "$d/moto.log"; false; }
+}
+moto_stop() { [ ! -f "$BATS_FILE_TMPDIR/moto.pid" ] || kill "$(cat "$BATS_FILE_TMPDIR/moto.pid")" 2>/dev/null || true; }

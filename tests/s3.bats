@@ -9,13 +9,7 @@ load helpers
 setup_file() {
 	[ -n "${SHARDKIT_PYTHON:-}" ] || return 0
 	local d=$BATS_FILE_TMPDIR
-	export PORT
-	PORT=$(free_port)
-	# after three unauthenticated actions (creating the user and its key) every
-	# request must carry a valid signature of a key the server knows
-	INITIAL_NO_AUTH_ACTION_COUNT=3 "$SHARDKIT_PYTHON" -m moto.server -H 127.0.0.1 -p "$PORT" > "$d/moto.log" 2>&1 3>&- &
-	echo $! > "$d/moto.pid"
-	wait_port "$PORT" 60 || { cat "$d/moto.log"; false; }
+	moto_start
 	export AWS_ENDPOINT_URL=http://127.0.0.1:$PORT
 	conv_ds "$d/conv"
 	cp -r "$REF" "$d/missing"
@@ -25,9 +19,7 @@ setup_file() {
 		{ cat "$d/upload.log"; false; }
 }
 
-teardown_file() {
-	[ ! -f "$BATS_FILE_TMPDIR/moto.pid" ] || kill "$(cat "$BATS_FILE_TMPDIR/moto.pid")" 2>/dev/null || true
-}
+teardown_file() { moto_stop; }
 
 setup() {
 	[ -n "${SHARDKIT_PYTHON:-}" ] || skip "SHARDKIT_PYTHON unset: scripts/test.sh builds the interop environment"

@@ -44,8 +44,97 @@ void remote_backoff(int attempt);
  * or "" when it has none. */
 void remote_s3_code(const struct shard_buf *b, char *out, size_t n);
 /* S3 set-up for s3://BUCKET/PREFIX (path is BUCKET/PREFIX): r->base and the
- * signing fields, from the environment (lib/io/s3conf.c). */
+ * signing fields, from the environment and the profile's sections of the
+ * shared credentials and config files (lib/io/s3conf.c, man/shard-cat.1). */
 int remote_s3_setup(struct shard_remote *r, const char *path, struct shard_error *err);
+
+/* An INI file as the AWS credentials and config files write it: [SECTION]
+ * headers (inner white space made one space), NAME = VALUE settings (names in
+ * lower case, both sides trimmed), comments on lines of their own or after
+ * white space (# or ;), and "NAME =" alone opening a sub-section of indented
+ * NAME = VALUE lines. */
+struct remote_ini_entry {
+	char *section;
+	char *parent;	/* the sub-section's name, or NULL */
+	char *key;	/* NULL for the section's header */
+	char *value;
+	int line;
+};
+struct remote_ini {
+	char *file;
+	struct remote_ini_entry *e;
+	size_t n, cap;
+};
+/* Parse text, named file in messages; a malformed line is SHARD_EARG with
+ * "FILE:LINE: what" and err's file and line set. ini is freed on failure. */
+int remote_ini_parse(struct remote_ini *ini, const char *file, const char *text, size_t len, struct shard_error *err);
+/* The last entry of section with that parent (NULL: none) and key (NULL:
+ * the section's header), or NULL. */
+const struct remote_ini_entry *remote_ini_get(const struct remote_ini *ini, const char *section, const char *parent,
+					      const char *key);
+void remote_ini_free(struct remote_ini *ini);
+
+/* ---- the fetcher (lib/io/fetch.c): many files of one dataset in flight */
+
+/* A shared cache of fetched files (lib/io/cache.c): files stored under DIR,
+ * keyed by the dataset's URL and the basename, checked against their index
+ * entry on the way in and out, evicted least recently used. Safe for several
+ * processes at once: one download per file (a lock per key), whole files by
+ * rename(2), eviction under a lock on DIR. */
+struct fetch_cache;
+int cache_open(struct fetch_cache **c, const char *dir, uint64_t limit, struct shard_error *err);
+void cache_close(struct fetch_cache *c);
+enum { CACHE_MISS, CACHE_HIT, CACHE_BUSY };
+/* Look name of dataset url up. CACHE_HIT: its checked bytes are in body
+ * (nothing held). CACHE_MISS: *lock holds the key's lock: fetch it, then
+ * cache_put and cache_unlock. CACHE_BUSY: another process is fetching it:
+ * ask again later. A file that fails its check is dropped (*dropped counts). */
+int cache_get(struct fetch_cache *c, const char *url, const char *name, const struct shard_fileinfo *fi,
+	      uint64_t max, struct shard_buf *body, int *lock, unsigned *dropped);
+/* Store a fetched file when it matches fi (0), else nothing (-1). */
+int cache_put(struct fetch_cache *c, const char *url, const char *name, const struct shard_fileinfo *fi,
+	      const void *p, size_t n);
+void cache_unlock(int lock);
+/* A file kept and read back unchecked (the index, which no entry vouches
+ * for): 0 done, -1 not. */
+int cache_keep(struct fetch_cache *c, const char *url, const char *name, const void *p, size_t n);
+int cache_read(struct fetch_cache *c, const char *url, const char *name, uint64_t max, struct shard_buf *body);
+
+struct fetcher;
+struct fetch_stats {
+	uint64_t requests;	/* HTTP requests made, retries included */
+	uint64_t bytes;		/* body bytes received */
+	uint64_t cache_hits;	/* files taken from the cache */
+	unsigned cache_dropped;	/* cached files that failed their check and were fetched again */
+	uint64_t peak_buffered;	/* the most bytes held at once */
+};
+/* in_flight transfers at most, window bytes buffered at most (a file larger
+ * than the window alone); cache may be NULL. */
+int fetch_open(struct fetcher **f, struct shard_remote *r, unsigned in_flight, uint64_t window,
+	       struct fetch_cache *cache, struct shard_error *err);
+void fetch_close(struct fetcher *f);
+/* Queue a file, to be taken back in queue order. size: the bytes expected
+ * (0: not known; max bounds it); fi (may be NULL): what the cache checks.
+ * alt (may be NULL): the file tried instead when name answers 404 or 403 (the
+ * raw file of a compressed shard). len > 0: only bytes off..off+len-1 (a
+ * range request, never cached). */
+struct fetch_spec {
+	const char *name, *alt;
+	uint64_t size, max, alt_size, alt_max;
+	const struct shard_fileinfo *fi, *alt_fi;
+	uint64_t off, len;
+};
+int fetch_queue(struct fetcher *f, const struct fetch_spec *spec, struct shard_error *err);
+/* The next file in queue order, once it is there: its bytes into out (taken
+ * over), *alt set when it is the alternative's. 404s and a 403 then 404 are
+ * SHARD_ENOENT; messages name the file's URL, HTTP status, S3 code, tries. */
+int fetch_take(struct fetcher *f, struct shard_buf *out, int *alt, struct shard_error *err);
+/* Drop the next file unread (its transfer, if started, is stopped). 0 when
+ * the queue was empty. */
+int fetch_drop(struct fetcher *f);
+/* Files queued and not yet taken or dropped. */
+size_t fetch_pending(const struct fetcher *f);
+void fetch_stats(const struct fetcher *f, struct fetch_stats *st);
 
 /* ---------------------------------------------------------------- writes (lib/io/upload.c) */
 

@@ -13,6 +13,7 @@
 
 #include "shard.h"
 #include "internal.h"
+#include "remote.h"
 
 enum { SRC_DIR, SRC_LOOSE, SRC_STREAM };
 
@@ -29,7 +30,21 @@ struct shard_source {
 	struct shard_buf meta;
 	char *extra;		/* the "shardkit" object of the index or the current frame */
 	struct shard_error index_err;	/* with SHARD_SRC_INDEX_ERROR_OK: why the index did not load */
+	/* a remote dataset: its shards fetched ahead, in order, by fetch; the
+	 * parts of shards that -r wants by part (one file at a time) */
+	struct shard_source_opts o;
+	char *cache_dir;
+	struct fetch_cache *cache;
+	struct fetcher *fetch, *part;
+	unsigned char *plan;	/* per shard: PLAN_WHOLE, PLAN_PART or PLAN_NONE */
+	uint64_t *firsts;	/* per shard: its first sample's number in the source */
+	size_t planned;		/* shards before this are planned and, when whole, queued */
+	int ranged;
+	uint64_t lo, hi;
+	char index_note[1024];	/* why index.json came from the cache */
 };
+
+enum { PLAN_WHOLE, PLAN_PART, PLAN_NONE };
 
 int shard_fileinfo_verify(const struct shard_fileinfo *f, const void *p, size_t n, int hashes, const char *what,
 			  struct shard_error *err)
@@ -235,7 +250,82 @@ static void keep_index_error(struct shard_source *s, const struct shard_error *e
 	memset(&s->ix, 0, sizeof s->ix);
 }
 
+/* A size from the environment (K/M/G suffixes), or def. */
+static int env_size(const char *name, uint64_t def, uint64_t min, uint64_t *out, struct shard_error *err)
+{
+	const char *v = getenv(name);
+	*out = def;
+	if (!v || !*v)
+		return 0;
+	if (shard_parse_size(v, out) || *out < min)
+		return shard_error_set(err, SHARD_EARG, "%s=%s: expected a size of at least %llu bytes (such as 64M or 2G)",
+				       name, v, (unsigned long long)min);
+	return 0;
+}
+
+/* The options of a remote read: the caller's, else the environment's, else the defaults. */
+static int remote_opts(struct shard_source *s, const struct shard_source_opts *o, struct shard_error *err)
+{
+	uint64_t v;
+	const char *dir;
+	int rc;
+
+	if (o)
+		s->o = *o;
+	if (!s->o.in_flight) {
+		if ((rc = env_size("SHARDKIT_IN_FLIGHT", SHARD_SOURCE_IN_FLIGHT_DEFAULT, 1, &v, err)))
+			return rc;
+		if (v > 256)
+			return shard_error_set(err, SHARD_EARG, "SHARDKIT_IN_FLIGHT=%s: expected 1 to 256",
+					       getenv("SHARDKIT_IN_FLIGHT"));
+		s->o.in_flight = (unsigned)v;
+	}
+	if (!s->o.window && (rc = env_size("SHARDKIT_READ_AHEAD", SHARD_SOURCE_WINDOW_DEFAULT, 1, &s->o.window, err)))
+		return rc;
+	if (!s->o.cache_limit &&
+	    (rc = env_size("SHARDKIT_CACHE_SIZE", SHARD_SOURCE_CACHE_DEFAULT, 1, &s->o.cache_limit, err)))
+		return rc;
+	dir = s->o.cache_dir ? s->o.cache_dir : getenv("SHARDKIT_CACHE");
+	s->o.cache_dir = NULL;
+	if (dir && *dir && !(s->cache_dir = strdup(dir)))
+		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	return 0;
+}
+
+/* A remote dataset's index.json; with a cache, kept there, and read from
+ * there when the server cannot be reached (no answer at all). */
+static int index_load(struct shard_source *s, struct shard_error *err)
+{
+	struct shard_buf b = {0};
+	char name[8400];
+	long code = 0;
+	int rc;
+
+	if (!s->cache)
+		return shard_index_load_remote(&s->ix, s->remote, err);
+	snprintf(name, sizeof name, "%s/index.json", s->path);
+	rc = shard_remote_get(s->remote, "index.json", &b, 4ull << 30, err);
+	curl_easy_getinfo(s->remote->curl, CURLINFO_RESPONSE_CODE, &code);
+	if (!rc) {
+		cache_keep(s->cache, s->path, "index.json", b.p, b.len);
+	} else if (rc == SHARD_EIO && !code && !cache_read(s->cache, s->path, "index.json", 4ull << 30, &b)) {
+		snprintf(s->index_note, sizeof s->index_note, "%s", err->msg);
+		shard_error_clear(err);
+		rc = 0;
+	}
+	if (!rc)
+		rc = shard_index_parse(&s->ix, (const char *)b.p, b.len, name, err);
+	shard_buf_free(&b);
+	return rc;
+}
+
 int shard_source_open(struct shard_source **out, const char *path, int flags, struct shard_error *err)
+{
+	return shard_source_open_opts(out, path, flags, NULL, err);
+}
+
+int shard_source_open_opts(struct shard_source **out, const char *path, int flags, const struct shard_source_opts *o,
+			   struct shard_error *err)
 {
 	struct shard_source *s = calloc(1, sizeof *s);
 	int rc;
@@ -261,14 +351,16 @@ int shard_source_open(struct shard_source **out, const char *path, int flags, st
 		}
 	} else if (shard_is_url(path)) {
 		s->kind = SRC_DIR;
-		if ((rc = shard_remote_open(&s->remote, path, err)))
+		if ((rc = remote_opts(s, o, err)) || (rc = shard_remote_open(&s->remote, path, err)))
+			goto fail;
+		if (s->cache_dir && (rc = cache_open(&s->cache, s->cache_dir, s->o.cache_limit, err)))
 			goto fail;
 		free(s->path);
 		if (!(s->path = strdup(shard_remote_url(s->remote)))) {
 			rc = shard_error_set(err, SHARD_ENOMEM, "out of memory");
 			goto fail;
 		}
-		if ((rc = shard_index_load_remote(&s->ix, s->remote, err)) &&
+		if ((rc = index_load(s, err)) &&
 		    !((flags & SHARD_SRC_INDEX_ERROR_OK) && (rc == SHARD_EDATA || rc == SHARD_ENOENT)))
 			goto fail;
 		if (rc)
@@ -314,6 +406,13 @@ void shard_source_close(struct shard_source *s)
 	if (!s)
 		return;
 	shard_index_free(&s->ix);
+	/* transfers end before the connection set-up they use */
+	fetch_close(s->fetch);
+	fetch_close(s->part);
+	cache_close(s->cache);
+	free(s->cache_dir);
+	free(s->plan);
+	free(s->firsts);
 	shard_remote_close(s->remote);
 	shard_buf_free(&s->meta);
 	free(s->extra);
@@ -348,6 +447,8 @@ static void item_reset(struct shard_item *it)
 	it->raw_loaded = 0;
 	it->stored_is_zip = 0;
 	memset(&it->mds, 0, sizeof it->mds);
+	it->part = 0;
+	it->part_first = it->part_count = 0;
 }
 
 /* Whether something is at p (a shard file or, to be refused when read, not a
@@ -386,34 +487,162 @@ static int load_file(struct shard_source *s, const char *path, struct shard_item
 	return shard_read_shard(path, &it->stored, max, err);
 }
 
+/* The samples of shard i in the range, [*a, *b) of the shard. */
+static void part_of(const struct shard_source *s, size_t i, uint64_t *a, uint64_t *b)
+{
+	uint64_t n = s->ix.shards[i].samples, first = s->firsts[i];
+	*a = s->lo > first ? s->lo - first : 0;
+	*b = s->hi - first < n ? s->hi - first : n;
+}
+
+/* What each shard from s->next on needs, and the whole ones queued for the
+ * fetcher in order: done once, at the first read. */
+static int plan_remote(struct shard_source *s, struct shard_error *err)
+{
+	uint64_t first = 0;
+	size_t i;
+	int rc;
+
+	if (s->planned || (!s->remote && !s->ranged))
+		return 0;
+	if (!(s->plan = calloc(s->ix.nshards + 1, 1)) || !(s->firsts = calloc(s->ix.nshards + 1, sizeof *s->firsts)))
+		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	if (s->remote && (rc = fetch_open(&s->fetch, s->remote, s->o.in_flight, s->o.window, s->cache, err)))
+		return rc;
+	s->planned = 1;
+	for (i = 0; i < s->ix.nshards; i++) {
+		const struct shard_entry *e = &s->ix.shards[i];
+		uint64_t n = e->samples;
+		struct fetch_spec sp = {0};
+		s->firsts[i] = first;
+		if (s->ranged && n && (first + n <= s->lo || first >= s->hi))
+			s->plan[i] = PLAN_NONE;
+		else if (s->ranged && s->remote && n && !e->has_zip && (first < s->lo || first + n > s->hi))
+			s->plan[i] = PLAN_PART;
+		first += n;
+		/* passed over already (skipped before the first read) */
+		if (!s->remote || i < s->next || s->plan[i] != PLAN_WHOLE)
+			continue;
+		/* no more than the index says: a server's Content-Length sizes the buffer */
+		if (e->has_zip) {
+			sp.name = e->zip.basename;
+			sp.size = e->zip.bytes;
+			sp.max = e->zip.bytes ? e->zip.bytes : SHARD_RAW_MAX + (1ull << 30);
+			sp.fi = &e->zip;
+			sp.alt = e->raw.basename;
+			sp.alt_fi = &e->raw;
+		} else {
+			sp.name = e->raw.basename;
+			sp.fi = &e->raw;
+		}
+		if (e->has_zip) {
+			sp.alt_size = e->raw.bytes;
+			sp.alt_max = e->raw.bytes && e->raw.bytes < SHARD_RAW_MAX ? e->raw.bytes : SHARD_RAW_MAX;
+		} else {
+			sp.size = e->raw.bytes;
+			sp.max = e->raw.bytes && e->raw.bytes < SHARD_RAW_MAX ? e->raw.bytes : SHARD_RAW_MAX;
+		}
+		if ((rc = fetch_queue(s->fetch, &sp, err)))
+			return rc;
+	}
+	return 0;
+}
+
 /* A remote shard: the compressed file, or the raw one when the server has no
- * compressed one (a 404), as for a local dataset. */
+ * compressed one (404, or S3's 403 for a missing key), as for a local dataset. */
 static int fetch_remote(struct shard_source *s, const struct shard_entry *e, const char *rawp, const char *zipp,
 			struct shard_item *it, struct shard_error *err)
 {
-	char missing[sizeof err->msg];
-	int rc;
+	int rc, alt;
 
-	if (e->has_zip) {
-		snprintf(s->name, sizeof s->name, "%s", zipp);
-		/* no more than the index says: a server's Content-Length sizes the buffer */
-		rc = shard_remote_get(s->remote, e->zip.basename, &it->stored,
-				      e->zip.bytes ? e->zip.bytes : SHARD_RAW_MAX + (1ull << 30), err);
-		it->stored_is_zip = rc == 0;
-		if (rc != SHARD_ENOENT)
-			return rc;
-		memcpy(missing, err->msg, sizeof missing);
-	}
-	snprintf(s->name, sizeof s->name, "%s", rawp);
-	rc = shard_remote_get(s->remote, e->raw.basename, &it->stored,
-			      e->raw.bytes && e->raw.bytes < SHARD_RAW_MAX ? e->raw.bytes : SHARD_RAW_MAX, err);
+	rc = fetch_take(s->fetch, &it->stored, &alt, err);
+	it->stored_is_zip = e->has_zip && !alt && !rc;
+	if (alt || !e->has_zip)
+		snprintf(s->name, sizeof s->name, "%s", rawp);
 	if (rc != SHARD_ENOENT)
 		return rc;
-	if (e->has_zip)
-		snprintf(s->name, sizeof s->name, "%s", zipp);
-	else
+	snprintf(s->name, sizeof s->name, "%s", e->has_zip ? zipp : rawp);
+	{
+		char missing[sizeof err->msg];
 		memcpy(missing, err->msg, sizeof missing);
-	return shard_error_set(err, SHARD_EDATA, "%s (shard %zu is missing; index.json lists it)", missing, s->next - 1);
+		return shard_error_set(err, SHARD_EDATA, "%s (shard %zu is missing; index.json lists it)", missing,
+				       s->next - 1);
+	}
+}
+
+static uint32_t rd32le(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void wr32le(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+/* Samples [a, b) of a raw remote shard in two range requests: its offset
+ * table, then those samples' bytes; it->stored becomes an MDS shard of them. */
+static int fetch_part(struct shard_source *s, const struct shard_entry *e, uint64_t a, uint64_t b,
+		      struct shard_item *it, struct shard_error *err)
+{
+	struct fetch_spec sp = {0};
+	struct shard_buf hdr = {0}, body = {0};
+	uint64_t n = e->samples, hlen = 4 + 4 * (n + 1), i, lo, hi, prev = hlen;
+	int rc, alt;
+
+	if (!s->part && (rc = fetch_open(&s->part, s->remote, 1, 1, NULL, err)))
+		return rc;
+	sp.name = e->raw.basename;
+	sp.off = 0;
+	sp.len = sp.size = sp.max = hlen;
+	if ((rc = fetch_queue(s->part, &sp, err)) || (rc = fetch_take(s->part, &hdr, &alt, err)))
+		goto out;
+	if (rd32le(hdr.p) != n) {
+		rc = shard_error_set(err, SHARD_EDATA, "%s: header says %u samples, index says %llu", s->name,
+				     rd32le(hdr.p), (unsigned long long)n);
+		goto out;
+	}
+	/* the offsets checked as shard_mds_parse would, against the index's size */
+	for (i = 0; i <= n; i++) {
+		uint64_t o = rd32le(hdr.p + 4 + 4 * i);
+		if (o < prev || o > e->raw.bytes || (i == n && o != e->raw.bytes)) {
+			rc = shard_error_set(err, SHARD_EDATA, "%s: offset %llu of sample %llu is out of order or past "
+					     "the end (%llu bytes)", s->name, (unsigned long long)o,
+					     (unsigned long long)i, (unsigned long long)e->raw.bytes);
+			goto out;
+		}
+		prev = o;
+	}
+	lo = rd32le(hdr.p + 4 + 4 * a);
+	hi = rd32le(hdr.p + 4 + 4 * b);
+	if (hi > lo) {
+		sp.off = lo;
+		sp.len = sp.size = sp.max = hi - lo;
+		if ((rc = fetch_queue(s->part, &sp, err)) || (rc = fetch_take(s->part, &body, &alt, err)))
+			goto out;
+	}
+	/* a shard of samples a..b-1: count, rebased offsets, no config, the bytes */
+	it->stored.len = 0;
+	if ((rc = shard_buf_reserve(&it->stored, (size_t)(4 + 4 * (b - a + 1) + body.len)))) {
+		rc = shard_error_set(err, SHARD_ENOMEM, "out of memory");
+		goto out;
+	}
+	wr32le(it->stored.p, (uint32_t)(b - a));
+	for (i = a; i <= b; i++)
+		wr32le(it->stored.p + 4 + 4 * (i - a),
+		       (uint32_t)(rd32le(hdr.p + 4 + 4 * i) - lo + 4 + 4 * (b - a + 1)));
+	memcpy(it->stored.p + 4 + 4 * (b - a + 1), body.p, body.len);
+	it->stored.len = (size_t)(4 + 4 * (b - a + 1) + body.len);
+	it->part = 1;
+	it->part_first = a;
+	it->part_count = b - a;
+out:
+	shard_buf_free(&hdr);
+	shard_buf_free(&body);
+	return rc;
 }
 
 static int next_dir(struct shard_source *s, struct shard_item *it, struct shard_error *err)
@@ -425,6 +654,8 @@ static int next_dir(struct shard_source *s, struct shard_item *it, struct shard_
 
 	if (s->next >= s->ix.nshards)
 		return 0;
+	if ((rc = plan_remote(s, err)))
+		return -rc;
 	e = &s->ix.shards[s->next++];
 	if (shard_entry_copy(&it->entry, e))
 		return -shard_error_set(err, SHARD_ENOMEM, "out of memory");
@@ -433,11 +664,23 @@ static int next_dir(struct shard_source *s, struct shard_item *it, struct shard_
 	if (e->has_zip)
 		snprintf(zipp, sizeof zipp, "%s/%s", s->path, e->zip.basename);
 	/* Prefer the compressed file: smaller to move; the raw one if that is all there is. */
-	if (s->remote) {
+	if (s->ranged && s->plan && s->plan[s->next - 1] == PLAN_NONE) {
+		/* outside the range: the entry alone */
+		snprintf(s->name, sizeof s->name, "%s", e->has_zip ? zipp : rawp);
+		it->part = 1;
+		return 1;
+	} else if (s->remote) {
 		snprintf(s->name, sizeof s->name, "%s", e->has_zip ? zipp : rawp);
 		/* the claims that size buffers, before a byte is fetched */
 		if ((rc = shard_entry_check(e, e->has_zip, UINT64_MAX, s->limit, err)))
 			return -shard_error_prefix(err, "%s", s->name);
+		if (s->plan[s->next - 1] == PLAN_PART) {
+			uint64_t a, b;
+			part_of(s, s->next - 1, &a, &b);
+			if ((rc = fetch_part(s, e, a, b, it, err)))
+				return -rc;
+			return 1;
+		}
 		rc = fetch_remote(s, e, rawp, zipp, it, err);
 	} else if (e->has_zip && exists(zipp, &size)) {
 		snprintf(s->name, sizeof s->name, "%s", zipp);
@@ -588,7 +831,10 @@ int shard_source_skip(struct shard_source *s, struct shard_item *it, struct shar
 	if (s->kind == SRC_DIR) {
 		if (s->next >= s->ix.nshards)
 			return 0;
-		s->next++;	/* not even opened */
+		/* not even opened; a remote one queued is dropped, its transfer stopped */
+		if (s->fetch && s->plan[s->next] == PLAN_WHOLE)
+			fetch_drop(s->fetch);
+		s->next++;
 		return 1;
 	}
 	return shard_source_next(s, it, err);
@@ -598,6 +844,18 @@ int shard_item_load_raw(struct shard_item *it, int verify, struct shard_error *e
 {
 	int rc;
 
+	if (it->part) {
+		/* a part: the samples it holds, no hashes to check them by */
+		if (!it->mds.data && it->part_count) {
+			if ((rc = shard_mds_parse(&it->mds, it->stored.p, it->stored.len, err)))
+				return shard_error_prefix(err, "%s", it->name);
+			if (it->mds.nsamples != it->part_count)
+				return shard_error_set(err, SHARD_EDATA, "%s: part holds %u samples, not %llu", it->name,
+						       it->mds.nsamples, (unsigned long long)it->part_count);
+		}
+		it->raw_loaded = 1;
+		return 0;
+	}
 	if (!it->raw_loaded) {
 		if (it->stored_is_zip) {
 			struct shard_codec c;
@@ -629,6 +887,31 @@ int shard_item_load_raw(struct shard_item *it, int verify, struct shard_error *e
 					       it->mds.nsamples, (unsigned long long)it->entry.samples);
 	}
 	return 0;
+}
+
+void shard_source_set_range(struct shard_source *s, uint64_t lo, uint64_t hi)
+{
+	if (s->kind != SRC_DIR || s->planned)
+		return;
+	s->ranged = 1;
+	s->lo = lo;
+	s->hi = hi;
+}
+
+void shard_source_stats(const struct shard_source *s, struct shard_source_stats *st)
+{
+	struct fetch_stats a = {0}, b = {0};
+	memset(st, 0, sizeof *st);
+	if (s->fetch)
+		fetch_stats(s->fetch, &a);
+	if (s->part)
+		fetch_stats(s->part, &b);
+	st->requests = a.requests + b.requests;
+	st->bytes = a.bytes + b.bytes;
+	st->cache_hits = a.cache_hits;
+	st->cache_dropped = a.cache_dropped;
+	st->peak_ahead = a.peak_buffered;
+	st->index_cached = s->index_note[0] ? s->index_note : NULL;
 }
 
 const struct shard_error *shard_source_index_error(const struct shard_source *s)
