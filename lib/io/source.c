@@ -1,5 +1,7 @@
 /* Sources yield whole shards one at a time from a dataset directory or URL
- * (through its index.json), a loose shard file, or a shard stream; memory holds one shard. */
+ * (through its index.json), a loose shard file, or a shard stream; memory
+ * holds one shard, and for a URL the shards fetched ahead (the fetcher's
+ * read-ahead window, lib/io/fetch.c). */
 #include "config.h"
 
 #include <errno.h>
