@@ -375,10 +375,15 @@ static int start_more(struct fetcher *f, struct shard_error *err)
 {
 	double now = now_s();
 	size_t i;
+	unsigned ready = 0;
 	int rc;
 
 	for (i = f->head; i < f->n && f->running < f->in_flight; i++) {
 		struct fetch_file *x = f->q[i];
+		/* with a cache, files come off the disk faster than they are
+		 * read: no more than in_flight of them are held ready */
+		if (x->state == F_DONE && f->cache && ++ready >= f->in_flight)
+			break;
 		if (x->state == F_WAIT && x->due <= now) {
 			if ((rc = file_start(f, x, now, err)))
 				return rc;
@@ -394,6 +399,8 @@ static int start_more(struct fetcher *f, struct shard_error *err)
 				f->st.peak_buffered = f->held;
 			if ((rc = file_start(f, x, now, err)))
 				return rc;
+			if (x->state == F_DONE && f->cache && ++ready >= f->in_flight)
+				break;
 		}
 	}
 	return 0;
