@@ -487,6 +487,10 @@ int shard_source_open_opts(struct shard_source **src, const char *path, int flag
  * two range requests, its offset table then its samples in the range (see
  * struct shard_item). Compressed shards are fetched whole. */
 void shard_source_set_range(struct shard_source *src, uint64_t lo, uint64_t hi);
+/* Shard number shard (of the index) will be passed over with
+ * shard_source_skip: call before the first shard_source_next, so that a
+ * remote dataset's read-ahead does not fetch it. SHARD_ENOMEM or 0. */
+int shard_source_pass_over(struct shard_source *src, size_t shard);
 /* What reading a remote dataset took so far (zero for a local one). */
 struct shard_source_stats {
 	uint64_t requests;	/* HTTP requests for shards, retries included */

@@ -77,6 +77,17 @@ shard_gets() { grep -E "^GET /bucket/$1/shard\." "$BATS_FILE_TMPDIR/tap.log" || 
 	assert_success
 }
 
+@test "a rank's shuffle fetches only the shards that hold its share" {
+	local shards got
+	shards=$(ls "$BATS_FILE_TMPDIR/big"/shard.*.mds | wc -l)
+	cmp <(shard-shuffle -q --block --batch 5000 --rank 1 --world 4 "$BATS_FILE_TMPDIR/big" -o - | shard-cat) \
+		<(shard-shuffle -q --block --batch 5000 --rank 1 --world 4 s3://bucket/big -o - | shard-cat)
+	got=$(shard_gets big | wc -l)
+	# its batch is a quarter of the shards in block order (and the two its ends cut), each once
+	[ "$got" -le $((shards / 4 + 2)) ]
+	[ "$(shard_gets big | awk '{ print $2 }' | sort | uniq -d | wc -l)" -eq 0 ]
+}
+
 @test "-r fetches the offset table and the bytes of its samples, not whole raw shards" {
 	local big=$BATS_FILE_TMPDIR/big total got
 	cmp <(shard-cat -r 5000:5010 "$big") <(shard-cat -r 5000:5010 s3://bucket/big)

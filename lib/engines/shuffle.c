@@ -458,6 +458,32 @@ static int next_shard(struct shard_shuffler *s, struct shard_source *src, struct
 	return r;
 }
 
+/* Open the dataset for a pass over its shards, needed[g] (or where[g]) saying
+ * which samples are; the shards with none of them (and samples at all) are
+ * declared passed over, so that a remote dataset's read-ahead does not fetch
+ * them. */
+static int open_pass(struct shard_shuffler *s, const uint8_t *needed, const uint64_t *where, struct shard_source **src,
+		     struct shard_error *err)
+{
+	const uint64_t *first = s->first;
+	uint64_t g;
+	size_t sh;
+	int rc;
+
+	if ((rc = shard_source_open(src, s->path, SHARD_SRC_VERIFY_HASHES, err)))
+		return rc;
+	for (sh = 0; sh < s->ix.nshards; sh++) {
+		int wanted = first[sh] == first[sh + 1];
+		for (g = first[sh]; g < first[sh + 1] && !wanted; g++)
+			wanted = needed ? needed[g] : where[g] != 0;
+		if (!wanted && shard_source_pass_over(*src, sh)) {
+			shard_source_close(*src);
+			return oom(err);
+		}
+	}
+	return 0;
+}
+
 /* After a pass over the shards: r is the last next_shard result, n how many
  * were passed; a source that ran out early is a damaged dataset. */
 static int end_pass(const struct shard_shuffler *s, struct shard_source *src, struct shard_item *it, int r,
@@ -551,7 +577,7 @@ static int scatter(struct shard_shuffler *s, struct shard_error *err)
 			goto out;
 		}
 	}
-	if ((rc = shard_source_open(&src, s->path, SHARD_SRC_VERIFY_HASHES, err)))
+	if ((rc = open_pass(s, needed, NULL, &src, err)))
 		goto out;
 	for (sh = 0; sh < ix->nshards && !rc; sh++) {
 		/* a shard said to hold no samples is in nobody's share: read and checked all the same */
@@ -651,7 +677,7 @@ static int gather(struct shard_shuffler *s, struct shard_error *err)
 	s->len = malloc((nslots + 1) * sizeof *s->len);
 	if (!s->off || !s->len)
 		return oom(err);
-	if ((rc = shard_source_open(&src, s->path, SHARD_SRC_VERIFY_HASHES, err)))
+	if ((rc = open_pass(s, NULL, s->where, &src, err)))
 		return rc;
 	for (sh = 0; sh < ix->nshards && !rc; sh++) {
 		uint64_t j;

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "shard.h"
@@ -188,6 +189,12 @@ static void evict(struct fetch_cache *c, const char *keep)
 	}
 	while ((d = readdir(dir))) {
 		struct stat st;
+		/* the temporary file of a process killed while it wrote, an hour on */
+		if (strncmp(d->d_name, ".tmp-", 5) == 0 && fstatat(dirfd(dir), d->d_name, &st, 0) == 0 &&
+		    st.st_mtime < time(NULL) - 3600) {
+			unlinkat(dirfd(dir), d->d_name, 0);
+			continue;
+		}
 		if (!is_key(d->d_name) || fstatat(dirfd(dir), d->d_name, &st, 0) || !S_ISREG(st.st_mode))
 			continue;
 		if (n == cap) {

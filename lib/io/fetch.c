@@ -3,10 +3,14 @@
  * handles kept for the next file), ahead of the reader but never more bytes
  * held than the read-ahead window, and handed back strictly in queue order.
  * A transient failure of one file is tried again later, with the pacing of
- * remote_backoff, while the others go on. */
+ * remote_backoff, while the others go on. The transfers run on a thread of
+ * the fetcher's own, so that they go on while the reader works on what it
+ * took; everything the reader and that thread share is under one mutex. */
 #include "config.h"
 
 #include <curl/curl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -48,7 +52,17 @@ struct fetcher {
 	unsigned in_flight, running;
 	uint64_t window, held;
 	struct fetch_stats st;
+	/* the thread that runs the transfers */
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int started, stop, broken;
+	struct shard_error err;		/* broken: why the thread cannot go on */
+	struct fetch_file **dropped;	/* dropped while running: the thread stops and frees them */
+	size_t ndropped;
 };
+
+static void *run(void *arg);
 
 static double now_s(void)
 {
@@ -79,6 +93,25 @@ int fetch_open(struct fetcher **out, struct shard_remote *r, unsigned in_flight,
 	/* one connection per transfer, kept for the next */
 	curl_multi_setopt(f->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)f->in_flight);
 	curl_multi_setopt(f->multi, CURLMOPT_MAXCONNECTS, (long)f->in_flight);
+	pthread_mutex_init(&f->mu, NULL);
+	pthread_cond_init(&f->cv, NULL);
+	if (!(f->idle = calloc(f->in_flight + 1, sizeof *f->idle)) ||
+	    !(f->dropped = calloc(f->in_flight + 1, sizeof *f->dropped))) {
+		fetch_close(f);
+		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	}
+	{
+		/* signals are the program's business: its own threads take them */
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		f->started = pthread_create(&f->thread, NULL, run, f) == 0;
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
+	if (!f->started) {
+		fetch_close(f);
+		return shard_error_set(err, SHARD_ENOMEM, "cannot start a thread for the transfers");
+	}
 	*out = f;
 	return 0;
 }
@@ -122,17 +155,41 @@ void fetch_close(struct fetcher *f)
 	size_t i;
 	if (!f)
 		return;
+	if (f->started) {
+		pthread_mutex_lock(&f->mu);
+		f->stop = 1;
+		pthread_mutex_unlock(&f->mu);
+		curl_multi_wakeup(f->multi);
+		pthread_join(f->thread, NULL);
+	}
+	for (i = 0; i < f->ndropped; i++)
+		file_free(f, f->dropped[i]);
+	free(f->dropped);
 	for (i = f->head; i < f->n; i++)
 		file_free(f, f->q[i]);
 	for (i = 0; i < f->nidle; i++)
 		curl_easy_cleanup(f->idle[i]);
 	curl_multi_cleanup(f->multi);
+	pthread_mutex_destroy(&f->mu);
+	pthread_cond_destroy(&f->cv);
 	free(f->idle);
 	free(f->q);
 	free(f);
 }
 
+static int queue_locked(struct fetcher *f, const struct fetch_spec *sp, struct shard_error *err);
+
 int fetch_queue(struct fetcher *f, const struct fetch_spec *sp, struct shard_error *err)
+{
+	int rc;
+	pthread_mutex_lock(&f->mu);
+	rc = queue_locked(f, sp, err);
+	pthread_mutex_unlock(&f->mu);
+	curl_multi_wakeup(f->multi);
+	return rc;
+}
+
+static int queue_locked(struct fetcher *f, const struct fetch_spec *sp, struct shard_error *err)
 {
 	struct fetch_file *x;
 
@@ -152,8 +209,6 @@ int fetch_queue(struct fetcher *f, const struct fetch_spec *sp, struct shard_err
 			f->cap = cap;
 		}
 	}
-	if (!f->idle && !(f->idle = calloc(f->in_flight + 1, sizeof *f->idle)))
-		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
 	if (!(x = calloc(1, sizeof *x)) || !(x->name = strdup(sp->name)) || (sp->alt && !(x->alt = strdup(sp->alt)))) {
 		if (x)
 			free(x->name);
@@ -173,14 +228,20 @@ int fetch_queue(struct fetcher *f, const struct fetch_spec *sp, struct shard_err
 	return 0;
 }
 
-size_t fetch_pending(const struct fetcher *f)
+size_t fetch_pending(struct fetcher *f)
 {
-	return f->n - f->head;
+	size_t n;
+	pthread_mutex_lock(&f->mu);
+	n = f->n - f->head;
+	pthread_mutex_unlock(&f->mu);
+	return n;
 }
 
-void fetch_stats(const struct fetcher *f, struct fetch_stats *st)
+void fetch_stats(struct fetcher *f, struct fetch_stats *st)
 {
+	pthread_mutex_lock(&f->mu);
 	*st = f->st;
+	pthread_mutex_unlock(&f->mu);
 }
 
 /* What the window counts for a file: the bytes it will hold. */
@@ -314,10 +375,15 @@ static int start_more(struct fetcher *f, struct shard_error *err)
 {
 	double now = now_s();
 	size_t i;
+	unsigned ready = 0;
 	int rc;
 
 	for (i = f->head; i < f->n && f->running < f->in_flight; i++) {
 		struct fetch_file *x = f->q[i];
+		/* with a cache, files come off the disk faster than they are
+		 * read: no more than in_flight of them are held ready */
+		if (x->state == F_DONE && f->cache && ++ready >= f->in_flight)
+			break;
 		if (x->state == F_WAIT && x->due <= now) {
 			if ((rc = file_start(f, x, now, err)))
 				return rc;
@@ -333,6 +399,8 @@ static int start_more(struct fetcher *f, struct shard_error *err)
 				f->st.peak_buffered = f->held;
 			if ((rc = file_start(f, x, now, err)))
 				return rc;
+			if (x->state == F_DONE && f->cache && ++ready >= f->in_flight)
+				break;
 		}
 	}
 	return 0;
@@ -442,33 +510,6 @@ static void file_done(struct fetcher *f, struct fetch_file *x, CURLcode rc)
 		alt_failed(x);
 }
 
-/* One round: transfers advanced, the finished ones handled, waiting at most
- * timeout_ms for something to happen. */
-static int pump(struct fetcher *f, int timeout_ms, struct shard_error *err)
-{
-	CURLMsg *m;
-	int left, still, rc;
-
-	if ((rc = start_more(f, err)))
-		return rc;
-	if (f->running)
-		curl_multi_poll(f->multi, NULL, 0, timeout_ms, NULL);
-	else if (timeout_ms) {
-		struct timespec ts = {0, (long)timeout_ms * 1000000L};
-		nanosleep(&ts, NULL);
-	}
-	curl_multi_perform(f->multi, &still);
-	while ((m = curl_multi_info_read(f->multi, &left))) {
-		struct fetch_file *x = NULL;
-		if (m->msg != CURLMSG_DONE)
-			continue;
-		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-		if (x)
-			file_done(f, x, m->data.result);
-	}
-	return 0;
-}
-
 /* How long until the earliest waiting file is due, in ms (at most 100). */
 static int next_due_ms(const struct fetcher *f)
 {
@@ -480,18 +521,63 @@ static int next_due_ms(const struct fetcher *f)
 	return best <= 0 ? 0 : (int)(best * 1000) + 1;
 }
 
+/* The transfers' thread: start what may start, wait for the network (or a
+ * wake-up from the reader), hand finished files over. The write callbacks
+ * fill files no one else touches until they are done; the rest is under mu. */
+static void *run(void *arg)
+{
+	struct fetcher *f = arg;
+	CURLMsg *m;
+	int left, still, timeout;
+	size_t i;
+
+	pthread_mutex_lock(&f->mu);
+	while (!f->stop) {
+		for (i = 0; i < f->ndropped; i++)
+			file_free(f, f->dropped[i]);
+		f->ndropped = 0;
+		if (!f->broken && start_more(f, &f->err)) {
+			f->broken = 1;
+			pthread_cond_broadcast(&f->cv);
+		}
+		timeout = next_due_ms(f);
+		pthread_mutex_unlock(&f->mu);
+		curl_multi_poll(f->multi, NULL, 0, timeout, NULL);
+		curl_multi_perform(f->multi, &still);
+		pthread_mutex_lock(&f->mu);
+		while ((m = curl_multi_info_read(f->multi, &left))) {
+			struct fetch_file *x = NULL;
+			if (m->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+			if (x)
+				file_done(f, x, m->data.result);
+		}
+		pthread_cond_broadcast(&f->cv);
+	}
+	pthread_mutex_unlock(&f->mu);
+	return NULL;
+}
+
 int fetch_take(struct fetcher *f, struct shard_buf *out, int *alt, struct shard_error *err)
 {
 	struct fetch_file *x;
 	int rc;
 
 	*alt = 0;
-	if (f->head >= f->n)
+	pthread_mutex_lock(&f->mu);
+	if (f->head >= f->n) {
+		pthread_mutex_unlock(&f->mu);
 		return shard_error_set(err, SHARD_EARG, "nothing queued");
+	}
 	x = f->q[f->head];
-	while (x->state != F_DONE && x->state != F_FAILED)
-		if ((rc = pump(f, next_due_ms(f), err)))
-			return rc;
+	while (x->state != F_DONE && x->state != F_FAILED && !f->broken)
+		pthread_cond_wait(&f->cv, &f->mu);
+	if (x->state != F_DONE && x->state != F_FAILED) {
+		*err = f->err;
+		pthread_mutex_unlock(&f->mu);
+		return err->status;
+	}
 	f->q[f->head++] = NULL;
 	*alt = x->on_alt;
 	if (x->state == F_FAILED) {
@@ -503,18 +589,33 @@ int fetch_take(struct fetcher *f, struct shard_buf *out, int *alt, struct shard_
 		x->body = t;
 		rc = 0;
 	}
+	/* done: no transfer of its own any more, nothing the thread touches */
 	file_free(f, x);
-	/* the freed room lets the next transfers start now, not at the next take */
-	if (!rc && (rc = start_more(f, err)))
-		return rc;
+	pthread_mutex_unlock(&f->mu);
+	/* the freed room lets the next transfers start now */
+	curl_multi_wakeup(f->multi);
 	return rc;
 }
 
 int fetch_drop(struct fetcher *f)
 {
-	if (f->head >= f->n)
+	struct fetch_file *x;
+
+	pthread_mutex_lock(&f->mu);
+	if (f->head >= f->n) {
+		pthread_mutex_unlock(&f->mu);
 		return 0;
-	file_free(f, f->q[f->head]);
+	}
+	x = f->q[f->head];
 	f->q[f->head++] = NULL;
+	if (x->c) {
+		/* a running transfer is the thread's to stop (room for every one
+		 * that can run) */
+		f->dropped[f->ndropped++] = x;
+	} else {
+		file_free(f, x);
+	}
+	pthread_mutex_unlock(&f->mu);
+	curl_multi_wakeup(f->multi);
 	return 1;
 }

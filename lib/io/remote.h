@@ -133,8 +133,8 @@ int fetch_take(struct fetcher *f, struct shard_buf *out, int *alt, struct shard_
  * the queue was empty. */
 int fetch_drop(struct fetcher *f);
 /* Files queued and not yet taken or dropped. */
-size_t fetch_pending(const struct fetcher *f);
-void fetch_stats(const struct fetcher *f, struct fetch_stats *st);
+size_t fetch_pending(struct fetcher *f);
+void fetch_stats(struct fetcher *f, struct fetch_stats *st);
 
 /* ---------------------------------------------------------------- writes (lib/io/upload.c) */
 

@@ -1,5 +1,7 @@
 /* Sources yield whole shards one at a time from a dataset directory or URL
- * (through its index.json), a loose shard file, or a shard stream; memory holds one shard. */
+ * (through its index.json), a loose shard file, or a shard stream; memory
+ * holds one shard, and for a URL the shards fetched ahead (the fetcher's
+ * read-ahead window, lib/io/fetch.c). */
 #include "config.h"
 
 #include <errno.h>
@@ -36,7 +38,8 @@ struct shard_source {
 	char *cache_dir;
 	struct fetch_cache *cache;
 	struct fetcher *fetch, *part;
-	unsigned char *plan;	/* per shard: PLAN_WHOLE, PLAN_PART or PLAN_NONE */
+	unsigned char *plan;	/* per shard: PLAN_WHOLE, PLAN_PART, PLAN_NONE or PLAN_SKIP */
+	unsigned char *passed;	/* per shard: shard_source_pass_over said it will be skipped */
 	uint64_t *firsts;	/* per shard: its first sample's number in the source */
 	size_t planned;		/* shards before this are planned and, when whole, queued */
 	int ranged;
@@ -44,7 +47,9 @@ struct shard_source {
 	char index_note[1024];	/* why index.json came from the cache */
 };
 
-enum { PLAN_WHOLE, PLAN_PART, PLAN_NONE };
+/* whole: queued for the fetcher; part: its samples in the range by range
+ * requests; none: outside the range; skip: to be passed over, not queued */
+enum { PLAN_WHOLE, PLAN_PART, PLAN_NONE, PLAN_SKIP };
 
 int shard_fileinfo_verify(const struct shard_fileinfo *f, const void *p, size_t n, int hashes, const char *what,
 			  struct shard_error *err)
@@ -412,6 +417,7 @@ void shard_source_close(struct shard_source *s)
 	cache_close(s->cache);
 	free(s->cache_dir);
 	free(s->plan);
+	free(s->passed);
 	free(s->firsts);
 	shard_remote_close(s->remote);
 	shard_buf_free(&s->meta);
@@ -495,6 +501,30 @@ static void part_of(const struct shard_source *s, size_t i, uint64_t *a, uint64_
 	*b = s->hi - first < n ? s->hi - first : n;
 }
 
+/* The fetch of a shard's stored file: the compressed one, else the raw one;
+ * the raw one too in case the compressed one is missing. No more than the
+ * index says: a server's Content-Length sizes the buffer. */
+static void whole_spec(const struct shard_entry *e, struct fetch_spec *sp)
+{
+	uint64_t raw_max = e->raw.bytes && e->raw.bytes < SHARD_RAW_MAX ? e->raw.bytes : SHARD_RAW_MAX;
+	memset(sp, 0, sizeof *sp);
+	if (e->has_zip) {
+		sp->name = e->zip.basename;
+		sp->size = e->zip.bytes;
+		sp->max = e->zip.bytes ? e->zip.bytes : SHARD_RAW_MAX + (1ull << 30);
+		sp->fi = &e->zip;
+		sp->alt = e->raw.basename;
+		sp->alt_fi = &e->raw;
+		sp->alt_size = e->raw.bytes;
+		sp->alt_max = raw_max;
+	} else {
+		sp->name = e->raw.basename;
+		sp->fi = &e->raw;
+		sp->size = e->raw.bytes;
+		sp->max = raw_max;
+	}
+}
+
 /* What each shard from s->next on needs, and the whole ones queued for the
  * fetcher in order: done once, at the first read. */
 static int plan_remote(struct shard_source *s, struct shard_error *err)
@@ -513,35 +543,19 @@ static int plan_remote(struct shard_source *s, struct shard_error *err)
 	for (i = 0; i < s->ix.nshards; i++) {
 		const struct shard_entry *e = &s->ix.shards[i];
 		uint64_t n = e->samples;
-		struct fetch_spec sp = {0};
+		struct fetch_spec sp;
 		s->firsts[i] = first;
 		if (s->ranged && n && (first + n <= s->lo || first >= s->hi))
 			s->plan[i] = PLAN_NONE;
 		else if (s->ranged && s->remote && n && !e->has_zip && (first < s->lo || first + n > s->hi))
 			s->plan[i] = PLAN_PART;
+		if (s->plan[i] == PLAN_WHOLE && s->passed && s->passed[i])
+			s->plan[i] = PLAN_SKIP;
 		first += n;
 		/* passed over already (skipped before the first read) */
 		if (!s->remote || i < s->next || s->plan[i] != PLAN_WHOLE)
 			continue;
-		/* no more than the index says: a server's Content-Length sizes the buffer */
-		if (e->has_zip) {
-			sp.name = e->zip.basename;
-			sp.size = e->zip.bytes;
-			sp.max = e->zip.bytes ? e->zip.bytes : SHARD_RAW_MAX + (1ull << 30);
-			sp.fi = &e->zip;
-			sp.alt = e->raw.basename;
-			sp.alt_fi = &e->raw;
-		} else {
-			sp.name = e->raw.basename;
-			sp.fi = &e->raw;
-		}
-		if (e->has_zip) {
-			sp.alt_size = e->raw.bytes;
-			sp.alt_max = e->raw.bytes && e->raw.bytes < SHARD_RAW_MAX ? e->raw.bytes : SHARD_RAW_MAX;
-		} else {
-			sp.size = e->raw.bytes;
-			sp.max = e->raw.bytes && e->raw.bytes < SHARD_RAW_MAX ? e->raw.bytes : SHARD_RAW_MAX;
-		}
+		whole_spec(e, &sp);
 		if ((rc = fetch_queue(s->fetch, &sp, err)))
 			return rc;
 	}
@@ -555,7 +569,18 @@ static int fetch_remote(struct shard_source *s, const struct shard_entry *e, con
 {
 	int rc, alt;
 
-	rc = fetch_take(s->fetch, &it->stored, &alt, err);
+	if (s->plan[s->next - 1] == PLAN_SKIP) {
+		/* said to be passed over, read after all: fetched now, alone */
+		struct fetch_spec sp;
+		whole_spec(e, &sp);
+		if (!s->part && (rc = fetch_open(&s->part, s->remote, 1, 1, s->cache, err)))
+			return rc;
+		if ((rc = fetch_queue(s->part, &sp, err)))
+			return rc;
+		rc = fetch_take(s->part, &it->stored, &alt, err);
+	} else {
+		rc = fetch_take(s->fetch, &it->stored, &alt, err);
+	}
 	it->stored_is_zip = e->has_zip && !alt && !rc;
 	if (alt || !e->has_zip)
 		snprintf(s->name, sizeof s->name, "%s", rawp);
@@ -593,7 +618,7 @@ static int fetch_part(struct shard_source *s, const struct shard_entry *e, uint6
 	uint64_t n = e->samples, hlen = 4 + 4 * (n + 1), i, lo, hi, prev = hlen;
 	int rc, alt;
 
-	if (!s->part && (rc = fetch_open(&s->part, s->remote, 1, 1, NULL, err)))
+	if (!s->part && (rc = fetch_open(&s->part, s->remote, 1, 1, s->cache, err)))
 		return rc;
 	sp.name = e->raw.basename;
 	sp.off = 0;
@@ -886,6 +911,16 @@ int shard_item_load_raw(struct shard_item *it, int verify, struct shard_error *e
 			return shard_error_set(err, SHARD_EDATA, "%s: shard holds %u samples, index says %llu", it->name,
 					       it->mds.nsamples, (unsigned long long)it->entry.samples);
 	}
+	return 0;
+}
+
+int shard_source_pass_over(struct shard_source *s, size_t shard)
+{
+	if (s->kind != SRC_DIR || s->planned || shard >= s->ix.nshards)
+		return 0;
+	if (!s->passed && !(s->passed = calloc(s->ix.nshards, 1)))
+		return SHARD_ENOMEM;
+	s->passed[shard] = 1;
 	return 0;
 }
 
