@@ -388,7 +388,12 @@ static uint64_t write_dest(struct run *r, struct shard_converter *h)
 		cli_die(CLI_FAIL, "%s: %s", r->rejects, strerror(errno));
 	if (r->overwrite && strcmp(r->dest, "-") == 0)
 		cli_usage_error(usage, "--overwrite applies to a dataset directory, not a stream");
-	if (r->overwrite && !shard_is_url(r->dest))
+	/* deleting the objects of the dataset there is not done for it: a
+	 * writer of the same prefix elsewhere would lose its shards */
+	if (r->overwrite && shard_is_url(r->dest))
+		cli_usage_error(usage, "--overwrite applies to a local directory; to replace an s3:// dataset, "
+				       "delete its index.json, then write and run shard-index prune");
+	if (r->overwrite)
 		cli_overwrite_begin(&ow, r->dest, r->entries);
 	sink = open_output(r, shard_converter_extra(h));
 	/* no progress line beside a JSON summary on stderr: a script reads it;

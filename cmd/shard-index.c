@@ -31,11 +31,12 @@ static const char usage[] =
 static void __attribute__((noreturn)) help(void)
 {
 	printf("%s\n"
-	       "  create   write DIR/index.json for the shard files in DIR\n"
+	       "  create   write DIR/index.json for the shard files in DIR (or s3://BUCKET/PREFIX)\n"
 	       "  merge    join the index.json files below DIR (or entries on stdin) into one\n"
 	       "  verify   check every byte of a dataset; exit 3 if it is not sound\n"
 	       "  info     samples, shards, bytes and columns of a dataset\n"
-	       "  prune    remove the files below DIR that its index.json does not reference\n\n"
+	       "  prune    remove the files below DIR that its index.json does not reference\n"
+	       "           (an s3:// DIR without index.json: its shard files)\n\n"
 	       "  -o, --output DIR       where merge writes index.json (default: DIR)\n"
 	       "      --hashes LIST      hashes for create (default: those each shard's config lists)\n"
 	       "      --force            create: replace an existing index.json\n"
@@ -127,7 +128,7 @@ static int cmd_merge_stdin(const char *out)
 	size_t cap = 0, lineno = 0;
 	ssize_t len;
 
-	if (stat(out, &st) != 0 || !S_ISDIR(st.st_mode))
+	if (!shard_is_url(out) && (stat(out, &st) != 0 || !S_ISDIR(st.st_mode)))
 		cli_die(CLI_FAIL, "%s: not a directory", out);
 	while ((len = getline(&line, &cap, stdin)) >= 0) {
 		lineno++;
@@ -223,7 +224,8 @@ static int cmd_prune(const char *dir)
 				opt.dry_run ? "would remove" : "removed", (unsigned long long)c.files,
 				c.files == 1 ? "" : "s", (unsigned long long)c.bytes, dirs);
 		else
-			fprintf(stderr, "%s: %s: nothing to remove: index.json references every file\n", cli_prog, dir);
+			fprintf(stderr, "%s: %s: nothing to remove%s\n", cli_prog, dir,
+				shard_is_url(dir) ? "" : ": index.json references every file");
 	}
 	return c.failed ? CLI_FAIL : CLI_OK;
 }
@@ -307,11 +309,9 @@ static const char *parse_options(const char *sub, int argc, char **argv, struct 
 	only_for(sub, "--dry-run", opt.dry_run, "prune");
 	if (opt.no_sync && strcmp(sub, "create") && strcmp(sub, "merge"))
 		bad_usage("--no-sync applies to create and merge only");
-	if ((strcmp(sub, "create") == 0 || strcmp(sub, "merge") == 0) && optind == argc - 1 &&
-	    (shard_is_url(argv[optind]) || (opt.out && shard_is_url(opt.out))))
-		bad_usage("%s writes a local index.json: give it a directory, not a URL", sub);
-	if (strcmp(sub, "prune") == 0 && optind == argc - 1 && shard_is_url(argv[optind]))
-		bad_usage("prune removes files from a local directory: give it a directory, not a URL");
+	if ((strcmp(sub, "create") == 0 || strcmp(sub, "merge") == 0 || strcmp(sub, "prune") == 0) &&
+	    optind == argc - 1 && (cli_http_url(argv[optind]) || (opt.out && cli_http_url(opt.out))))
+		bad_usage("%s writes to a local directory or an s3:// dataset, not to an http(s) URL", sub);
 	if (usage_msg[0]) {
 		if (strcmp(sub, "verify") || !opt.json)
 			cli_usage_error(usage, "%s", usage_msg);

@@ -36,7 +36,11 @@ What the recipe takes care of:
     environment, named by absolute path (bindir=, else PATH).
 
 DEST is a local or shared file system path that the driver and every executor
-see. Usage as a script (a small demo on local[*]):
+see, or an s3://BUCKET/PREFIX URL: each task then PUTs its shards straight
+into the bucket under DEST/part-*/, the driver PUTs index.json, and what
+failed attempts left is deleted with `shard-index prune`. The AWS_* and
+SHARDKIT_* variables of the driver's environment (credentials, endpoint,
+region) go to every task's shard-convert. Usage as a script (a small demo on local[*]):
     python3 examples/spark_to_mds.py INPUT_CSV_DIR DEST [--schema LIST]
         [--mode error|overwrite] [--fill COL=VALUE] [--override COL=TYPE]
 """
@@ -197,9 +201,19 @@ def _wait_for_tasks(sc, group, timeout=60.0):
         time.sleep(0.2)
 
 
+def _is_s3(dest):
+    return dest.startswith('s3://')
+
+
 def _prepare(dest, mode):
     if mode not in MODES:
         raise ValueError(f'mode {mode!r}: use one of {", ".join(MODES)}')
+    if _is_s3(dest):
+        # shard-convert refuses a DEST holding index.json in every task
+        if mode == 'overwrite':
+            raise ValueError(f"{dest}: mode='overwrite' does not apply to s3:// (delete the old dataset's "
+                             "index.json, write, then run shard-index prune)")
+        return
     if mode == 'overwrite':
         if os.path.isdir(dest) and not os.path.islink(dest):
             shutil.rmtree(dest)
@@ -211,8 +225,12 @@ def _prepare(dest, mode):
     os.makedirs(dest, exist_ok=True)
 
 
-def _remove_parts(dest, keep=()):
-    """Remove the part-* directories under dest that are not in keep."""
+def _remove_parts(dest, keep=(), index=None, env=None):
+    """Remove the part-* directories under dest that are not in keep (for
+    s3://, what index.json does not reference, or every shard without one)."""
+    if _is_s3(dest):
+        subprocess.run([index, 'prune', '-q', dest], env=env, capture_output=True)
+        return
     for name in os.listdir(dest):
         path = os.path.join(dest, name)
         if name.startswith('part-') and name not in keep and os.path.isdir(path) and not os.path.islink(path):
@@ -254,7 +272,8 @@ def to_mds(df, dest, schema=None, *, fills=None, overrides=None, timezone=None, 
     """
     convert = find_program('shard-convert', bindir)
     index = find_program('shard-index', bindir)
-    dest = os.path.abspath(dest)
+    if not _is_s3(dest):
+        dest = os.path.abspath(dest)
     typing = ['--schema', schema] if schema is not None else ['--schema-from', df.schema.json()]
     unknown = set(overrides or {}) - set(df.schema.fieldNames())
     if unknown:
@@ -271,6 +290,8 @@ def to_mds(df, dest, schema=None, *, fills=None, overrides=None, timezone=None, 
                                   *extra_args]
     env = {'PATH': os.environ.get('PATH', '/usr/bin:/bin'),
            'LD_LIBRARY_PATH': os.environ.get('LD_LIBRARY_PATH', '')}
+    if _is_s3(dest):
+        env.update({k: v for k, v in os.environ.items() if k.startswith(('AWS_', 'SHARDKIT_'))})
     _prepare(dest, mode)
     sc = df.sparkSession.sparkContext
     group = f'shardkit-to-mds-{os.getpid()}-{id(df)}-{time.monotonic_ns()}'
@@ -286,7 +307,7 @@ def to_mds(df, dest, schema=None, *, fills=None, overrides=None, timezone=None, 
         # them and wait until none runs before removing what they wrote
         sc.cancelJobGroup(group)
         _wait_for_tasks(sc, group)
-        _remove_parts(dest)
+        _remove_parts(dest, index=index, env=env)
         said = _task_failure(e)
         if said is None:
             raise
@@ -294,9 +315,12 @@ def to_mds(df, dest, schema=None, *, fills=None, overrides=None, timezone=None, 
     for k, v in saved.items():
         sc.setLocalProperty(k, v)
     merged = subprocess.run([index, 'merge', '-q', '-o', dest, '-'], input=''.join(e + '\n' for e in entries),
-                            text=True, capture_output=True)
+                            text=True, capture_output=True, env=env if _is_s3(dest) else None)
     if merged.returncode:
         raise RuntimeError(f'shard-index merge exited with status {merged.returncode}: {merged.stderr.strip()}')
+    if _is_s3(dest):
+        _remove_parts(dest, index=index, env=env)
+        return dest
     with open(os.path.join(dest, 'index.json')) as f:
         used = {s['raw_data']['basename'].split('/')[0] for s in json.load(f)['shards']}
     _remove_parts(dest, keep=used)

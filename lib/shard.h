@@ -467,7 +467,12 @@ int shard_item_load_raw(struct shard_item *it, int verify, struct shard_error *e
 /* ---------------------------------------------------------------- sinks */
 
 /* Where whole shards go: a dataset directory (index.json written last, at
- * close) or a shard stream (end frame written at close). */
+ * close), an s3:// dataset, or a shard stream (end frame written at close).
+ * For s3://BUCKET/PREFIX (shard_remote_open's URL and environment, and
+ * SHARDKIT_MULTIPART_SIZE: see shard-convert(1)), each shard is PUT as it is
+ * put, shards from several threads at once, above the multipart size in
+ * parts; index.json is PUT at close, after every shard; abort and kill DELETE
+ * every object the sink wrote. http(s):// URLs are refused (SHARD_EARG). */
 struct shard_sink;
 
 int shard_sink_open_dir(struct shard_sink **s, const char *dir, struct shard_error *err);
@@ -497,7 +502,8 @@ uint64_t shard_sink_shards(const struct shard_sink *s);
 int shard_sink_set_prefix(struct shard_sink *s, const char *prefix);
 /* Whether close flushes the shards and their directories to stable storage
  * before it writes index.json, and index.json after (the default, 1); 0 for
- * scratch data, which a power loss may leave with an index over lost bytes. */
+ * scratch data, which a power loss may leave with an index over lost bytes.
+ * No-op for an s3:// dataset, whose objects are durable once PUT. */
 void shard_sink_set_sync(struct shard_sink *s, int on);
 /* Flush to stable storage the files of ix found below dir (a missing one is
  * passed over) and every directory from dir down to them. */
@@ -1147,6 +1153,33 @@ struct shard_prune_counts {
  * error). */
 int shard_dataset_prune(const char *dir, const struct shard_prune_opts *o, struct shard_prune_counts *c,
 			struct shard_error *err);
+
+/* ---------------------------------------------------------------- remote writes */
+
+/* Writing s3://BUCKET/PREFIX datasets (lib/io/upload.c). Requests are retried
+ * as shard_remote_get's are; objects over SHARDKIT_MULTIPART_SIZE (default 64
+ * MiB, from 5 MiB to 5 GiB) go up as multipart uploads. Messages name the
+ * object, the method and S3's answer ("s3://b/p/index.json: PUT: HTTP 403
+ * (SignatureDoesNotMatch)"). Plain http(s) datasets cannot be listed:
+ * SHARD_EARG. */
+struct shard_remote_file {
+	char *name;		/* below the dataset ("shard.00000.mds", "part-1-ab/shard.00000.mds") */
+	uint64_t size;
+};
+/* Every file below the dataset whose name starts with sub ("" for all), in
+ * name order (ListObjectsV2). */
+int shard_remote_list(struct shard_remote *r, const char *sub, struct shard_remote_file **v, size_t *n,
+		      struct shard_error *err);
+void shard_remote_files_free(struct shard_remote_file *v, size_t n);
+/* PUT the n bytes at p as the dataset's file basename. */
+int shard_remote_put(struct shard_remote *r, const char *basename, const void *p, size_t n, struct shard_error *err);
+/* DELETE the dataset's file basename (one not there is no error). */
+int shard_remote_delete(struct shard_remote *r, const char *basename, struct shard_error *err);
+/* ix as the dataset's index.json, PUT once every file it names is listed
+ * with the size it gives (SHARD_EDATA naming the first one that is not); an
+ * index.json already there is refused (SHARD_EARG) unless replace. */
+int shard_index_put_remote(struct shard_remote *r, const struct shard_index *ix, int replace,
+			   struct shard_error *err);
 
 #ifdef __cplusplus
 }

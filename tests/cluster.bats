@@ -161,11 +161,15 @@ for s in json.load(open(sys.argv[1]))["shards"]:
 	# the same samples, in the same order, in shards of the same bytes
 	cmp <(shard-cat "$LOCAL_DS") <(shard-cat "$BUCKET_URL")
 	cmp <(shard-cat -q "$LOCAL_DS" -o -) <(shard-cat -q "$BUCKET_URL" -o -)
-	"$SHARDKIT_PYTHON" "$SRC/tests/remote/s3-ls.py" --cat "$BUCKET_URL/index.json" > s3-index.json
+	"$SHARDKIT_PYTHON" -c 'import boto3, os, sys
+sys.stdout.buffer.write(boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"]).get_object(
+    Bucket="bucket", Key="cluster/index.json")["Body"].read())' > s3-index.json
 	diff <(shards_of "$LOCAL_DS/index.json") <(shards_of s3-index.json)
 	# every object the index names is there; the others are the failed
 	# attempt's, all under one part-* prefix
-	"$SHARDKIT_PYTHON" "$SRC/tests/remote/s3-ls.py" "$BUCKET_URL" | cut -d' ' -f1 | sed 's|^cluster/||' | sort > objects
+	"$SHARDKIT_PYTHON" "$SRC/tests/remote/s3-ls.py" "$AWS_ENDPOINT_URL" keys bucket/cluster/ > listed
+	! grep '^upload ' listed
+	cut -d' ' -f1 listed | sed 's|^cluster/||' | sort > objects
 	referenced s3-index.json > named
 	[ "$(comm -13 objects named | wc -l)" -eq 0 ]
 	comm -23 objects named | grep -v '^index\.json$' > stray || true

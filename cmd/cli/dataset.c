@@ -28,6 +28,11 @@ int cli_dest_open(struct shard_sink **sink, const char *dest, int force, int no_
 	return 0;
 }
 
+int cli_http_url(const char *dest)
+{
+	return shard_is_url(dest) && strncmp(dest, "s3://", 5) != 0;
+}
+
 void cli_dataset_summary(const char *name, size_t nindexes, uint64_t shards, uint64_t samples)
 {
 	char parts[64] = "";
@@ -54,6 +59,14 @@ void cli_write_index(const char *dir, const struct shard_index *ix, int no_sync)
 	case 0: break;
 	case -1: cli_die(CLI_FAIL, "out of memory");
 	default: cli_die(CLI_FAIL, "%s: not written: a dataset lists each shard file once", path);
+	}
+	if (shard_is_url(dir)) {
+		struct shard_remote *r;
+		/* every shard listed with its size first, then index.json */
+		if (shard_remote_open(&r, dir, &err) || shard_index_put_remote(r, ix, 1, &err))
+			cli_die_err(&err);
+		shard_remote_close(r);
+		return;
 	}
 	/* the shards it names reach the disk before it does */
 	if ((!no_sync && shard_index_sync(dir, ix, &err)) || shard_index_to_json(ix, &b, &err) ||

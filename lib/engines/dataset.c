@@ -146,18 +146,87 @@ static int rehash(struct shard_item *it, const char *const *algos, size_t nalgos
 	return 0;
 }
 
+/* Whether name is a path below a dataset with a part starting with '.' or
+ * '_' (see left_alone). */
+static int hidden_path(const char *name)
+{
+	const char *p;
+	if (name[0] == '.' || name[0] == '_')
+		return 1;
+	for (p = strchr(name, '/'); p; p = strchr(p + 1, '/'))
+		if (p[1] == '.' || p[1] == '_')
+			return 1;
+	return 0;
+}
+
+/* The index of an s3:// dataset's shard files (those right below it): each
+ * fetched into a temporary directory and indexed there as a local one. */
+static int create_remote(struct shard_index *ix, const char *url, const char *const *algos, size_t nalgos,
+			 int replace, struct shard_error *err)
+{
+	struct shard_remote *r;
+	struct shard_remote_file *v = NULL;
+	struct shard_buf b = {0};
+	const char *tmp = getenv("TMPDIR");
+	char dir[PATH_MAX], path[PATH_MAX];
+	size_t n = 0, i, got = 0;
+	uint64_t max;
+	int rc;
+
+	if ((rc = shard_max_shard(&max, err)) || (rc = shard_remote_open(&r, url, err)))
+		return rc;
+	if ((rc = shard_remote_list(r, "", &v, &n, err)))
+		goto out;
+	for (i = 0; i < n; i++)
+		if (strcmp(v[i].name, "index.json") == 0 && !replace) {
+			rc = shard_error_set(err, SHARD_EIO, "%s/index.json: already exists (use --force to replace it)",
+					     shard_remote_url(r));
+			goto out;
+		}
+	snprintf(dir, sizeof dir, "%s/shardkit-create-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(dir)) {
+		rc = shard_error_set(err, SHARD_EIO, "%s: %s", dir, strerror(errno));
+		goto out;
+	}
+	for (i = 0; i < n && !rc; i++) {
+		if (strchr(v[i].name, '/') || !shard_file_name(v[i].name))
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, v[i].name);
+		if (!(rc = shard_remote_get(r, v[i].name, &b, shard_max_stored(max), err)))
+			rc = shard_write_file_atomic(path, b.p, b.len, 0, err);
+		got++;
+	}
+	if (!rc && !got)
+		rc = shard_error_set(err, SHARD_EIO, "%s: no shard files (*.mds or *.mds.EXT)", shard_remote_url(r));
+	if (!rc)
+		rc = shard_dataset_create(ix, dir, algos, nalgos, 1, err);
+	for (i = 0; i < n; i++) {
+		snprintf(path, sizeof path, "%s/%s", dir, v[i].name);
+		if (!strchr(v[i].name, '/'))
+			unlink(path);
+	}
+	rmdir(dir);
+out:
+	shard_buf_free(&b);
+	shard_remote_files_free(v, n);
+	shard_remote_close(r);
+	return rc;
+}
+
 int shard_dataset_create(struct shard_index *ix, const char *dir, const char *const *algos, size_t nalgos,
 			 int replace, struct shard_error *err)
 {
 	struct stat st;
-	DIR *d = opendir(dir);
+	DIR *d;
 	struct dirent *de;
 	char **names = NULL, path[PATH_MAX];
 	size_t n = 0, i;
 	int rc = 0;
 
 	memset(ix, 0, sizeof *ix);
-	if (!d)
+	if (shard_is_url(dir))
+		return create_remote(ix, dir, algos, nalgos, replace, err);
+	if (!(d = opendir(dir)))
 		return shard_error_set(err, SHARD_EIO, "%s: %s", dir, strerror(errno));
 	snprintf(path, sizeof path, "%s/index.json", dir);
 	if (stat(path, &st) == 0 && !replace)
@@ -275,16 +344,86 @@ static char *relative_to(const char *root, const char *path)
 	return strdup(b[n] ? b + n + 1 : "");
 }
 
+/* One part's index into ix: its basenames made relative to the dataset by
+ * rel, the "shardkit" metadata kept in *extra while every part agrees. */
+static int merge_part(struct shard_index *ix, struct shard_index *part, const char *rel, size_t i, char **extra,
+		      struct shard_error *err)
+{
+	size_t k;
+	for (k = 0; k < part->nshards; k++) {
+		struct shard_entry *e = &part->shards[k];
+		if (rebase(&e->raw, rel) || (e->has_zip && rebase(&e->zip, rel)) || shard_index_append(ix, e))
+			return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	}
+	/* logical column types carry over when every part agrees */
+	if (i == 0 && part->extra)
+		*extra = strdup(part->extra);
+	else if (*extra && (!part->extra || strcmp(*extra, part->extra) != 0)) {
+		free(*extra);
+		*extra = NULL;
+	}
+	return 0;
+}
+
+/* The index.json files below an s3:// dataset (not its own), merged into the
+ * dataset's: out must be the same dataset. */
+static int merge_remote(struct shard_index *ix, const char *url, const char *out, size_t *nparts,
+			struct shard_error *err)
+{
+	struct shard_remote *r, *o = NULL;
+	struct shard_remote_file *v = NULL;
+	struct shard_buf b = {0};
+	char *extra = NULL, name[PATH_MAX];
+	size_t n = 0, i;
+	int rc;
+
+	if ((rc = shard_remote_open(&r, url, err)))
+		return rc;
+	if (!shard_is_url(out) || (rc = shard_remote_open(&o, out, err)) == 0) {
+		if (!o || strcmp(shard_remote_url(o), shard_remote_url(r)) != 0)
+			rc = shard_error_set(err, SHARD_EARG, "%s: the index of an s3:// dataset's parts goes in the "
+					     "dataset itself, not in %s", shard_remote_url(r), out);
+	}
+	if (!rc)
+		rc = shard_remote_list(r, "", &v, &n, err);
+	for (i = 0; i < n && !rc; i++) {
+		struct shard_index part;
+		size_t len = strlen(v[i].name);
+		if (len <= 11 || strcmp(v[i].name + len - 11, "/index.json") != 0 || hidden_path(v[i].name))
+			continue;
+		snprintf(name, sizeof name, "%s/%s", shard_remote_url(r), v[i].name);
+		if ((rc = shard_remote_get(r, v[i].name, &b, 1ull << 30, err)) ||
+		    (rc = shard_index_parse(&part, (const char *)b.p, b.len, name, err)))
+			break;
+		v[i].name[len - 11] = 0;
+		rc = merge_part(ix, &part, v[i].name, *nparts, &extra, err);
+		shard_index_free(&part);
+		++*nparts;
+	}
+	if (!rc && !*nparts)
+		rc = shard_error_set(err, SHARD_EIO, "%s: no index.json files below it to merge", shard_remote_url(r));
+	ix->extra = extra;
+	if (rc)
+		shard_index_free(ix);
+	shard_buf_free(&b);
+	shard_remote_files_free(v, n);
+	shard_remote_close(o);
+	shard_remote_close(r);
+	return rc;
+}
+
 int shard_dataset_merge(struct shard_index *ix, const char *dir, const char *out, size_t *nparts,
 			struct shard_error *err)
 {
 	struct paths found = {0};
 	char *extra = NULL;
-	size_t i, k;
+	size_t i;
 	int rc = 0;
 
 	memset(ix, 0, sizeof *ix);
 	*nparts = 0;
+	if (shard_is_url(dir))
+		return merge_remote(ix, dir, out, nparts, err);
 	if (collect(&found, dir, 0) != 0) {
 		rc = shard_error_set(err, errno == ENOMEM ? SHARD_ENOMEM : SHARD_EIO, "%s: %s", dir, strerror(errno));
 		goto out;
@@ -302,18 +441,8 @@ int shard_dataset_merge(struct shard_index *ix, const char *dir, const char *out
 		*strrchr(found.v[i], '/') = 0;
 		if (!(rel = relative_to(out, found.v[i])))
 			rc = shard_error_set(err, SHARD_EIO, "%s: not inside the output directory %s", found.v[i], out);
-		for (k = 0; !rc && k < part.nshards; k++) {
-			struct shard_entry *e = &part.shards[k];
-			if (rebase(&e->raw, rel) || (e->has_zip && rebase(&e->zip, rel)) || shard_index_append(ix, e))
-				rc = shard_error_set(err, SHARD_ENOMEM, "out of memory");
-		}
-		/* logical column types carry over when every part agrees */
-		if (i == 0 && part.extra)
-			extra = strdup(part.extra);
-		else if (extra && (!part.extra || strcmp(extra, part.extra) != 0)) {
-			free(extra);
-			extra = NULL;
-		}
+		else
+			rc = merge_part(ix, &part, rel, i, &extra, err);
 		free(rel);
 		shard_index_free(&part);
 	}
@@ -365,6 +494,13 @@ int shard_index_add_line(struct shard_index *ix, const char *dir, const char *li
 	}
 	if (shard_entry_from_json(&e, line, len, err))
 		return shard_error_prefix(err, "%s", where);
+	/* an s3:// dataset's files are checked in one listing, by
+	 * shard_index_put_remote */
+	if (shard_is_url(dir)) {
+		rc = shard_index_append(ix, &e) ? shard_error_set(err, SHARD_ENOMEM, "out of memory") : 0;
+		shard_entry_free(&e);
+		return rc;
+	}
 	have = file_here(dir, &e.raw, err);
 	if (have >= 0 && e.has_zip && (zip = file_here(dir, &e.zip, err)) != 0)
 		have = zip < 0 ? zip : 1;
@@ -695,6 +831,96 @@ static void prune_tree(struct prune *p, int pfd, const char *name, const char *r
 	prune_note(p, rel, 1, 0);
 }
 
+/* Whether an s3:// dataset's file name is its index, a shard file the index
+ * lists, or the index of a part of it (a directory holding such a file). */
+static int remote_referenced(const struct paths *files, const struct paths *dirs, const char *name)
+{
+	size_t n = strlen(name);
+	if (strcmp(name, "index.json") == 0 || paths_has(files, name))
+		return 1;
+	if (n > 11 && strcmp(name + n - 11, "/index.json") == 0) {
+		char *d = strndup(name, n - 11);
+		int used = d && paths_has(dirs, d);
+		free(d);
+		return used;
+	}
+	return 0;
+}
+
+/* Prune an s3:// dataset. Its objects are listed; with an index.json, every
+ * one it does not reference is deleted (after the checks a directory gets);
+ * without one (a writer killed before it could write it), the shard files
+ * and writers' temporary files only, so that a prefix holding other data
+ * keeps it. */
+static int prune_remote(const char *url, const struct shard_prune_opts *o, struct shard_prune_counts *c,
+			struct shard_error *err)
+{
+	struct shard_remote *r;
+	struct shard_remote_file *v = NULL;
+	struct shard_index ix = {0};
+	struct paths files = {0}, dirs = {0};
+	size_t n = 0, i, k;
+	int rc, have_index = 0, present = 0, nomem = 0;
+
+	if ((rc = shard_remote_open(&r, url, err)))
+		return rc;
+	if ((rc = shard_remote_list(r, "", &v, &n, err)))
+		goto out;
+	for (i = 0; i < n; i++)
+		have_index |= strcmp(v[i].name, "index.json") == 0;
+	if (have_index && shard_index_load_remote(&ix, r, err)) {
+		char msg[sizeof err->msg];
+		memcpy(msg, err->msg, sizeof msg);
+		rc = shard_error_set(err, SHARD_EIO, "%s; prune goes by a valid index.json: nothing removed", msg);
+		goto out;
+	}
+	for (i = 0; i < ix.nshards; i++)
+		for (k = 0; k < 2; k++) {
+			const struct shard_fileinfo *f = k ? &ix.shards[i].zip : &ix.shards[i].raw;
+			const char *slash;
+			if (k && !ix.shards[i].has_zip)
+				continue;
+			nomem |= paths_add(&files, f->basename, strlen(f->basename)) != 0;
+			for (slash = strchr(f->basename, '/'); slash; slash = strchr(slash + 1, '/'))
+				nomem |= paths_add(&dirs, f->basename, (size_t)(slash - f->basename)) != 0;
+		}
+	paths_sort(&files);
+	paths_sort(&dirs);
+	if (nomem) {
+		rc = shard_error_set(err, SHARD_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		present |= paths_has(&files, v[i].name);
+	if (have_index && !present) {
+		rc = shard_error_set(err, SHARD_EIO, "%s/index.json: %s: nothing removed", shard_remote_url(r),
+				     ix.nshards ? "none of the shard files it lists is here" : "it lists no shards");
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		const char *base = strrchr(v[i].name, '/');
+		struct shard_error e;
+		base = base ? base + 1 : v[i].name;
+		if (hidden_path(v[i].name) || remote_referenced(&files, &dirs, v[i].name) ||
+		    (!have_index && !shard_file_name(base) && !temporary(base)))
+			continue;
+		if (!o->dry_run && shard_remote_delete(r, v[i].name, &e)) {
+			prune_note(&(struct prune){o, c}, v[i].name, 0, EIO);
+			continue;
+		}
+		c->files++;
+		c->bytes += v[i].size;
+		prune_note(&(struct prune){o, c}, v[i].name, 0, 0);
+	}
+out:
+	paths_free(&files);
+	paths_free(&dirs);
+	shard_index_free(&ix);
+	shard_remote_files_free(v, n);
+	shard_remote_close(r);
+	return rc;
+}
+
 int shard_dataset_prune(const char *dir, const struct shard_prune_opts *o, struct shard_prune_counts *c,
 			struct shard_error *err)
 {
@@ -707,6 +933,8 @@ int shard_dataset_prune(const char *dir, const struct shard_prune_opts *o, struc
 	int root, rc;
 
 	memset(c, 0, sizeof *c);
+	if (shard_is_url(dir))
+		return prune_remote(dir, o, c, err);
 	if (stat(dir, &st) != 0)
 		return shard_error_set(err, SHARD_EIO, "%s: %s", dir, strerror(errno));
 	if (!S_ISDIR(st.st_mode))

@@ -1,5 +1,7 @@
 /* Sinks take whole shards: a dataset directory (shards renamed into place as
- * they finish, index.json last) or a shard stream on a file descriptor. */
+ * they finish, index.json last), an s3:// dataset (shards PUT as they come,
+ * index.json last; what was written deleted on abort) or a shard stream on a
+ * file descriptor. */
 #include "config.h"
 
 #include <errno.h>
@@ -12,6 +14,7 @@
 
 #include "shard.h"
 #include "internal.h"
+#include "remote.h"
 
 struct shard_sink {
 	int is_dir;
@@ -28,6 +31,15 @@ struct shard_sink {
 	int closed;
 	int sync;		/* flush shards, then index.json, to stable storage at close */
 	pthread_mutex_t lock;	/* held while a shard's file is written; by shard_sink_kill for good */
+	/* an s3:// dataset: shards uploaded outside the lock, several at once */
+	struct shard_remote *remote;
+	struct remote_up *up;
+	size_t next;		/* shard numbers handed out */
+	struct shard_entry *done;	/* uploaded shards by number, until the ones before them are */
+	unsigned char *ready;
+	size_t ndone;
+	int inflight, killed;
+	pthread_cond_t idle;	/* signalled as each upload ends */
 };
 
 static void sink_free(struct shard_sink *s);
@@ -38,6 +50,11 @@ static struct shard_sink *sink_alloc(void)
 	if (!s)
 		return NULL;
 	if (pthread_mutex_init(&s->lock, NULL)) {
+		free(s);
+		return NULL;
+	}
+	if (pthread_cond_init(&s->idle, NULL)) {
+		pthread_mutex_destroy(&s->lock);
 		free(s);
 		return NULL;
 	}
@@ -65,13 +82,52 @@ static int mkdirs(const char *path, struct shard_error *err)
 	return 0;
 }
 
-/* Datasets are read from URLs, not written to them: without this, s3://b/ds
- * would become a local directory named "s3:". */
-static int url_refused(const char *dest, struct shard_error *err)
+/* An s3:// dataset to write (sub: "" or a task's "part-.../"): refused when
+ * DEST/index.json is there, as a directory is. Plain http(s) URLs have no
+ * listing or delete to clean up after a failed write: refused. */
+static int remote_open(struct shard_sink **out, const char *dest, const char *sub, struct shard_error *err)
 {
+	struct shard_sink *s = NULL;
+	struct shard_remote *r;
+	struct remote_up *up = NULL;
 	char shown[1024];
-	return shard_error_set(err, SHARD_EARG, "%s: writing to a URL is not supported; write a local directory and upload it",
-			       shard_url_redact(dest, shown, sizeof shown));
+	int rc;
+
+	*out = NULL;
+	if (strncmp(dest, "s3://", 5) != 0)
+		return shard_error_set(err, SHARD_EARG, "%s: writing to an http(s) URL is not supported; "
+				       "write to s3://BUCKET/PREFIX or a local directory",
+				       shard_url_redact(dest, shown, sizeof shown));
+	if ((rc = shard_remote_open(&r, dest, err)))
+		return rc;
+	if ((rc = remote_up_new(&up, r, err)))
+		goto fail;
+	if ((rc = remote_up_exists(up, "index.json", err)) < 0) {
+		rc = -rc;
+		goto fail;
+	}
+	if (rc) {
+		rc = shard_error_set(err, SHARD_EARG,
+				     "%s: already holds a dataset (index.json); remove it or choose another prefix",
+				     shard_remote_url(r));
+		goto fail;
+	}
+	if (!(s = sink_alloc()) || !(s->dir = strdup(shard_remote_url(r))) || !(s->prefix = strdup("")) ||
+	    shard_sink_set_prefix(s, sub)) {
+		rc = shard_error_set(err, SHARD_ENOMEM, "out of memory");
+		goto fail;
+	}
+	s->is_dir = 1;
+	s->remote = r;
+	s->up = up;
+	*out = s;
+	return 0;
+fail:
+	if (s)
+		sink_free(s);
+	remote_up_free(up);
+	shard_remote_close(r);
+	return rc;
 }
 
 /* A directory whose index.json is there holds a finished dataset: new shards,
@@ -96,7 +152,7 @@ int shard_sink_open_dir(struct shard_sink **out, const char *dir, struct shard_e
 
 	*out = NULL;
 	if (shard_is_url(dir))
-		return url_refused(dir, err);
+		return remote_open(out, dir, "", err);
 	if ((rc = dataset_refused(dir, err)) || (rc = mkdirs(dir, err)))
 		return rc;
 	s = sink_alloc();
@@ -127,8 +183,12 @@ int shard_sink_open_part(struct shard_sink **out, const char *dest, struct shard
 	for (got = 0; got < sizeof r; got++)
 		i += snprintf(sub + i, sizeof sub - (size_t)i, "%02x", r[got]);
 	snprintf(path, sizeof path, "%s/%s", dest, sub);
-	if (shard_is_url(dest))
-		return url_refused(dest, err);
+	if (shard_is_url(dest)) {
+		if ((rc = remote_open(out, dest, sub, err)))
+			return rc;
+		(*out)->no_index = 1;
+		return 0;
+	}
 	if ((rc = dataset_refused(dest, err)) || (rc = mkdirs(dest, err)))
 		return rc;
 	if (mkdir(path, 0777) != 0)
@@ -191,6 +251,7 @@ int shard_sink_set_extra(struct shard_sink *s, const char *json)
 	return 0;
 }
 
+/* An s3:// dataset's objects are durable once PUT: nothing to flush. */
 void shard_sink_set_sync(struct shard_sink *s, int on)
 {
 	s->sync = on;
@@ -280,10 +341,9 @@ uint64_t shard_sink_shards(const struct shard_sink *s)
 	return s->ix.nshards;
 }
 
-static int rename_entry(struct shard_sink *s, struct shard_entry *e, struct shard_error *err)
+static int rename_entry(struct shard_sink *s, struct shard_entry *e, size_t k, struct shard_error *err)
 {
 	char name[4096];
-	size_t k = s->ix.nshards;
 
 	snprintf(name, sizeof name, "%sshard.%05zu.mds", s->prefix, k);
 	free(e->raw.basename);
@@ -302,19 +362,124 @@ static int rename_entry(struct shard_sink *s, struct shard_entry *e, struct shar
 	return 0;
 }
 
+/* Remember a file written (or being written), to remove on abort. */
+static int note_written(struct shard_sink *s, const char *path)
+{
+	char **nw = realloc(s->written, (s->nwritten + 1) * sizeof *nw);
+	if (!nw)
+		return -1;
+	s->written = nw;
+	if (!(nw[s->nwritten] = strdup(path)))
+		return -1;
+	s->nwritten++;
+	return 0;
+}
+
+/* The uploaded shards whose predecessors all are, into the index in order. */
+static int drain(struct shard_sink *s)
+{
+	while (s->ix.nshards < s->ndone && s->ready[s->ix.nshards]) {
+		struct shard_entry *e = &s->done[s->ix.nshards];
+		if (shard_index_append(&s->ix, e))
+			return -1;
+		shard_entry_free(e);
+		if (s->on_shard)
+			s->on_shard(s->ctx, &s->ix.shards[s->ix.nshards - 1]);
+	}
+	return 0;
+}
+
+/* A shard PUT as the next object; the upload runs outside the lock, so that
+ * shards put from several threads go up at once. */
+static int put_remote(struct shard_sink *s, const struct shard_entry *in, const void *stored, size_t n,
+		      int stored_is_zip, struct shard_error *err)
+{
+	struct shard_entry e;
+	size_t k;
+	int rc = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->killed) {
+		pthread_mutex_unlock(&s->lock);
+		return shard_error_set(err, SHARD_EIO, "%s: interrupted", s->dir);
+	}
+	k = s->next++;
+	s->inflight++;
+	pthread_mutex_unlock(&s->lock);
+	if (shard_entry_copy(&e, in)) {
+		rc = shard_error_set(err, SHARD_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (!(rc = rename_entry(s, &e, k, err))) {
+		const char *base = stored_is_zip ? e.zip.basename : e.raw.basename;
+		/* noted before it is sent: a PUT that fails late may still land */
+		pthread_mutex_lock(&s->lock);
+		if (note_written(s, base))
+			rc = shard_error_set(err, SHARD_ENOMEM, "out of memory");
+		pthread_mutex_unlock(&s->lock);
+		if (!rc)
+			rc = remote_up_put(s->up, base, stored, n, err);
+	}
+	pthread_mutex_lock(&s->lock);
+	if (!rc && k >= s->ndone) {
+		size_t c = k + 16;
+		struct shard_entry *d = realloc(s->done, c * sizeof *d);
+		unsigned char *r = d ? realloc(s->ready, c) : NULL;
+		if (d)
+			s->done = d;
+		if (r) {
+			s->ready = r;
+			memset(r + s->ndone, 0, c - s->ndone);
+			s->ndone = c;
+		} else {
+			rc = shard_error_set(err, SHARD_ENOMEM, "out of memory");
+		}
+	}
+	if (!rc) {
+		s->done[k] = e;
+		s->ready[k] = 1;
+		s->samples += e.samples;
+		s->bytes += n;
+		if (drain(s))
+			rc = shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	} else {
+		shard_entry_free(&e);
+	}
+	pthread_mutex_unlock(&s->lock);
+out:
+	pthread_mutex_lock(&s->lock);
+	s->inflight--;
+	pthread_cond_broadcast(&s->idle);
+	if (s->killed) {
+		/* shard_sink_kill cut this upload short and ends the process: as a
+		 * put into a directory waits on the lock kill keeps, this one waits
+		 * for that end rather than report an interruption */
+		pthread_mutex_unlock(&s->lock);
+		for (;;)
+			sleep(60);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
 int shard_sink_put(struct shard_sink *s, const struct shard_entry *in, const void *stored, size_t n,
 		   int stored_is_zip, struct shard_error *err)
 {
 	struct shard_entry e;
 	int rc;
 
+	if (s->remote) {
+		if (stored_is_zip && !in->has_zip)
+			return shard_error_set(err, SHARD_EARG, "compressed bytes for a shard without zip_data");
+		return put_remote(s, in, stored, n, stored_is_zip, err);
+	}
 	if (shard_entry_copy(&e, in))
 		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
 	if (stored_is_zip && !e.has_zip) {
 		shard_entry_free(&e);
 		return shard_error_set(err, SHARD_EARG, "compressed bytes for a shard without zip_data");
 	}
-	if ((rc = rename_entry(s, &e, err)))
+	if ((rc = rename_entry(s, &e, s->ix.nshards, err)))
 		goto out;
 	if (s->is_dir) {
 		char path[8192], *slash;
@@ -375,6 +540,14 @@ static void sink_free(struct shard_sink *s)
 	for (i = 0; i < s->nwritten; i++)
 		free(s->written[i]);
 	free(s->written);
+	for (i = 0; i < s->ndone; i++)
+		if (s->ready[i] && i >= s->ix.nshards)
+			shard_entry_free(&s->done[i]);
+	free(s->done);
+	free(s->ready);
+	remote_up_free(s->up);
+	shard_remote_close(s->remote);
+	pthread_cond_destroy(&s->idle);
 	shard_index_free(&s->ix);
 	free(s->dir);
 	free(s->prefix);
@@ -382,10 +555,43 @@ static void sink_free(struct shard_sink *s)
 	free(s);
 }
 
+/* Delete every object s wrote; uploads under way end first. */
+static void remote_remove(struct shard_sink *s)
+{
+	struct shard_error ignored;
+	size_t i;
+	for (i = 0; i < s->nwritten; i++)
+		remote_up_delete(s->up, s->written[i], &ignored);
+}
+
+/* index.json PUT once every shard is up (no_index: nothing to write). */
+static int remote_close(struct shard_sink *s, struct shard_error *err)
+{
+	struct shard_buf b = {0};
+	int rc = 0;
+
+	if (s->inflight || s->ix.nshards != s->next)
+		rc = shard_error_set(err, SHARD_EIO, "%s: closed with shards not uploaded", s->dir);
+	if (!rc && !s->no_index) {
+		rc = shard_index_to_json(&s->ix, &b, err);
+		if (!rc)
+			rc = remote_up_put(s->up, "index.json", b.p, b.len, err);
+		shard_buf_free(&b);
+	}
+	if (rc) {
+		shard_sink_abort(s);
+		return rc;
+	}
+	sink_free(s);
+	return 0;
+}
+
 int shard_sink_close(struct shard_sink *s, struct shard_error *err)
 {
 	int rc;
 
+	if (s->remote)
+		return remote_close(s, err);
 	/* the shards and their directories reach the disk before an index names
 	 * them: a task's part before the driver's merge, a dataset's before its
 	 * index.json */
@@ -424,6 +630,11 @@ void shard_sink_abort(struct shard_sink *s)
 	size_t i;
 	if (!s)
 		return;
+	if (s->remote) {
+		remote_remove(s);
+		sink_free(s);
+		return;
+	}
 	for (i = 0; i < s->nwritten; i++)
 		unlink(s->written[i]);
 	sink_free(s);
@@ -436,6 +647,15 @@ void shard_sink_kill(struct shard_sink *s)
 		return;
 	/* a shard being written is finished and renamed first; no other follows */
 	pthread_mutex_lock(&s->lock);
+	if (s->remote) {
+		/* uploads under way end at once; what they sent goes too */
+		s->killed = 1;
+		remote_up_cancel(s->up);
+		while (s->inflight)
+			pthread_cond_wait(&s->idle, &s->lock);
+		remote_remove(s);
+		return;
+	}
 	for (i = 0; i < s->nwritten; i++)
 		unlink(s->written[i]);
 }

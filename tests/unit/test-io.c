@@ -1,5 +1,6 @@
-/* Unit tests of libshard's io layer: the writer's split rule through a sink, and
- * URLs as messages show them. */
+/* Unit tests of libshard's io layer: the writer's split rule through a sink,
+ * URLs as messages show them, and the pieces of writing to S3 that need no
+ * server (a listing's XML, the multipart plan). */
 #include "config.h"
 
 #include <math.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "shard.h"
+#include "io/remote.h"
 
 #include "tap.h"
 
@@ -173,12 +175,86 @@ static void test_source_place(void)
 	CHECK(system(gone) == 0, "cleanup");
 }
 
+/* Pages of a ListObjectsV2 answer as moto's S3 server gave them, a key with
+ * XML's escapes among them. */
+static void test_list_parse(void)
+{
+	static const char page1[] =
+		"<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"
+		"<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><IsTruncated>true</IsTruncated>"
+		"<Contents><Key>cap/a&amp;b &lt;c&gt;\xc3\xa9.mds</Key><LastModified>2026-12-02T17:50:22.000Z</LastModified>"
+		"<ETag>\"827ccb0eea8a706c4c34a16891f84e7b\"</ETag><ChecksumAlgorithm>CRC32</ChecksumAlgorithm><Size>5</Size>"
+		"<StorageClass>STANDARD</StorageClass></Contents><Name>bucket</Name><Prefix>cap/</Prefix><MaxKeys>1</MaxKeys>"
+		"<KeyCount>1</KeyCount><NextContinuationToken>aa399ae7059e091f3eff6d503bed5508</NextContinuationToken>"
+		"</ListBucketResult>";
+	static const char page2[] =
+		"<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"
+		"<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><IsTruncated>false</IsTruncated>"
+		"<Contents><Key>cap/z&#x2F;&#47;1.mds</Key><LastModified>2026-12-02T17:50:22.000Z</LastModified>"
+		"<ETag>\"c4ca4238a0b923820dcc509a6f75849b\"</ETag><ChecksumAlgorithm>CRC32</ChecksumAlgorithm>"
+		"<Size>12884901888</Size><StorageClass>STANDARD</StorageClass></Contents><Name>bucket</Name>"
+		"<Prefix>cap/</Prefix><MaxKeys>1000</MaxKeys><KeyCount>1</KeyCount></ListBucketResult>";
+	static const char bad_size[] = "<ListBucketResult><Contents><Key>cap/x</Key><Size>12a</Size></Contents></ListBucketResult>";
+	struct shard_remote_file *v = NULL;
+	struct shard_error err;
+	size_t n = 0;
+	char *next = NULL;
+
+	CHECK(remote_list_parse(page1, sizeof page1 - 1, "cap/", &v, &n, &next, &err) == 0, "page 1: %s", err.msg);
+	CHECK(n == 1 && strcmp(v[0].name, "a&b <c>\xc3\xa9.mds") == 0 && v[0].size == 5, "page 1's key: %s",
+	      n ? v[0].name : "none");
+	CHECK(next && strcmp(next, "aa399ae7059e091f3eff6d503bed5508") == 0, "the token: %s", next ? next : "none");
+	free(next);
+	CHECK(remote_list_parse(page2, sizeof page2 - 1, "cap/", &v, &n, &next, &err) == 0, "page 2: %s", err.msg);
+	CHECK(n == 2 && strcmp(v[1].name, "z//1.mds") == 0 && v[1].size == 12884901888ull, "page 2's key: %s",
+	      n == 2 ? v[1].name : "none");
+	CHECK(next == NULL, "the last page has no token");
+	shard_remote_files_free(v, n);
+	v = NULL;
+	n = 0;
+	/* a key outside the prefix is no answer, nor is the prefix itself */
+	CHECK(remote_list_parse(page2, sizeof page2 - 1, "other/", &v, &n, &next, &err) == 0 && n == 0,
+	      "outside the prefix: %zu", n);
+	CHECK(remote_list_parse(bad_size, sizeof bad_size - 1, "cap/", &v, &n, &next, &err) == SHARD_EDATA &&
+	      strstr(err.msg, "cap/x: a size that is no number"), "a bad size: %s", err.msg);
+	CHECK(remote_list_parse("<Error><Code>AccessDenied</Code></Error>", 39, "", &v, &n, &next, &err) == SHARD_EDATA,
+	      "an error body is no listing");
+	shard_remote_files_free(v, n);
+}
+
+/* Objects up to the multipart size go in one PUT; a bigger one in parts of
+ * that size, the last one shorter. */
+static void test_multipart_plan(void)
+{
+	const uint64_t mib = 1 << 20;
+	struct shard_error err;
+	uint64_t size;
+
+	CHECK(remote_multipart_parts(0, 5 * mib) == 0, "empty");
+	CHECK(remote_multipart_parts(5 * mib, 5 * mib) == 0, "exactly the size");
+	CHECK(remote_multipart_parts(5 * mib + 1, 5 * mib) == 2, "one byte over");
+	CHECK(remote_multipart_parts(12 * mib, 5 * mib) == 3, "12 MiB");
+	CHECK(remote_multipart_parts(1ull << 32, 64 * mib) == 64, "4 GiB");
+	unsetenv("SHARDKIT_MULTIPART_SIZE");
+	CHECK(remote_multipart_size(&size, &err) == 0 && size == 64 * mib, "the default: %llu", (unsigned long long)size);
+	setenv("SHARDKIT_MULTIPART_SIZE", "5MiB", 1);
+	CHECK(remote_multipart_size(&size, &err) == 0 && size == 5 * mib, "5MiB: %llu", (unsigned long long)size);
+	setenv("SHARDKIT_MULTIPART_SIZE", "1MiB", 1);
+	CHECK(remote_multipart_size(&size, &err) == SHARD_EARG && strstr(err.msg, "SHARDKIT_MULTIPART_SIZE=1MiB"),
+	      "under S3's 5 MiB: %s", err.msg);
+	setenv("SHARDKIT_MULTIPART_SIZE", "lots", 1);
+	CHECK(remote_multipart_size(&size, &err) == SHARD_EARG, "no size");
+	unsetenv("SHARDKIT_MULTIPART_SIZE");
+}
+
 int main(void)
 {
 	static const struct tap_case cases[] = {
 		TAP(test_split),
 		TAP(test_source_place),
 		TAP(test_url_redact),
+		TAP(test_list_parse),
+		TAP(test_multipart_plan),
 		{0},
 	};
 	return tap_run(cases);
