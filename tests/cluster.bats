@@ -6,7 +6,9 @@
 # the workers' executors, with one task attempt failing after it wrote its
 # shards, merges the entries of the attempts that succeeded and reads the
 # dataset back through Mosaic's StreamingDataset: once into a directory the
-# workers share, once into the bucket; the two datasets hold the same bytes.
+# workers share, once into the bucket, in one Spark application. The two
+# datasets hold the same bytes, and what the failed attempts wrote is found
+# and pruned in both.
 
 load helpers
 
@@ -101,18 +103,6 @@ setup() {
 	cd "$BATS_FILE_TMPDIR"
 }
 
-# job DEST MARKER: tests/spark/cluster_test.py on the cluster into DEST
-job() {
-	run timeout -k 10 600 "$SHARDKIT_PYTHON" "$SRC/tests/spark/cluster_test.py" "$BIN" "$MASTER" "$@"
-	[ "$status" -eq 0 ] || {
-		echo "$output" | grep -v WARN | tail -n 40
-		tail -n 20 worker[12]/app-*/*/stderr
-		false
-	}
-	assert_output --regexp "ok: [0-9]+ shard entries from 8 partitions, one attempt failed and ran again"
-	assert_output --partial "ok: 2000 rows read by StreamingDataset from $1, each once, equal to the DataFrame's"
-}
-
 # referenced INDEX: the shard files index.json INDEX names (the compressed
 # one where a shard has one: the raw one is not stored), one a line, sorted
 referenced() {
@@ -131,10 +121,26 @@ for s in json.load(open(sys.argv[1]))["shards"]:
     print(json.dumps(s, sort_keys=True))' "$1"
 }
 
-@test "8 partitions through RDD.pipe() on two workers into a shared directory: the failed attempt left out, every row read once, prune removes its shards" {
-	job "$BATS_FILE_TMPDIR/$LOCAL_DS" "$BATS_FILE_TMPDIR/failed-local"
+@test "8 partitions through RDD.pipe() on two workers, into a shared directory and into $BUCKET_URL: one attempt failed each time, StreamingDataset reads every row once" {
+	run timeout -k 10 600 "$SHARDKIT_PYTHON" "$SRC/tests/spark/cluster_test.py" "$BIN" "$MASTER" \
+		"$BATS_FILE_TMPDIR/$LOCAL_DS" "$BATS_FILE_TMPDIR/failed-local" "$BUCKET_URL" "$BATS_FILE_TMPDIR/failed-s3"
+	[ "$status" -eq 0 ] || {
+		echo "$output" | grep -v WARN | tail -n 40
+		tail -n 20 worker[12]/app-*/*/stderr
+		false
+	}
+	echo "$output" | grep '^ok: '
+	for dest in "$BATS_FILE_TMPDIR/$LOCAL_DS" "$BUCKET_URL"; do
+		assert_output --regexp "ok: $dest: [0-9]+ shard entries from 8 partitions, one attempt failed and ran again"
+		assert_output --partial "ok: $dest: 2000 rows read by StreamingDataset, each once, equal to the DataFrame's"
+	done
 	# the tasks ran in executors of both workers
 	ls worker1/app-*/*/stderr worker2/app-*/*/stderr
+	touch job-done
+}
+
+@test "in the directory: the failed attempt's part is the only one index.json does not use; verify --strict names it, prune removes it" {
+	[ -f job-done ] || skip "the job failed"
 	# nine part directories: eight the index uses, one the failed attempt left
 	referenced "$LOCAL_DS/index.json" | cut -d/ -f1 | uniq > used
 	[ "$(wc -l < used)" -eq 8 ]
@@ -153,9 +159,8 @@ for s in json.load(open(sys.argv[1]))["shards"]:
 	assert_success
 }
 
-@test "the same job into $BUCKET_URL on moto: StreamingDataset reads every row once from S3, shard-cat gives the local run's bytes, the failed attempt's objects unreferenced, then pruned" {
-	[ -f "$LOCAL_DS/index.json" ] || skip "needs the first test's dataset"
-	job "$BUCKET_URL" "$BATS_FILE_TMPDIR/failed-s3"
+@test "in the bucket: shard-cat gives the directory's bytes; the failed attempt's objects are the only ones index.json does not name, and prune deletes them" {
+	[ -f job-done ] || skip "the job failed"
 	# the same samples, in the same order, in shards of the same bytes
 	cmp <(shard-cat "$LOCAL_DS") <(shard-cat "$BUCKET_URL")
 	cmp <(shard-cat -q "$LOCAL_DS" -o -) <(shard-cat -q "$BUCKET_URL" -o -)
