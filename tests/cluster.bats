@@ -15,6 +15,7 @@ load helpers
 # names of the things the tests below share
 LOCAL_DS=local-ds
 BUCKET_URL=s3://bucket/cluster
+RECIPE_URL=s3://bucket/recipe
 
 # cluster_down: every process setup_file started (each its own process group:
 # a worker's executors and their Python workers go with it)
@@ -103,6 +104,22 @@ setup() {
 	cd "$BATS_FILE_TMPDIR"
 }
 
+# s3_get BUCKET/KEY: the object's bytes, with boto3
+s3_get() {
+	"$SHARDKIT_PYTHON" -c 'import boto3, os, sys
+b, k = sys.argv[1].split("/", 1)
+s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+sys.stdout.buffer.write(s3.get_object(Bucket=b, Key=k)["Body"].read())' "$1"
+}
+
+# s3_keys BUCKET/PREFIX: the keys of the objects below PREFIX/, the prefix
+# left out, sorted; no multipart upload may be open there
+s3_keys() {
+	"$SHARDKIT_PYTHON" "$SRC/tests/remote/s3-ls.py" "$AWS_ENDPOINT_URL" keys "$1/" > listed || return
+	if grep '^upload ' listed; then return 1; fi
+	cut -d' ' -f1 listed | sed "s|^${1#*/}/||" | sort
+}
+
 # referenced INDEX: the shard files index.json INDEX names (the compressed
 # one where a shard has one: the raw one is not stored), one a line, sorted
 referenced() {
@@ -123,7 +140,8 @@ for s in json.load(open(sys.argv[1]))["shards"]:
 
 @test "8 partitions through RDD.pipe() on two workers, into a shared directory and into $BUCKET_URL: one attempt failed each time, StreamingDataset reads every row once" {
 	run timeout -k 10 600 "$SHARDKIT_PYTHON" "$SRC/tests/spark/cluster_test.py" "$BIN" "$MASTER" \
-		"$BATS_FILE_TMPDIR/$LOCAL_DS" "$BATS_FILE_TMPDIR/failed-local" "$BUCKET_URL" "$BATS_FILE_TMPDIR/failed-s3"
+		"$BATS_FILE_TMPDIR/$LOCAL_DS" "$BATS_FILE_TMPDIR/failed-local" "$BUCKET_URL" "$BATS_FILE_TMPDIR/failed-s3" \
+		"to_mds:$RECIPE_URL" "$BATS_FILE_TMPDIR/failed-recipe"
 	[ "$status" -eq 0 ] || {
 		echo "$output" | grep -v WARN | tail -n 40
 		tail -n 20 worker[12]/app-*/*/stderr
@@ -132,6 +150,9 @@ for s in json.load(open(sys.argv[1]))["shards"]:
 	echo "$output" | grep '^ok: '
 	for dest in "$BATS_FILE_TMPDIR/$LOCAL_DS" "$BUCKET_URL"; do
 		assert_output --regexp "ok: $dest: [0-9]+ shard entries from 8 partitions, one attempt failed and ran again"
+	done
+	assert_output --partial "ok: $RECIPE_URL: to_mds wrote it, one attempt failed and ran again"
+	for dest in "$BATS_FILE_TMPDIR/$LOCAL_DS" "$BUCKET_URL" "$RECIPE_URL"; do
 		assert_output --partial "ok: $dest: 2000 rows read by StreamingDataset, each once, equal to the DataFrame's"
 	done
 	# the tasks ran in executors of both workers
@@ -164,29 +185,35 @@ for s in json.load(open(sys.argv[1]))["shards"]:
 	# the same samples, in the same order, in shards of the same bytes
 	cmp <(shard-cat "$LOCAL_DS") <(shard-cat "$BUCKET_URL")
 	cmp <(shard-cat -q "$LOCAL_DS" -o -) <(shard-cat -q "$BUCKET_URL" -o -)
-	"$SHARDKIT_PYTHON" -c 'import boto3, os, sys
-sys.stdout.buffer.write(boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"]).get_object(
-    Bucket="bucket", Key="cluster/index.json")["Body"].read())' > s3-index.json
+	s3_get bucket/cluster/index.json > s3-index.json
 	diff <(shards_of "$LOCAL_DS/index.json") <(shards_of s3-index.json)
 	# every object the index names is there; the others are the failed
 	# attempt's shards, under one part-* prefix the index does not use
-	"$SHARDKIT_PYTHON" "$SRC/tests/remote/s3-ls.py" "$AWS_ENDPOINT_URL" keys bucket/cluster/ > listed
-	! grep '^upload ' listed
-	cut -d' ' -f1 listed | sed 's|^cluster/||' | sort > objects
+	s3_keys bucket/cluster > objects
 	referenced s3-index.json > named
 	[ -z "$(comm -13 objects named)" ]
 	comm -23 objects named | grep -v '^index\.json$' > stray
 	echo "not referenced: $(cat stray)"
 	[ -s stray ] && [ "$(cut -d/ -f1 stray | sort -u | wc -l)" -eq 1 ]
-	! grep -qF "$(cut -d/ -f1 stray | head -n 1)/" named
+	[ -z "$(grep -F "$(cut -d/ -f1 stray | head -n 1)/" named)" ]
 	# prune deletes exactly those
 	run shard-index prune "$BUCKET_URL"
 	assert_success
 	while read -r k; do assert_output --partial "removed $BUCKET_URL/$k"; done < stray
 	assert_output --regexp "$BUCKET_URL: removed $(wc -l < stray) files? "
-	"$SHARDKIT_PYTHON" "$SRC/tests/remote/s3-ls.py" "$AWS_ENDPOINT_URL" keys bucket/cluster/ | cut -d' ' -f1 |
-		sed 's|^cluster/||' | sort | cmp - <( (cat named; echo index.json) | sort)
+	s3_keys bucket/cluster > objects
+	(cat named; echo index.json) | sort | cmp - objects
 	run shard-index verify "$BUCKET_URL"
 	assert_success
 	cmp <(shard-cat "$LOCAL_DS") <(shard-cat "$BUCKET_URL")
+}
+
+@test "to_mds() of examples/spark_to_mds.py into $RECIPE_URL on the cluster: the directory's bytes, and only what index.json names is left in the bucket" {
+	[ -f job-done ] || skip "the job failed"
+	cmp <(shard-cat "$LOCAL_DS") <(shard-cat "$RECIPE_URL")
+	cmp <(shard-cat -q "$LOCAL_DS" -o -) <(shard-cat -q "$RECIPE_URL" -o -)
+	s3_get bucket/recipe/index.json > recipe-index.json
+	diff <(shards_of "$LOCAL_DS/index.json") <(shards_of recipe-index.json)
+	s3_keys bucket/recipe > objects
+	(referenced recipe-index.json; echo index.json) | sort | cmp - objects
 }

@@ -9,7 +9,8 @@ DataFrame's.
     cluster_test.py BINDIR MASTER DEST MARKER [DEST MARKER ...]
 
 Each DEST is a job of its own in one Spark application: a directory every
-worker sees, or s3://BUCKET/PREFIX. The S3 endpoint, credentials and region
+worker sees, or s3://BUCKET/PREFIX; to_mds:DEST converts through
+examples/spark_to_mds.py's to_mds() instead of a pipe() of its own. The S3 endpoint, credentials and region
 come from this process's AWS_* environment; they reach the tasks'
 shard-convert through pipe()'s env (the executors hold none of their own)
 and StreamingDataset through S3_ENDPOINT_URL and boto3's own variables. MARKER is a path no attempt has made yet: the first task
@@ -26,7 +27,7 @@ sys.path[:0] = [os.path.dirname(__file__), os.path.join(os.path.dirname(__file__
 
 from pipe_test import SCHEMA, check_rows, read_rows, rows, spark_schema  # noqa: E402
 from pyspark.sql import SparkSession  # noqa: E402
-from spark_to_mds import _exact_text  # noqa: E402
+from spark_to_mds import _exact_text, to_mds  # noqa: E402
 
 PARTITIONS = 8
 # what the tasks' shard-convert may see of the driver's environment
@@ -67,6 +68,17 @@ def pipe_job(lines, bindir, dest, marker):
     print(f'ok: {dest}: merged')
 
 
+def recipe_job(df, bindir, dest, marker):
+    """The same conversion through examples/spark_to_mds.py's to_mds(), which
+    merges and prunes itself (its tasks get the driver's AWS_* variables)."""
+    fail_once = ['sh', '-c', f'"$@" || exit; mkdir {shlex.quote(marker)} 2>/dev/null && exit 3; exit 0', 'sh']
+    start = time.monotonic()
+    to_mds(df, dest, SCHEMA, timezone='UTC', bindir=bindir, command_prefix=fail_once,
+           extra_args=['--fill', 'note=<null>', '--size-limit', '16KiB'])
+    assert os.path.isdir(marker), 'no task attempt was made to fail'
+    print(f'ok: {dest}: to_mds wrote it, one attempt failed and ran again ({time.monotonic() - start:.1f} s)')
+
+
 def main():
     bindir, master = sys.argv[1:3]
     jobs = list(zip(sys.argv[3::2], sys.argv[4::2]))
@@ -75,13 +87,17 @@ def main():
              .config('spark.task.maxFailures', '4')
              .config('spark.executor.memory', '512m')
              .config('spark.driver.host', '127.0.0.1').config('spark.driver.bindAddress', '127.0.0.1')
-             .config('spark.ui.enabled', 'false').getOrCreate())
+             .config('spark.ui.enabled', 'false').config('spark.ui.showConsoleProgress', 'false').getOrCreate())
     df = spark.createDataFrame(rows(), spark_schema()).repartition(PARTITIONS, 'id').sortWithinPartitions('id')
     expected = sorted((tuple(r) for r in df.collect()), key=lambda r: r[0])
     lines = _exact_text(df).toJSON()
     assert lines.getNumPartitions() == PARTITIONS, lines.getNumPartitions()
-    for dest, marker in jobs:
-        pipe_job(lines, bindir, dest, marker)
+    for i, (dest, marker) in enumerate(jobs):
+        if dest.startswith('to_mds:'):
+            jobs[i] = (dest[len('to_mds:'):], marker)
+            recipe_job(df, bindir, *jobs[i])
+        else:
+            pipe_job(lines, bindir, dest, marker)
     spark.stop()
 
     for dest, _ in jobs:
