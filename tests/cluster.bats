@@ -138,6 +138,17 @@ for s in json.load(open(sys.argv[1]))["shards"]:
     print(json.dumps(s, sort_keys=True))' "$1"
 }
 
+# same_as_local URL: the dataset at URL holds the same samples as the
+# directory's, in the same order, in shards of the same bytes (the index
+# entries alike but for the part-* names); prints URL's index.json
+same_as_local() {
+	cmp <(shard-cat "$LOCAL_DS") <(shard-cat "$1")
+	cmp <(shard-cat -q "$LOCAL_DS" -o -) <(shard-cat -q "$1" -o -)
+	s3_get "${1#s3://}/index.json" > index.tmp
+	diff <(shards_of "$LOCAL_DS/index.json") <(shards_of index.tmp) >&2
+	cat index.tmp
+}
+
 @test "8 partitions through RDD.pipe() on two workers, into a shared directory and into $BUCKET_URL: one attempt failed each time, StreamingDataset reads every row once" {
 	run timeout -k 10 600 "$SHARDKIT_PYTHON" "$SRC/tests/spark/cluster_test.py" "$BIN" "$MASTER" \
 		"$BATS_FILE_TMPDIR/$LOCAL_DS" "$BATS_FILE_TMPDIR/failed-local" "$BUCKET_URL" "$BATS_FILE_TMPDIR/failed-s3" \
@@ -182,11 +193,7 @@ for s in json.load(open(sys.argv[1]))["shards"]:
 
 @test "in the bucket: shard-cat gives the directory's bytes; the failed attempt's objects are the only ones index.json does not name, and prune deletes them" {
 	[ -f job-done ] || skip "the job failed"
-	# the same samples, in the same order, in shards of the same bytes
-	cmp <(shard-cat "$LOCAL_DS") <(shard-cat "$BUCKET_URL")
-	cmp <(shard-cat -q "$LOCAL_DS" -o -) <(shard-cat -q "$BUCKET_URL" -o -)
-	s3_get bucket/cluster/index.json > s3-index.json
-	diff <(shards_of "$LOCAL_DS/index.json") <(shards_of s3-index.json)
+	same_as_local "$BUCKET_URL" > s3-index.json
 	# every object the index names is there; the others are the failed
 	# attempt's shards, under one part-* prefix the index does not use
 	s3_keys bucket/cluster > objects
@@ -210,10 +217,7 @@ for s in json.load(open(sys.argv[1]))["shards"]:
 
 @test "to_mds() of examples/spark_to_mds.py into $RECIPE_URL on the cluster: the directory's bytes, and only what index.json names is left in the bucket" {
 	[ -f job-done ] || skip "the job failed"
-	cmp <(shard-cat "$LOCAL_DS") <(shard-cat "$RECIPE_URL")
-	cmp <(shard-cat -q "$LOCAL_DS" -o -) <(shard-cat -q "$RECIPE_URL" -o -)
-	s3_get bucket/recipe/index.json > recipe-index.json
-	diff <(shards_of "$LOCAL_DS/index.json") <(shards_of recipe-index.json)
+	same_as_local "$RECIPE_URL" > recipe-index.json
 	s3_keys bucket/recipe > objects
 	(referenced recipe-index.json; echo index.json) | sort | cmp - objects
 }
