@@ -22,6 +22,7 @@ static void __attribute__((noreturn)) help(void)
 	       "Read MDS datasets (directories with index.json), loose shard files, or a\n"
 	       "shard stream on stdin (-, the default), and write them out.\n\n"
 	       "  -o, --output DEST    '-' for a shard stream on stdout, else a dataset directory\n"
+	       "                       or s3://BUCKET/PREFIX\n"
 	       "  -f, --format FMT     text output: jsonl (default), csv (Spark's dialect) or tsv\n"
 	       "  -c, --columns LIST   only these columns, in this order (text output)\n"
 	       "  -r, --range A:B      samples A (inclusive) to B (exclusive) across all inputs\n"

@@ -33,6 +33,7 @@ static void __attribute__((noreturn)) help(void)
 	       "gzip, bzip2, xz, zstd and lz4-frame compression recognised from the content)\n"
 	       "into MDS shards.\n\n"
 	       "  -o, --output DEST          '-' for a shard stream on stdout, else a dataset directory\n"
+	       "                             or s3://BUCKET/PREFIX\n"
 	       "  -s, --schema LIST          columns as NAME:TYPE (MDS encodings, bool, date, timestamp;\n"
 	       "                             TYPE? keeps nulls)\n"
 	       "  -H, --header               every input file starts with a header line\n"

@@ -311,7 +311,7 @@ static const char *parse_options(const char *sub, int argc, char **argv, struct 
 		bad_usage("--no-sync applies to create and merge only");
 	if ((strcmp(sub, "create") == 0 || strcmp(sub, "merge") == 0 || strcmp(sub, "prune") == 0) &&
 	    optind == argc - 1 && (cli_http_url(argv[optind]) || (opt.out && cli_http_url(opt.out))))
-		bad_usage("%s writes to a local directory or an s3:// dataset, not to an http(s) URL", sub);
+		bad_usage("%s takes a local directory or an s3:// dataset, not an http(s) URL", sub);
 	if (usage_msg[0]) {
 		if (strcmp(sub, "verify") || !opt.json)
 			cli_usage_error(usage, "%s", usage_msg);

@@ -25,6 +25,7 @@ static void __attribute__((noreturn)) help(void)
 	       "Write the samples of a dataset (DIR) or a shard stream (-) in a seeded random\n"
 	       "order: by default a uniform permutation of all samples.\n\n"
 	       "  -o, --output DEST      '-' for a shard stream on stdout, else a dataset directory\n"
+	       "                         or s3://BUCKET/PREFIX\n"
 	       "      --seed S           the seed (default 0)\n"
 	       "      --epoch E          the epoch: each gives an independent order (default 0)\n"
 	       "      --rank R           this rank's share only (default 0) ...\n"

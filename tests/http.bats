@@ -187,12 +187,12 @@ setup() {
 	assert_failure 2
 	run shard-index create "$URL/out"
 	assert_failure 2
-	assert_output --partial "not to an http(s) URL"
+	assert_output --partial "create takes a local directory or an s3:// dataset, not an http(s) URL"
 	# s3:// is a destination (tests/s3-write.bats): with no server there the
 	# write fails, exit 1, naming the object it could not look at
 	run env AWS_ENDPOINT_URL="http://127.0.0.1:$(free_port)" SHARDKIT_RETRIES=0 shard-cat "$URL/ref" -o s3://bucket/ds
 	assert_failure 1
-	assert_output --partial "s3://bucket/ds/index.json: HEAD: "
+	assert_output --partial "s3://bucket/ds/index.json: GET: "
 	[ ! -e s3: ] && [ ! -e http: ]
 }
 

@@ -355,9 +355,10 @@ attempts() {
 	[ -e other/keep.txt ]
 	run shard-index prune nonexistent
 	assert_failure 1
-	run shard-index prune s3://bucket/ds
+	# an http(s) dataset cannot be listed (s3:// can: tests/s3-write.bats)
+	run shard-index prune http://127.0.0.1:1/ds
 	assert_failure 2
-	assert_output --partial "not a URL"
+	assert_output --partial "prune takes a local directory or an s3:// dataset, not an http(s) URL"
 	run shard-index prune --strict ds
 	assert_failure 2
 	assert_output --partial "--strict applies to verify only"

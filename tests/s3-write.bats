@@ -25,6 +25,10 @@ setup_file() {
 		> "$d/upload.log" 2>&1 || { cat "$d/upload.log"; false; }
 }
 
+teardown() {
+	[ ! -f "$BATS_TEST_TMPDIR/proxy.pid" ] || kill "$(cat "$BATS_TEST_TMPDIR/proxy.pid")" 2>/dev/null || true
+}
+
 teardown_file() {
 	[ ! -f "$BATS_FILE_TMPDIR/moto.pid" ] || kill "$(cat "$BATS_FILE_TMPDIR/moto.pid")" 2>/dev/null || true
 }
@@ -96,24 +100,70 @@ S=(-s n:int64,m:int64,s:str)
 	assert_output --partial "s3://bucket/w/bad/index.json: HTTP 404 (NoSuchKey)"
 }
 
+@test "writes through failures: a part's 503, CompleteMultipartUpload's 500, a dropped index.json PUT and a listing's 503 are tried again; without retries the 503 is named and nothing is left" {
+	rows 600000 parts.csv
+	local pp
+	pp=$(free_port)
+	"$SHARDKIT_PYTHON" "$SRC/tests/remote/s3-flaky.py" "$pp" "$PORT" \
+		'503:PUT:/w/flaky/shard\.00000\.mds\?partNumber=2&' '500:POST:/w/flaky/shard\.00000\.mds\?uploadId=' \
+		'drop:PUT:/w/flaky/index\.json$' '503:GET:list-type=2&prefix=w%2Fflaky%2F' \
+		'503:PUT:/w/flaky0/shard\.00000\.mds\?partNumber=2&' > proxy.log 2>&1 3>&- &
+	echo $! > "$BATS_TEST_TMPDIR/proxy.pid"
+	wait_port "$pp" 30
+	AWS_ENDPOINT_URL=http://127.0.0.1:$pp SHARDKIT_MULTIPART_SIZE=5MiB \
+		shard-convert -q "${S[@]}" -c none --size-limit 12MiB -o s3://bucket/w/flaky parts.csv
+	run env AWS_ENDPOINT_URL=http://127.0.0.1:$pp shard-index prune -n s3://bucket/w/flaky
+	assert_success
+	assert_output --partial "nothing to remove"
+	[ "$(wc -l < proxy.log)" -eq 4 ]
+	shard-convert -q "${S[@]}" -c none --size-limit 12MiB -o flaky parts.csv
+	cmp <(shard-cat flaky) <(shard-cat s3://bucket/w/flaky)
+	grep -qx "w/flaky/shard.00000.mds $(stat -c %s flaky/shard.00000.mds)" <(s3ls bucket/w/flaky/)
+	run env AWS_ENDPOINT_URL=http://127.0.0.1:$pp SHARDKIT_RETRIES=0 SHARDKIT_MULTIPART_SIZE=5MiB \
+		shard-convert -q "${S[@]}" -c none --size-limit 12MiB -o s3://bucket/w/flaky0 parts.csv
+	assert_failure 1
+	assert_output --partial "s3://bucket/w/flaky0/shard.00000.mds: PUT: HTTP 503 (SlowDown)"
+	[ -z "$(s3ls bucket/w/flaky0/)" ]
+	kill "$(cat "$BATS_TEST_TMPDIR/proxy.pid")"
+}
+
 @test "SIGTERM during a write: exit 143, and what went up is deleted" {
-	rows 200000 slow.csv
+	# some 2000 shards: long enough to be caught at work
+	rows 600000 slow.csv
 	shard-convert -q "${S[@]}" --size-limit 16KiB -o s3://bucket/w/term slow.csv 3>&- &
 	local pid=$! i
 	for i in $(seq 100); do
 		[ -z "$(s3ls bucket/w/term/)" ] || break
 		sleep 0.1
 	done
-	[ -n "$(s3ls bucket/w/term/)" ]
 	kill -TERM "$pid"
 	local st=0
 	wait "$pid" || st=$?
 	[ "$st" -eq 143 ]
+	# shards had gone up before the signal came
+	grep -q "PUT /bucket/w/term/shard.00000.mds.zstd HTTP" "$BATS_FILE_TMPDIR/moto.log"
 	[ -z "$(s3ls bucket/w/term/)" ]
 }
 
+@test "SIGTERM during multipart uploads: exit 143, the uploads aborted, nothing left" {
+	# 130 MB in shards of 64 MiB, 13 parts each: caught after the first part
+	rows 2400000 parts.csv
+	SHARDKIT_MULTIPART_SIZE=5MiB shard-convert -q "${S[@]}" -c none --size-limit 64MiB -o s3://bucket/w/mpterm parts.csv 3>&- &
+	local pid=$! i st=0
+	for i in $(seq 500); do
+		! grep -q "PUT /bucket/w/mpterm/shard.00000.mds?partNumber=1&" "$BATS_FILE_TMPDIR/moto.log" || break
+		sleep 0.02
+	done
+	kill -TERM "$pid"
+	wait "$pid" || st=$?
+	[ "$st" -eq 143 ]
+	grep -q "DELETE /bucket/w/mpterm/shard.00000.mds?uploadId=" "$BATS_FILE_TMPDIR/moto.log"
+	! grep -q "PUT /bucket/w/mpterm/index.json" "$BATS_FILE_TMPDIR/moto.log"
+	[ -z "$(s3ls bucket/w/mpterm/)" ]
+}
+
 @test "SIGKILL leaves shards without index.json: shard-index prune lists them (-n), then deletes them" {
-	rows 200000 slow.csv
+	rows 600000 slow.csv
 	shard-convert -q "${S[@]}" --size-limit 16KiB -o s3://bucket/w/kill slow.csv 3>&- &
 	local pid=$! i n
 	for i in $(seq 100); do
@@ -210,7 +260,7 @@ S=(-s n:int64,m:int64,s:str)
 	[ "$(s3ls bucket/ref/ | wc -l)" -eq "$(ls "$REF" | wc -l)" ]
 }
 
-@test "a wrong secret on write: exit 1, S3's 403 named with the object; nothing written" {
+@test "a wrong secret on write: exit 1, S3's 403 named with the object; a PUT's 404 too, not retried; nothing written" {
 	run env AWS_SECRET_ACCESS_KEY=wrong shard-cat -q "$REF" -o s3://bucket/w/denied
 	assert_failure 1
 	assert_output --partial "s3://bucket/w/denied/index.json: GET: HTTP 403 (SignatureDoesNotMatch)"
@@ -221,4 +271,22 @@ S=(-s n:int64,m:int64,s:str)
 	assert_failure 1
 	assert_output --partial "HTTP 403 (SignatureDoesNotMatch)"
 	[ -z "$(s3ls bucket/w/denied/)" ]
+	# a PUT's error is named too, and a 404 is not tried again
+	run shard-cat -q "$REF" -o s3://nobucket/ds
+	assert_failure 1
+	assert_output --regexp "s3://nobucket/ds/shard\.0000[0-9]\.mds\.zstd: PUT: HTTP 404 \(NoSuchBucket\)$"
+	[ "$(grep -c 'PUT /nobucket/ds/shard.00000.mds.zstd ' "$BATS_FILE_TMPDIR/moto.log")" -eq 1 ]
+}
+
+@test "examples/spark_to_mds.py into s3://: tasks PUT their parts, a failed attempt's deleted, shard-cat equals the local run" {
+	"$SHARDKIT_PYTHON" -c 'import pyspark' 2>/dev/null || skip "pyspark is not in the interop environment"
+	command -v java >/dev/null || skip "no Java runtime"
+	TZ=UTC SPARK_LOCAL_IP=127.0.0.1 PYSPARK_PYTHON="$SHARDKIT_PYTHON" \
+		run "$SHARDKIT_PYTHON" "$SRC/tests/spark/s3_recipe_test.py" "${SHARDKIT_BUILD:-$SRC/build}" "$BATS_TEST_TMPDIR" \
+		s3://bucket/w/recipe
+	[ "$status" -eq 0 ] || { echo "$output" | grep -v WARN | tail -n 30; false; }
+	assert_output --partial "ok: s3 recipe: 600 rows"
+	# the tasks' shards went up under part-PID-RANDOM/ (one attempt's deleted after)
+	grep -q "PUT /bucket/w/recipe/part-[0-9]*-[0-9a-f]*/shard.00000.mds.zstd HTTP" "$BATS_FILE_TMPDIR/moto.log"
+	grep -q "DELETE /bucket/w/recipe/part-[0-9]*-[0-9a-f]*/shard.00000.mds.zstd HTTP" "$BATS_FILE_TMPDIR/moto.log"
 }

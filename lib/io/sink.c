@@ -38,9 +38,18 @@ struct shard_sink {
 	struct shard_entry *done;	/* uploaded shards by number, until the ones before them are */
 	unsigned char *ready;
 	size_t ndone;
-	int inflight, killed;
+	struct shard_pool *pool;	/* the uploads' threads */
+	struct upload *uploads;	/* every shard handed to the pool */
+	int outstanding;	/* uploads handed to the pool and not ended */
+	int inflight;		/* of them, those under way */
+	int killed;		/* by kill or abort: no upload starts */
+	int failed;		/* an upload failed for good: ferr says why */
+	struct shard_error ferr;
 	pthread_cond_t idle;	/* signalled as each upload ends */
 };
+
+/* Shards going up to an s3:// dataset at once (and copies held). */
+#define REMOTE_UPLOADS 4
 
 static void sink_free(struct shard_sink *s);
 
@@ -117,6 +126,8 @@ static int remote_open(struct shard_sink **out, const char *dest, const char *su
 		rc = shard_error_set(err, SHARD_ENOMEM, "out of memory");
 		goto fail;
 	}
+	if ((rc = shard_pool_new(&s->pool, REMOTE_UPLOADS, err)))
+		goto fail;
 	s->is_dir = 1;
 	s->remote = r;
 	s->up = up;
@@ -389,40 +400,49 @@ static int drain(struct shard_sink *s)
 	return 0;
 }
 
-/* A shard PUT as the next object; the upload runs outside the lock, so that
- * shards put from several threads go up at once. */
-static int put_remote(struct shard_sink *s, const struct shard_entry *in, const void *stored, size_t n,
-		      int stored_is_zip, struct shard_error *err)
-{
-	struct shard_entry e;
+/* One shard on its way to an s3:// dataset: a task of the sink's pool. */
+struct upload {
+	struct shard_task task;
+	struct shard_sink *s;
+	struct shard_entry e;	/* renamed to shard k */
 	size_t k;
+	void *bytes;		/* a copy: the caller's buffer is its own again once put returns */
+	size_t n;
+	int zip;
+	struct upload *next;
+};
+
+static void fail_upload(struct shard_sink *s, const struct shard_error *err)
+{
+	if (!s->failed) {
+		s->failed = 1;
+		s->ferr = *err;
+	}
+}
+
+/* Upload one shard; with the lock, its entry into the index in order. */
+static void upload_task(struct shard_task *t)
+{
+	struct upload *u = (struct upload *)((char *)t - offsetof(struct upload, task));
+	struct shard_sink *s = u->s;
+	struct shard_error err;
 	int rc = 0;
 
 	pthread_mutex_lock(&s->lock);
 	if (s->killed) {
+		s->outstanding--;
+		pthread_cond_broadcast(&s->idle);
 		pthread_mutex_unlock(&s->lock);
-		return shard_error_set(err, SHARD_EIO, "%s: interrupted", s->dir);
-	}
-	k = s->next++;
-	s->inflight++;
-	pthread_mutex_unlock(&s->lock);
-	if (shard_entry_copy(&e, in)) {
-		rc = shard_error_set(err, SHARD_ENOMEM, "out of memory");
 		goto out;
 	}
-	if (!(rc = rename_entry(s, &e, k, err))) {
-		const char *base = stored_is_zip ? e.zip.basename : e.raw.basename;
-		/* noted before it is sent: a PUT that fails late may still land */
-		pthread_mutex_lock(&s->lock);
-		if (note_written(s, base))
-			rc = shard_error_set(err, SHARD_ENOMEM, "out of memory");
-		pthread_mutex_unlock(&s->lock);
-		if (!rc)
-			rc = remote_up_put(s->up, base, stored, n, err);
-	}
+	s->inflight++;
+	pthread_mutex_unlock(&s->lock);
+	rc = remote_up_put(s->up, u->zip ? u->e.zip.basename : u->e.raw.basename, u->bytes, u->n, &err);
+	free(u->bytes);
+	u->bytes = NULL;
 	pthread_mutex_lock(&s->lock);
-	if (!rc && k >= s->ndone) {
-		size_t c = k + 16;
+	if (!rc && u->k >= s->ndone) {
+		size_t c = u->k + 16;
 		struct shard_entry *d = realloc(s->done, c * sizeof *d);
 		unsigned char *r = d ? realloc(s->ready, c) : NULL;
 		if (d)
@@ -432,34 +452,88 @@ static int put_remote(struct shard_sink *s, const struct shard_entry *in, const 
 			memset(r + s->ndone, 0, c - s->ndone);
 			s->ndone = c;
 		} else {
-			rc = shard_error_set(err, SHARD_ENOMEM, "out of memory");
+			rc = shard_error_set(&err, SHARD_ENOMEM, "out of memory");
 		}
 	}
 	if (!rc) {
-		s->done[k] = e;
-		s->ready[k] = 1;
-		s->samples += e.samples;
-		s->bytes += n;
+		s->done[u->k] = u->e;
+		memset(&u->e, 0, sizeof u->e);
+		s->ready[u->k] = 1;
 		if (drain(s))
-			rc = shard_error_set(err, SHARD_ENOMEM, "out of memory");
-	} else {
-		shard_entry_free(&e);
+			rc = shard_error_set(&err, SHARD_ENOMEM, "out of memory");
 	}
+	if (rc)
+		fail_upload(s, &err);
+	s->inflight--;
+	s->outstanding--;
+	pthread_cond_broadcast(&s->idle);
 	pthread_mutex_unlock(&s->lock);
 out:
+	free(u->bytes);
+	u->bytes = NULL;
+	shard_entry_free(&u->e);
+}
+
+/* A shard handed to the pool as the next object: put returns once its bytes
+ * are copied, and a few shards go up at once. A failed upload fails the next
+ * put, and close. */
+static int put_remote(struct shard_sink *s, const struct shard_entry *in, const void *stored, size_t n,
+		      int stored_is_zip, struct shard_error *err)
+{
+	struct upload *u;
+	int rc = 0;
+
 	pthread_mutex_lock(&s->lock);
-	s->inflight--;
-	pthread_cond_broadcast(&s->idle);
+	while (!s->killed && !s->failed && s->outstanding >= REMOTE_UPLOADS)
+		pthread_cond_wait(&s->idle, &s->lock);
 	if (s->killed) {
-		/* shard_sink_kill cut this upload short and ends the process: as a
-		 * put into a directory waits on the lock kill keeps, this one waits
-		 * for that end rather than report an interruption */
+		/* shard_sink_kill ends the process: as a put into a directory waits
+		 * on the lock kill keeps, this one waits for that end */
 		pthread_mutex_unlock(&s->lock);
 		for (;;)
 			sleep(60);
 	}
+	if (s->failed) {
+		*err = s->ferr;
+		pthread_mutex_unlock(&s->lock);
+		return err->status;
+	}
+	if (!(u = calloc(1, sizeof *u))) {
+		pthread_mutex_unlock(&s->lock);
+		return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	}
+	u->k = s->next++;
+	u->s = s;
+	u->n = n;
+	u->zip = stored_is_zip;
+	u->task.fn = upload_task;
+	u->next = s->uploads;
+	s->uploads = u;
 	pthread_mutex_unlock(&s->lock);
-	return rc;
+	if (shard_entry_copy(&u->e, in) || !(u->bytes = malloc(n ? n : 1)))
+		rc = shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	if (!rc)
+		rc = rename_entry(s, &u->e, u->k, err);
+	if (!rc)
+		memcpy(u->bytes, stored, n);
+	pthread_mutex_lock(&s->lock);
+	/* noted before it is sent: a PUT that fails late may still land */
+	if (!rc && note_written(s, stored_is_zip ? u->e.zip.basename : u->e.raw.basename))
+		rc = shard_error_set(err, SHARD_ENOMEM, "out of memory");
+	if (rc) {
+		fail_upload(s, err);
+		pthread_mutex_unlock(&s->lock);
+		free(u->bytes);
+		u->bytes = NULL;
+		shard_entry_free(&u->e);
+		return rc;
+	}
+	s->outstanding++;
+	s->samples += u->e.samples;
+	s->bytes += n;
+	pthread_mutex_unlock(&s->lock);
+	shard_pool_submit(s->pool, &u->task);
+	return 0;
 }
 
 int shard_sink_put(struct shard_sink *s, const struct shard_entry *in, const void *stored, size_t n,
@@ -545,6 +619,12 @@ static void sink_free(struct shard_sink *s)
 			shard_entry_free(&s->done[i]);
 	free(s->done);
 	free(s->ready);
+	shard_pool_free(s->pool);	/* none queued by now */
+	while (s->uploads) {
+		struct upload *u = s->uploads;
+		s->uploads = u->next;
+		free(u);
+	}
 	remote_up_free(s->up);
 	shard_remote_close(s->remote);
 	pthread_cond_destroy(&s->idle);
@@ -570,8 +650,15 @@ static int remote_close(struct shard_sink *s, struct shard_error *err)
 	struct shard_buf b = {0};
 	int rc = 0;
 
-	if (s->inflight || s->ix.nshards != s->next)
+	/* every upload ends before the pool's threads do */
+	shard_pool_free(s->pool);
+	s->pool = NULL;
+	if (s->failed) {
+		*err = s->ferr;
+		rc = err->status ? err->status : SHARD_EIO;
+	} else if (s->ix.nshards != s->next) {
 		rc = shard_error_set(err, SHARD_EIO, "%s: closed with shards not uploaded", s->dir);
+	}
 	if (!rc && !s->no_index) {
 		rc = shard_index_to_json(&s->ix, &b, err);
 		if (!rc)
@@ -631,6 +718,13 @@ void shard_sink_abort(struct shard_sink *s)
 	if (!s)
 		return;
 	if (s->remote) {
+		/* the uploads queued end at once, those under way soon */
+		pthread_mutex_lock(&s->lock);
+		s->killed = 1;
+		pthread_mutex_unlock(&s->lock);
+		remote_up_cancel(s->up);
+		shard_pool_free(s->pool);
+		s->pool = NULL;
 		remote_remove(s);
 		sink_free(s);
 		return;
