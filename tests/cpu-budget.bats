@@ -18,17 +18,17 @@ setup() {
 
 teardown() {
 	[ -z "${CG:-}" ] || rmdir "$CG" 2>/dev/null || true
+	[ -z "${MOTO:-}" ] || kill "$MOTO" 2>/dev/null || true
 }
 
 # threads_converting [CMD ARG...]: shard-convert run through CMD (taskset,
-# a shell that enters a cgroup) reads 50,000 rows from the FIFO ./in, and
-# once its main thread waits in read() on that FIFO for more, prints its
-# number of threads; then the rest of the rows, and the dataset must hold
-# all 100,000
+# a shell that enters a cgroup) reads 50,000 rows from the FIFO ./in into
+# $DEST (default ./ds, which must not exist), and once its main thread waits
+# in read() on that FIFO for more, prints its number of threads; then the
+# rest of the rows, and the dataset must hold all 100,000
 threads_converting() {
-	local pid i fd n status=0
-	rm -rf ds
-	"$@" shard-convert -q --no-sync -s a:int64,b:str -o ds in &
+	local pid i fd n status=0 dest=${DEST:-ds}
+	"$@" shard-convert -q --no-sync --size-limit 256KiB -s a:int64,b:str -o "$dest" in &
 	pid=$!
 	exec 3> in
 	seq 1 50000 | awk '{ print $1 ",row " $1 }' >&3
@@ -47,30 +47,30 @@ threads_converting() {
 	wait "$pid" || status=$?
 	[ "$status" -eq 0 ] || { echo "shard-convert exited with status $status" >&2; return 1; }
 	[ -n "$n" ] || { echo "shard-convert never waited on the FIFO" >&2; return 1; }
-	[ "$(shard-cat ds | wc -l)" -eq 100000 ] || { echo "the dataset lacks rows" >&2; return 1; }
+	[ "$(shard-cat "$dest" | wc -l)" -eq 100000 ] || { echo "$dest lacks rows" >&2; return 1; }
 	echo "$n"
 }
 
-# two_cpus: two CPUs this process may run on, "A,B" (skips with fewer)
-two_cpus() {
-	local cpus
-	cpus=$(awk '/^Cpus_allowed_list:/ { print $2 }' /proc/self/status | tr ',' '\n' |
-		awk -F- '{ for (c = $1; c <= ($2 == "" ? $1 : $2); c++) print c }' | head -n 2 | paste -sd,)
-	case $cpus in *,*) echo "$cpus" ;; *) return 1 ;; esac
+# cpus N: N CPUs this process may run on, "A,B,...", or fails with fewer
+cpus() {
+	local list
+	list=$(awk '/^Cpus_allowed_list:/ { print $2 }' /proc/self/status | tr ',' '\n' |
+		awk -F- '{ for (c = $1; c <= ($2 == "" ? $1 : $2); c++) print c }' | head -n "$1" | paste -sd,)
+	[ "$(echo "$list" | tr ',' '\n' | wc -l)" -eq "$1" ] && echo "$list"
 }
 
 @test "taskset -c with one CPU: one converter thread beside the main and signal threads; two CPUs: two" {
-	cpus=$(two_cpus) || skip "this process may run on one CPU only"
-	one=$(threads_converting taskset -c "${cpus%,*}")
-	two=$(threads_converting taskset -c "$cpus")
+	cpus=$(cpus 2) || skip "this process may run on one CPU only"
+	one=$(DEST=one threads_converting taskset -c "${cpus%,*}")
+	two=$(DEST=two threads_converting taskset -c "$cpus")
 	echo "threads: $one with one CPU, $two with two"
 	[ "$one" -eq 3 ]
 	[ "$two" -eq 4 ]
 }
 
 @test "four CPUs allowed: four converter threads" {
-	[ "$(nproc)" -ge 4 ] || skip "fewer than 4 CPUs here"
-	four=$(threads_converting taskset -c 0-3)
+	four=$(cpus 4) || skip "this process may run on fewer than 4 CPUs"
+	four=$(threads_converting taskset -c "$four")
 	echo "threads: $four with four CPUs"
 	[ "$four" -eq 6 ]
 }
@@ -100,12 +100,28 @@ cgroup_with_quota() {
 }
 
 @test "a cgroup CPU quota of one CPU over an affinity of two: one converter thread" {
-	cpus=$(two_cpus) || skip "this process may run on one CPU only"
+	cpus=$(cpus 2) || skip "this process may run on one CPU only"
 	cgroup_with_quota || skip "no cgroup with a CPU quota can be made here (/sys/fs/cgroup not writable or no cpu controller)"
-	free=$(threads_converting taskset -c "$cpus")
+	free=$(DEST=free threads_converting taskset -c "$cpus")
 	# a shell that enters the cgroup, then becomes taskset, then shard-convert
-	quota=$(threads_converting sh -c 'echo $$ > "$1" && shift && exec "$@"' sh "$ENTER" taskset -c "$cpus")
+	quota=$(DEST=quota threads_converting sh -c 'echo $$ > "$1" && shift && exec "$@"' sh "$ENTER" taskset -c "$cpus")
 	echo "threads: $free with two CPUs, $quota with two CPUs and a quota of one ($CG)"
 	[ "$free" -eq 4 ]
 	[ "$quota" -eq 3 ]
+}
+
+@test "into s3://: the converter threads follow the budget there too (one fewer with one CPU than with two), the upload threads aside" {
+	cpus=$(cpus 2) || skip "this process may run on one CPU only"
+	[ -n "${SHARDKIT_PYTHON:-}" ] || skip "SHARDKIT_PYTHON unset: scripts/test.sh builds the interop environment"
+	port=$(free_port)
+	"$SHARDKIT_PYTHON" -m moto.server -H 127.0.0.1 -p "$port" > moto.log 2>&1 3>&- &
+	MOTO=$!
+	wait_port "$port" 60 || { cat moto.log; false; }
+	export AWS_ENDPOINT_URL=http://127.0.0.1:$port AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+	export AWS_DEFAULT_REGION=us-east-1
+	"$SHARDKIT_PYTHON" -c 'import boto3; boto3.client("s3").create_bucket(Bucket="bucket")'
+	one=$(DEST=s3://bucket/one threads_converting taskset -c "${cpus%,*}")
+	two=$(DEST=s3://bucket/two threads_converting taskset -c "$cpus")
+	echo "threads: $one with one CPU, $two with two"
+	[ "$two" -eq $((one + 1)) ]
 }
