@@ -20,17 +20,24 @@ RECIPE_URL=s3://bucket/recipe
 # cluster_down: every process setup_file started (each its own process group:
 # a worker's executors and their Python workers go with it)
 cluster_down() {
-	local pids pid i
+	local pids pid n
 	[ -f "$BATS_FILE_TMPDIR/pids" ] || return 0
 	pids=$(cat "$BATS_FILE_TMPDIR/pids")
 	for pid in $pids; do kill -TERM -- "-$pid" 2>/dev/null || true; done
-	for i in $(seq 50); do
-		for pid in $pids; do kill -0 -- "-$pid" 2>/dev/null && break; pid=; done
-		[ -n "$pid" ] || break
+	# five seconds for the groups to go, then SIGKILL to what is left
+	for n in $(seq 50); do
+		groups_left $pids || break
 		sleep 0.1
 	done
 	for pid in $pids; do kill -KILL -- "-$pid" 2>/dev/null || true; done
 	rm -f "$BATS_FILE_TMPDIR/pids"
+}
+
+# groups_left PGID...: whether a process of one of these groups is left
+groups_left() {
+	local pgid
+	for pgid; do kill -0 -- "-$pgid" 2>/dev/null && return 0; done
+	return 1
 }
 
 # started LOG CMD ARG...: CMD in the background in a new session (its own
@@ -101,7 +108,7 @@ setup() {
 	unset AWS_SESSION_TOKEN AWS_ENDPOINT_URL_S3 AWS_REGION
 	MASTER=$(cat "$BATS_FILE_TMPDIR/master")
 	BIN=${SHARDKIT_BUILD:-$SRC/build}
-	cd "$BATS_FILE_TMPDIR"
+	cd "$BATS_FILE_TMPDIR" || return
 }
 
 # s3_get BUCKET/KEY: the object's bytes, with boto3
