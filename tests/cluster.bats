@@ -161,8 +161,10 @@ same_as_local() {
 		"$BATS_FILE_TMPDIR/$LOCAL_DS" "$BATS_FILE_TMPDIR/failed-local" "$BUCKET_URL" "$BATS_FILE_TMPDIR/failed-s3" \
 		"to_mds:$RECIPE_URL" "$BATS_FILE_TMPDIR/failed-recipe"
 	[ "$status" -eq 0 ] || {
-		echo "$output" | grep -v WARN | tail -n 40
-		tail -n 20 worker[12]/app-*/*/stderr
+		# the driver's own lines and Python's traceback, not the JVM's stacks
+		echo "$output" | grep -Ev '^\s+at |^\s*$| (INFO|WARN) ' | tail -n 30
+		# what the programs in the tasks said
+		grep -h '^shard-[a-z]*: ' worker[12]/app-*/*/stderr | sort | uniq -c | tail -n 10
 		false
 	}
 	echo "$output" | grep '^ok: '
