@@ -43,40 +43,21 @@ def rows():
     return out
 
 
-def main():
-    bindir, work, master = sys.argv[1:4]
-    dest = os.path.join(work, 'dataset')
-    marker = os.path.join(work, 'failed-once')
-    spark = (SparkSession.builder.master(master).appName('shardkit-pipe-test')
-             .config('spark.sql.session.timeZone', 'UTC')
-             .config('spark.task.maxFailures', '4')
-             .config('spark.driver.host', '127.0.0.1').config('spark.driver.bindAddress', '127.0.0.1')
-             .config('spark.ui.enabled', 'false').getOrCreate())
-    schema = T.StructType([
+def spark_schema():
+    """rows()'s Spark types (SCHEMA's columns)."""
+    return T.StructType([
         T.StructField('id', T.LongType()), T.StructField('small', T.ByteType()),
         T.StructField('mid', T.ShortType()), T.StructField('x', T.DoubleType()),
         T.StructField('f', T.FloatType()), T.StructField('name', T.StringType()),
         T.StructField('flag', T.BooleanType()), T.StructField('day', T.DateType()),
         T.StructField('ts', T.TimestampType()), T.StructField('note', T.StringType())])
-    data = rows()
-    df = spark.createDataFrame(data, schema).repartition(4, 'id').sortWithinPartitions('id')
-    expected = [tuple(r) for r in df.collect()]
-    # The first attempt to finish writes its shards and entries, then fails:
-    # Spark retries it, and its leftovers must not reach the merged index.
-    fail_once = ['sh', '-c', '"$@"; rc=$?; [ $rc -ne 0 ] && exit $rc; '
-                 f'mkdir {marker} 2>/dev/null && exit 3; exit 0', 'sh']
-    to_mds(df, dest, SCHEMA, bindir=bindir, extra_args=['--fill', 'note=<null>'], command_prefix=fail_once)
-    spark.stop()
 
-    assert os.path.isdir(marker), 'no task attempt was made to fail'
-    index = json.load(open(os.path.join(dest, 'index.json')))
-    used = {s['raw_data']['basename'].split('/')[0] for s in index['shards']}
-    parts = {p for p in os.listdir(dest) if p.startswith('part-')}
-    assert parts == used, f'the failed attempt\'s leftovers stayed: parts={parts} used={used}'
-    assert index.get('shardkit', {}).get('logical_types') == {'day': 'date', 'flag': 'bool', 'ts': 'timestamp'}
 
-    ds = streaming_dataset(dest, 100)
-    assert len(ds) == len(expected), (len(ds), len(expected))
+def read_rows(remote, count):
+    """Every sample of the dataset at remote (a directory or URL), in order,
+    through StreamingDataset and a DataFrame loader, as {column: value}."""
+    ds = streaming_dataset(remote, 100)
+    assert len(ds) == count, (len(ds), count)
     loader = DataLoader(ds, batch_size=100, num_workers=0)
     got = []
     for batch in loader:
@@ -84,6 +65,13 @@ def main():
         assert batch['f'].dtype == torch.float32 and batch['x'].dtype == torch.float64
         for k in range(len(batch['id'])):
             got.append({c: batch[c][k] for c in batch})
+    return got
+
+
+def check_rows(expected, got):
+    """got (read_rows()) holds exactly the DataFrame rows expected, in order,
+    with note's nulls filled as '<null>'."""
+    assert len(got) == len(expected), (len(got), len(expected))
     epoch = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
     for i, (e, g) in enumerate(zip(expected, got)):
         def fail(col, want, have):
@@ -102,6 +90,35 @@ def main():
         want_us = (ts.replace(tzinfo=dt.timezone.utc) - epoch) // dt.timedelta(microseconds=1)
         if int(g['ts']) != want_us: fail('ts', want_us, g['ts'])
         if g['note'] != (note if note is not None else '<null>'): fail('note', note, g['note'])
+
+
+def main():
+    bindir, work, master = sys.argv[1:4]
+    dest = os.path.join(work, 'dataset')
+    marker = os.path.join(work, 'failed-once')
+    spark = (SparkSession.builder.master(master).appName('shardkit-pipe-test')
+             .config('spark.sql.session.timeZone', 'UTC')
+             .config('spark.task.maxFailures', '4')
+             .config('spark.driver.host', '127.0.0.1').config('spark.driver.bindAddress', '127.0.0.1')
+             .config('spark.ui.enabled', 'false').getOrCreate())
+    df = spark.createDataFrame(rows(), spark_schema()).repartition(4, 'id').sortWithinPartitions('id')
+    expected = [tuple(r) for r in df.collect()]
+    # The first attempt to finish writes its shards and entries, then fails:
+    # Spark retries it, and its leftovers must not reach the merged index.
+    fail_once = ['sh', '-c', '"$@"; rc=$?; [ $rc -ne 0 ] && exit $rc; '
+                 f'mkdir {marker} 2>/dev/null && exit 3; exit 0', 'sh']
+    to_mds(df, dest, SCHEMA, bindir=bindir, extra_args=['--fill', 'note=<null>'], command_prefix=fail_once)
+    spark.stop()
+
+    assert os.path.isdir(marker), 'no task attempt was made to fail'
+    index = json.load(open(os.path.join(dest, 'index.json')))
+    used = {s['raw_data']['basename'].split('/')[0] for s in index['shards']}
+    parts = {p for p in os.listdir(dest) if p.startswith('part-')}
+    assert parts == used, f'the failed attempt\'s leftovers stayed: parts={parts} used={used}'
+    assert index.get('shardkit', {}).get('logical_types') == {'day': 'date', 'flag': 'bool', 'ts': 'timestamp'}
+
+    got = read_rows(dest, len(expected))
+    check_rows(expected, got)
     print(f'ok: {len(got)} rows equal through the Spark tasks, merge and StreamingDataset '
           f'({len(parts)} part directories, the failed attempt\'s removed)')
 
