@@ -180,7 +180,7 @@ static int cmd_verify(struct shard_verifier *v, const char *dir)
 	rep.dataset = shard_verifier_dataset(v);
 	shard_verifier_counts(v, &c);
 	if (c.index_ok && !c.listed && !opt.json && !opt.quiet)
-		cli_warn("%s: not looked for files index.json does not reference: a remote dataset cannot be listed",
+		cli_warn("%s: not looked for files index.json does not reference: an http(s) dataset cannot be listed",
 			 rep.dataset);
 	status = c.problems ? CLI_UNSOUND : CLI_OK;
 	cli_report_end(&rep, status, NULL, v);

@@ -1177,6 +1177,8 @@ struct shard_orphan {
 };
 /* What below dir ix does not reference, in path order, a directory none of
  * whose contents is referenced as a whole; symbolic links never followed.
+ * dir may be an s3:// dataset, whose objects are listed and reported one by
+ * one.
  * The caller frees the list with shard_orphans_free. */
 int shard_dataset_unreferenced(const char *dir, const struct shard_index *ix, struct shard_orphan **v, size_t *n,
 			       struct shard_error *err);

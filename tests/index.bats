@@ -377,7 +377,7 @@ attempts() {
 	wait_port "$port" 10
 	run shard-index verify --strict "http://127.0.0.1:$port"
 	assert_success
-	assert_line "shard-index: http://127.0.0.1:$port: not looked for files index.json does not reference: a remote dataset cannot be listed"
+	assert_line "shard-index: http://127.0.0.1:$port: not looked for files index.json does not reference: an http(s) dataset cannot be listed"
 	run shard-index verify --json "http://127.0.0.1:$port"
 	assert_success
 	assert_output --partial '"unreferenced":null'

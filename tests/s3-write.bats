@@ -210,11 +210,22 @@ S=(-s n:int64,m:int64,s:str)
 	assert_success
 	assert_output --partial "s3://bucket/w/spark/index.json: "
 	cmp <(shard-cat "$conv") <(shard-cat s3://bucket/w/spark)
+	# the dropped attempt's objects, listed: warnings, and with --strict problems
+	local part
+	part=$(sed -n 's/.*"basename": *"\(part-[^/]*\)\/.*/\1/p' dropped.jsonl | head -1)
+	run shard-index verify s3://bucket/w/spark
+	assert_success
+	assert_output --partial "s3://bucket/w/spark/$part/shard.00000.mds.zstd: warning: not referenced by index.json"
+	run shard-index verify --strict s3://bucket/w/spark
+	assert_failure 3
+	[ "$(grep -c "s3://bucket/w/spark/$part/.*not referenced by index.json" <<< "$output")" -eq "$(grep -c raw_data dropped.jsonl)" ]
 	run shard-index prune s3://bucket/w/spark
 	assert_success
 	assert_output --partial "removed $(grep -c raw_data dropped.jsonl) files"
 	! s3ls bucket/w/spark/ | grep -q "$(sed -n 's/.*"basename": *"\(part-[^/]*\)\/.*/\1/p' dropped.jsonl | head -1)"
 	cmp <(shard-cat "$conv") <(shard-cat s3://bucket/w/spark)
+	run shard-index verify --strict s3://bucket/w/spark
+	assert_success
 	# an entry whose shard is not there: nothing written
 	sed 's/shard\.00000/shard.00099/' a.jsonl > wrong.jsonl
 	run shard-index merge -o s3://bucket/w/wrong - < wrong.jsonl

@@ -76,6 +76,18 @@ static unsigned tighter(unsigned a, unsigned b)
 	return !a ? b : !b ? a : a < b ? a : b;
 }
 
+/* Whether a cgroup v1 controller list ("cpu,cpuacct", "cpuset") names cpu. */
+static int has_cpu(const char *list)
+{
+	for (const char *p = list; *p;) {
+		size_t n = strcspn(p, ",");
+		if (n == 3 && strncmp(p, "cpu", 3) == 0)
+			return 1;
+		p += n + (p[n] == ',');
+	}
+	return 0;
+}
+
 /* The tightest quota on the way from this process's cgroup up to the root
  * of the hierarchy as mounted here (a container sees its own cgroup as the
  * root). */
@@ -101,10 +113,14 @@ static unsigned cgroup_cpus(void)
 				}
 			} else {
 				char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
-				if (!c2 || !strstr(c1, "cpu"))
+				if (!c2)
 					continue;
 				*c2 = 0;
-				const char *ctl = strstr(c1 + 1, "cpu,cpuacct") ? "cpu,cpuacct" : "cpu";
+				/* the hierarchy whose controllers include cpu itself (not
+				 * cpuset or cpuacct alone), mounted under its list's name */
+				const char *ctl = c1 + 1;
+				if (!has_cpu(ctl))
+					continue;
 				rel = c2 + 1;
 				for (;;) {
 					long long q, p;

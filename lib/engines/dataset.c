@@ -673,6 +673,28 @@ void shard_orphans_free(struct shard_orphan *v, size_t n)
 	free(v);
 }
 
+static int remote_referenced(const struct paths *files, const struct paths *dirs, const char *name);
+
+/* The objects below an s3:// dataset that s does not reference, one by one
+ * (a bucket has no directories to report whole). */
+static int unreferenced_remote(struct scan *s, const char *url, struct shard_error *err)
+{
+	struct shard_remote *r;
+	struct shard_remote_file *v = NULL;
+	size_t n = 0, i;
+	int rc;
+
+	if ((rc = shard_remote_open(&r, url, err)))
+		return rc;
+	if (!(rc = shard_remote_list(r, "", &v, &n, err)))
+		for (i = 0; i < n; i++)
+			if (!hidden_path(v[i].name) && !remote_referenced(&s->files, &s->dirs, v[i].name))
+				scan_add(s, v[i].name, 0, 0, 1, v[i].size);
+	shard_remote_files_free(v, n);
+	shard_remote_close(r);
+	return rc;
+}
+
 int shard_dataset_unreferenced(const char *dir, const struct shard_index *ix, struct shard_orphan **out, size_t *n,
 			       struct shard_error *err)
 {
@@ -695,7 +717,15 @@ int shard_dataset_unreferenced(const char *dir, const struct shard_index *ix, st
 		}
 	paths_sort(&s.files);
 	paths_sort(&s.dirs);
-	if (!s.nomem) {
+	if (!s.nomem && strncmp(dir, "s3://", 5) == 0) {
+		int rc = unreferenced_remote(&s, dir, err);
+		if (rc) {
+			paths_free(&s.files);
+			paths_free(&s.dirs);
+			shard_orphans_free(s.v, s.n);
+			return rc;
+		}
+	} else if (!s.nomem) {
 		if ((root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 			int rc = shard_error_set(err, SHARD_EIO, "%s: %s", dir, strerror(errno));
 			paths_free(&s.files);

@@ -476,15 +476,17 @@ static void expect_check(struct shard_verifier *v, const char *path, const struc
 	json_decref(extra);
 }
 
-/* Files below a local dataset that its index does not reference: warnings,
+/* Files below a local or s3:// dataset that its index does not reference: warnings,
  * or when strict problems. */
 static int unreferenced_check(struct shard_verifier *v, const struct shard_index *ix, struct shard_error *err)
 {
+	/* a bucket's dataset by the URL its source settled on (no index.json at its end) */
+	const char *dir = shard_source_is_remote(v->src) ? shard_source_path(v->src) : v->dir;
 	struct shard_orphan *o;
 	size_t n, i;
 	int rc;
 
-	if ((rc = shard_dataset_unreferenced(v->dir, ix, &o, &n, err)))
+	if ((rc = shard_dataset_unreferenced(dir, ix, &o, &n, err)))
 		return rc;
 	v->orphans = o;
 	v->norphans = n;
@@ -492,7 +494,7 @@ static int unreferenced_check(struct shard_verifier *v, const struct shard_index
 	for (i = 0; i < n; i++) {
 		char path[8400], rel[4200], msg[300];
 		snprintf(rel, sizeof rel, "%s%s", o[i].rel, o[i].is_dir ? "/" : "");
-		snprintf(path, sizeof path, "%s%s%s", v->dir, v->dir[strlen(v->dir) - 1] == '/' ? "" : "/", rel);
+		snprintf(path, sizeof path, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", rel);
 		shard_orphan_message(&o[i], msg, sizeof msg);
 		if (v->o.strict) {
 			if (++v->c.problems > v->max)
@@ -560,7 +562,8 @@ int shard_verifier_run(struct shard_verifier *v, const char *dataset, struct sha
 	for (i = 0; i < ix->nshards && v->c.problems <= v->max; i++)
 		if ((rc = verify_shard(v, i, &ix->shards[i], err)))
 			return rc;
-	if (!shard_source_is_remote(v->src))
+	/* a directory is read, a bucket listed; a web server cannot be */
+	if (!shard_source_is_remote(v->src) || strncmp(v->dir, "s3://", 5) == 0)
 		return unreferenced_check(v, ix, err);
 	return 0;
 }
