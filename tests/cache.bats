@@ -120,7 +120,7 @@ key() { printf 's3://bucket/big\n%s' "$1" | sha1sum | cut -c1-40; }
 	done
 	for i in 1 2 3 4 5 6; do
 		cmp local.stream "out.$i"
-		[ ! -s "err.$i" ]
+		[ ! -s "err.$i" ] || { cat "err.$i"; false; }
 	done
 	[ "$(shard_gets)" -eq "$NSHARDS" ]
 	[ "$(grep -E '^GET /bucket/big/shard\.' tap.log | awk '{ print $2 }' | sort | uniq -d | wc -l)" -eq 0 ]

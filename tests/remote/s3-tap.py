@@ -55,4 +55,7 @@ class Tap(BaseHTTPRequestHandler):
 
 
 ThreadingHTTPServer.daemon_threads = True
+# several readers connect at once, each with several transfers: socketserver's
+# listen queue of 5 would drop their connections' first SYNs
+ThreadingHTTPServer.request_queue_size = 128
 ThreadingHTTPServer(("127.0.0.1", port), Tap).serve_forever()
