@@ -238,6 +238,15 @@ S=(-s n:int64,m:int64,s:str)
 @test "shard-index create and merge s3://: an index of the shards listed there, of the parts' index.json files" {
 	shard-cat -q "$REF" -o s3://bucket/w/parts/a
 	shard-cat -q "$BATS_FILE_TMPDIR/conv" -o s3://bucket/w/parts/b
+	# before the merge, a prune of the prefix (no index.json there yet) leaves
+	# the parts that hold their own index.json alone, and takes a loose shard
+	s3ls bucket/w/parts/ > before
+	"$SHARDKIT_PYTHON" -c 'import boto3, sys; k, s = open(sys.argv[2]).read().split(); boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1", aws_access_key_id=k, aws_secret_access_key=s).upload_file(sys.argv[3], "bucket", "w/parts/shard.00000.mds")' "$AWS_ENDPOINT_URL" "$BATS_FILE_TMPDIR/keys" "$REF/index.json"
+	run shard-index prune s3://bucket/w/parts
+	assert_success
+	assert_output --partial "removed s3://bucket/w/parts/shard.00000.mds"
+	assert_output --partial "s3://bucket/w/parts: removed 1 file"
+	cmp before <(s3ls bucket/w/parts/)
 	run shard-index merge s3://bucket/w/parts
 	assert_success
 	assert_output --partial "s3://bucket/w/parts/index.json: 2 indexes, "

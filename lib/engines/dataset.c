@@ -877,11 +877,38 @@ static int remote_referenced(const struct paths *files, const struct paths *dirs
 	return 0;
 }
 
+/* Whether name lies below a directory of the listing v (n objects, in name
+ * order) that holds an index.json: a part waiting for its merge. */
+static int indexed_part(const struct shard_remote_file *v, size_t n, const char *name)
+{
+	const char *slash;
+	for (slash = strchr(name, '/'); slash; slash = strchr(slash + 1, '/')) {
+		size_t len = (size_t)(slash - name) + 1, lo = 0, hi = n;
+		char want[4200];
+		if (len + 10 >= sizeof want)
+			return 1;	/* too deep to tell: left alone */
+		memcpy(want, name, len);
+		memcpy(want + len, "index.json", 11);
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			int c = strcmp(v[mid].name, want);
+			if (!c)
+				return 1;
+			if (c < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+	}
+	return 0;
+}
+
 /* Prune an s3:// dataset. Its objects are listed; with an index.json, every
  * one it does not reference is deleted (after the checks a directory gets);
  * without one (a writer killed before it could write it), the shard files
  * and writers' temporary files only, so that a prefix holding other data
- * keeps it. */
+ * keeps it, and none below a directory holding an index.json (a part that
+ * waits for shard-index merge). */
 static int prune_remote(const char *url, const struct shard_prune_opts *o, struct shard_prune_counts *c,
 			struct shard_error *err)
 {
@@ -932,7 +959,7 @@ static int prune_remote(const char *url, const struct shard_prune_opts *o, struc
 		struct shard_error e;
 		base = base ? base + 1 : v[i].name;
 		if (hidden_path(v[i].name) || remote_referenced(&files, &dirs, v[i].name) ||
-		    (!have_index && !shard_file_name(base) && !temporary(base)))
+		    (!have_index && ((!shard_file_name(base) && !temporary(base)) || indexed_part(v, n, v[i].name))))
 			continue;
 		if (!o->dry_run && shard_remote_delete(r, v[i].name, &e)) {
 			prune_note(&(struct prune){o, c}, v[i].name, 0, EIO);

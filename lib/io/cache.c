@@ -127,8 +127,9 @@ int cache_get(struct fetch_cache *c, const char *url, const char *name, const st
 	int got, busy;
 
 	*lock = -1;
-	/* without an entry to check it against, a file is neither kept nor trusted */
-	if (!fi || key_of(url, name, key))
+	/* without an entry and a hash to check it against, a file is neither
+	 * kept nor trusted: a size alone does not tell a rewritten shard */
+	if (!fi || !fi->nhashes || key_of(url, name, key))
 		return CACHE_MISS;
 	if ((got = read_checked(c, key, fi, max, body)) > 0)
 		return CACHE_HIT;
@@ -254,7 +255,8 @@ int cache_put(struct fetch_cache *c, const char *url, const char *name, const st
 	char key[160];
 	struct shard_error err;
 
-	if (!fi || key_of(url, name, key) || shard_fileinfo_verify(fi, p, n, 1, name, &err) || n > c->limit)
+	if (!fi || !fi->nhashes || key_of(url, name, key) || shard_fileinfo_verify(fi, p, n, 1, name, &err) ||
+	    n > c->limit)
 		return -1;
 	return store(c, key, p, n);
 }

@@ -35,6 +35,7 @@ struct shard_sink {
 	struct shard_remote *remote;
 	struct remote_up *up;
 	size_t next;		/* shard numbers handed out */
+	size_t announced;	/* entries handed to on_shard, on the caller's thread */
 	struct shard_entry *done;	/* uploaded shards by number, until the ones before them are */
 	unsigned char *ready;
 	size_t ndone;
@@ -394,8 +395,30 @@ static int drain(struct shard_sink *s)
 		if (shard_index_append(&s->ix, e))
 			return -1;
 		shard_entry_free(e);
-		if (s->on_shard)
-			s->on_shard(s->ctx, &s->ix.shards[s->ix.nshards - 1]);
+	}
+	return 0;
+}
+
+/* The entries uploaded since the last call, in order, to on_shard: on the
+ * caller's thread and without the lock, so that a callback may write, fail
+ * and end the process through shard_sink_kill. */
+static int announce(struct shard_sink *s, struct shard_error *err)
+{
+	while (s->on_shard) {
+		struct shard_entry e;
+		int nomem;
+		pthread_mutex_lock(&s->lock);
+		if (s->announced >= s->ix.nshards) {
+			pthread_mutex_unlock(&s->lock);
+			break;
+		}
+		nomem = shard_entry_copy(&e, &s->ix.shards[s->announced]) != 0;
+		s->announced += !nomem;
+		pthread_mutex_unlock(&s->lock);
+		if (nomem)
+			return shard_error_set(err, SHARD_ENOMEM, "out of memory");
+		s->on_shard(s->ctx, &e);
+		shard_entry_free(&e);
 	}
 	return 0;
 }
@@ -533,7 +556,7 @@ static int put_remote(struct shard_sink *s, const struct shard_entry *in, const 
 	s->bytes += n;
 	pthread_mutex_unlock(&s->lock);
 	shard_pool_submit(s->pool, &u->task);
-	return 0;
+	return announce(s, err);
 }
 
 int shard_sink_put(struct shard_sink *s, const struct shard_entry *in, const void *stored, size_t n,
@@ -635,12 +658,13 @@ static void sink_free(struct shard_sink *s)
 	free(s);
 }
 
-/* Delete every object s wrote; uploads under way end first. */
+/* Delete every object s wrote, the last first (index.json before the shards
+ * it names); uploads under way end first. */
 static void remote_remove(struct shard_sink *s)
 {
 	struct shard_error ignored;
 	size_t i;
-	for (i = 0; i < s->nwritten; i++)
+	for (i = s->nwritten; i-- > 0;)
 		remote_up_delete(s->up, s->written[i], &ignored);
 }
 
@@ -659,8 +683,14 @@ static int remote_close(struct shard_sink *s, struct shard_error *err)
 	} else if (s->ix.nshards != s->next) {
 		rc = shard_error_set(err, SHARD_EIO, "%s: closed with shards not uploaded", s->dir);
 	}
+	if (!rc)
+		rc = announce(s, err);
 	if (!rc && !s->no_index) {
 		rc = shard_index_to_json(&s->ix, &b, err);
+		/* noted first: a PUT whose answer is lost may have landed, and an
+		 * index must not outlive the shards an abort deletes */
+		if (!rc && note_written(s, "index.json"))
+			rc = shard_error_set(err, SHARD_ENOMEM, "out of memory");
 		if (!rc)
 			rc = remote_up_put(s->up, "index.json", b.p, b.len, err);
 		shard_buf_free(&b);
