@@ -85,11 +85,16 @@ static void abort_outputs(void);
 
 /* The one way out on failure: the outputs still open (cli_on_signal's
  * cleanups, the same a signal runs) are abandoned, so that nothing half
- * written is left to look whole, then the process exits. */
+ * written is left to look whole, then the process exits. It ends at once
+ * (_exit, after flushing stdio): the library's threads (a remote dataset's
+ * transfers, uploads) may still be running, and the exit handlers of the
+ * libraries under them (OpenSSL's cleanup) would pull their state away
+ * under them. */
 static void __attribute__((noreturn)) die_now(int status)
 {
 	abort_outputs();
-	exit(status);
+	fflush(NULL);
+	_exit(status);
 }
 
 void cli_die(int status, const char *fmt, ...)
