@@ -99,9 +99,10 @@ static int lock_key(const struct fetch_cache *c, const char *key, int *busy)
 }
 
 /* A cached file read and checked: 1 good (its times touched), 0 none there,
- * -1 there but bad (dropped). */
+ * -1 there but bad (with drop, removed: only under the key's lock, whose
+ * holder alone writes it). */
 static int read_checked(const struct fetch_cache *c, const char *key, const struct shard_fileinfo *fi, uint64_t max,
-			struct shard_buf *body)
+			struct shard_buf *body, int drop)
 {
 	char p[4200];
 	struct shard_error err;
@@ -113,7 +114,8 @@ static int read_checked(const struct fetch_cache *c, const char *key, const stru
 		return 0;
 	if (rc || shard_fileinfo_verify(fi, body->p, body->len, 1, p, &err)) {
 		body->len = 0;
-		unlink(p);
+		if (drop)
+			unlink(p);
 		return -1;
 	}
 	utimensat(AT_FDCWD, p, NULL, 0);
@@ -131,14 +133,13 @@ int cache_get(struct fetch_cache *c, const char *url, const char *name, const st
 	 * kept nor trusted: a size alone does not tell a rewritten shard */
 	if (!fi || !fi->nhashes || key_of(url, name, key))
 		return CACHE_MISS;
-	if ((got = read_checked(c, key, fi, max, body)) > 0)
+	/* a file that fails here is judged again under the lock */
+	if (read_checked(c, key, fi, max, body, 0) > 0)
 		return CACHE_HIT;
-	if (got < 0)
-		++*dropped;
 	if ((*lock = lock_key(c, key, &busy)) < 0)
 		return busy ? CACHE_BUSY : CACHE_MISS;
-	/* stored while this process waited for the lock */
-	if ((got = read_checked(c, key, fi, max, body)) > 0) {
+	/* stored while this process waited for the lock, or bad: dropped */
+	if ((got = read_checked(c, key, fi, max, body, 1)) > 0) {
 		cache_unlock(*lock);
 		*lock = -1;
 		return CACHE_HIT;
