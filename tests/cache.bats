@@ -12,7 +12,7 @@ load remote/s3-read
 setup_file() {
 	[ -n "${SHARDKIT_PYTHON:-}" ] || return 0
 	big_ds "$BATS_FILE_TMPDIR/big"
-	moto_start "$REF=bucket/ref" "$BATS_FILE_TMPDIR/big=bucket/big"
+	moto_up "$REF=bucket/ref" "$BATS_FILE_TMPDIR/big=bucket/big"
 }
 
 teardown_file() {

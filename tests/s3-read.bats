@@ -18,7 +18,7 @@ setup_file() {
 	zstd -q -d --rm "$d/fallback/shard.00001.mds.zstd"
 	cp -r "$REF" "$d/gone"
 	rm "$d/gone/shard.00001.mds.zstd"
-	moto_start "$REF=bucket/ref" "$d/big=bucket/big" "$d/fallback=bucket/fallback" "$d/gone=bucket/gone"
+	moto_up "$REF=bucket/ref" "$d/big=bucket/big" "$d/fallback=bucket/fallback" "$d/gone=bucket/gone"
 	export TAP DENY
 	TAP=$(free_port)
 	"$SHARDKIT_PYTHON" "$SRC/tests/remote/s3-tap.py" "$MOTO" "$TAP" "$d/tap.log" > "$d/tap.out" 2>&1 3>&- &

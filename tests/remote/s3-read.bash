@@ -7,17 +7,13 @@ big_ds() {
 	shard-convert -q -s n:int64,m:int64,s:str -c none --hashes sha1,xxh64 --size-limit 16KiB -o "$1" "$1.csv"
 }
 
-# moto_start DIR=BUCKET/PREFIX ...: moto on a free port ($MOTO), its pid in
-# $BATS_FILE_TMPDIR/moto.pid; after its first three unauthenticated actions
-# (creating the user and its key) every request must be signed with the key
-# written to $BATS_FILE_TMPDIR/keys; the directories uploaded
-moto_start() {
+# moto_up DIR=BUCKET/PREFIX ...: moto_start (tests/helpers.bash), its port
+# also in $MOTO, and the directories uploaded by the user whose key
+# tests/remote/s3-upload.py writes to $BATS_FILE_TMPDIR/keys
+moto_up() {
 	local d=$BATS_FILE_TMPDIR
-	export MOTO
-	MOTO=$(free_port)
-	INITIAL_NO_AUTH_ACTION_COUNT=3 "$SHARDKIT_PYTHON" -m moto.server -H 127.0.0.1 -p "$MOTO" > "$d/moto.log" 2>&1 3>&- &
-	echo $! > "$d/moto.pid"
-	wait_port "$MOTO" 60 || { cat "$d/moto.log"; false; }
+	moto_start
+	export MOTO=$PORT
 	"$SHARDKIT_PYTHON" "$SRC/tests/remote/s3-upload.py" "http://127.0.0.1:$MOTO" "$d/keys" "$@" > "$d/upload.log" 2>&1 ||
 		{ cat "$d/upload.log"; false; }
 }
